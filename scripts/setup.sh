@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh Debian machine (root or sudo), used by the README's
+# two commands and by .ci/run:
+#
+#   scripts/setup.sh          what running the agent needs: npm ci (builds the
+#                             native /dev/ipmi0 addon, then the TypeScript)
+#   scripts/setup.sh --test   plus what the tests need: ipmi_sim (openipmi),
+#                             ipmitool, qemu + busybox for the real-kernel test,
+#                             systemd-analyze, and Debian's Ironic for the
+#                             end-to-end test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ ! -f /var/lib/apt/periodic/inband-agent-updated ] || [ -n "${CI:-}" ]; then
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    $SUDO mkdir -p /var/lib/apt/periodic && $SUDO touch /var/lib/apt/periodic/inband-agent-updated
+  fi
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if [ $want_test = 1 ]; then
+  t0=$(date +%s)
+  apt_install openipmi ipmitool
+  # Optional stages install their own extras (scripts/install-ironic.sh).
+  echo "setup: test packages ready in $(( $(date +%s) - t0 )) s"
+fi
+
+# npm ci runs the root install script: node-gyp builds the native addon
+# (a failure is reported loudly but does not stop the install: the agent then
+# runs on another backend and says why).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ -n "${CI:-}" ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent
+echo "setup: done"
