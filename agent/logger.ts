@@ -1,0 +1,180 @@
+/**
+ * The agent's logger: winston, one JSON object per line when stdout is not a
+ * terminal (journald stores it as is), a short human format on a terminal.
+ * Every module takes a child logger (`logger.child({ module: 'api' })`).
+ *
+ * Redaction is the last format before a line is written: every value
+ * registered with {@link SecretRedactor} (BMC passwords, the agent token) and
+ * anything that looks like `agent_token=…` or `"password":"…"` is masked in the
+ * final text, whatever code path produced the line. It is a last line of
+ * defence; callers still never pass secrets to the logger on purpose.
+ *
+ * The last lines written are also kept in memory (already redacted) so that
+ * `log.collect_system_logs` can hand them to the conductor after a failure.
+ */
+import { Writable } from 'node:stream';
+import winston from 'winston';
+
+/** The logging surface every module codes against (winston's Logger satisfies it). */
+export interface Log {
+  error(message: string, meta?: object): unknown;
+  warn(message: string, meta?: object): unknown;
+  info(message: string, meta?: object): unknown;
+  debug(message: string, meta?: object): unknown;
+  child(meta: object): Log;
+}
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const MESSAGE = Symbol.for('message');
+const MASK = '***';
+
+/**
+ * Known secret values, masked in every log line. Values shorter than 6
+ * characters are not registered: masking them would shred unrelated text and
+ * the engine refuses such passwords anyway.
+ */
+export class SecretRedactor {
+  private readonly values = new Set<string>();
+  private pattern: RegExp | null = null;
+
+  register(value: string | undefined | null): void {
+    if (!value || value.length < 6 || this.values.has(value)) return;
+    this.values.add(value);
+    this.pattern = null;
+  }
+
+  unregister(value: string): void {
+    if (this.values.delete(value)) this.pattern = null;
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  /** Masks registered values and secret-shaped fields in `text`. */
+  redact(text: string): string {
+    let out = text;
+    if (this.values.size > 0) {
+      // Longest first, so a secret that contains another is masked whole.
+      this.pattern ??= new RegExp([...this.values].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
+      out = out.replace(this.pattern, MASK);
+    }
+    return redactShapes(out);
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+// `agent_token=...` in a URL or query; `"password": "..."`, `"agent_token":"..."`,
+// `"rescue_password"`, `"ipmi_password"` in JSON text (escaped quotes included).
+const QUERY_TOKEN = /(agent_token=)[^&\s"'#]+/gi;
+const JSON_SECRET = /((?:\\?")(?:[a-z_]*password|agent_token|token|secret)(?:\\?")\s*:\s*\\?")((?:[^"\\]|\\.)*?)(\\?")/gi;
+
+/** Masks secret-shaped substrings (no registry needed). Exported for request paths and tests. */
+export function redactShapes(text: string): string {
+  if (text.indexOf('agent_token') === -1 && !/password|token|secret/i.test(text)) return text;
+  return text.replace(QUERY_TOKEN, `$1${MASK}`).replace(JSON_SECRET, (_m, pre: string, value: string, post: string) =>
+    value === MASK || value === '******' ? `${pre}${value}${post}` : `${pre}${MASK}${post}`);
+}
+
+/** The last N written lines, kept for log.collect_system_logs. */
+export class LogRing {
+  private readonly lines: string[] = [];
+  constructor(private readonly capacity = 2000) {}
+  push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.capacity) this.lines.splice(0, this.lines.length - this.capacity);
+  }
+  text(): string {
+    return this.lines.length ? this.lines.join('\n') + '\n' : '';
+  }
+}
+
+export interface CreateLoggerOptions {
+  level?: LogLevel;
+  /** Where lines go (default process.stdout). */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Force the format; default: human on a TTY, JSON otherwise. */
+  format?: 'json' | 'human';
+  redactor?: SecretRedactor;
+  ring?: LogRing;
+}
+
+export interface AgentLogger {
+  log: Log;
+  redactor: SecretRedactor;
+  ring: LogRing;
+}
+
+export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
+  const stream = opts.stream ?? process.stdout;
+  const redactor = opts.redactor ?? new SecretRedactor();
+  const ring = opts.ring ?? new LogRing();
+  const human = (opts.format ?? (stream.isTTY ? 'human' : 'json')) === 'human';
+
+  // The final step for every line: redact, remember, then hand to the transport.
+  const finalize = winston.format((info) => {
+    const rec = info as unknown as Record<string | symbol, unknown>;
+    const line = redactor.redact(String(rec[MESSAGE]));
+    rec[MESSAGE] = line;
+    ring.push(line);
+    return info;
+  });
+
+  const humanLine = winston.format.printf((info) => {
+    const { level, message, timestamp, module, ...rest } = info as Record<string, unknown>;
+    const extra = Object.keys(rest).length ? ` ${safeJson(rest)}` : '';
+    return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${module ? `[${String(module)}] ` : ''}${String(message)}${extra}`;
+  });
+
+  const logger = winston.createLogger({
+    level: opts.level ?? 'info',
+    levels: { error: 0, warn: 1, info: 2, debug: 3 },
+    format: winston.format.combine(
+      winston.format.timestamp(),
+      winston.format.errors({ stack: false }),
+      human ? humanLine : winston.format.json(),
+      finalize(),
+    ),
+    transports: [new winston.transports.Stream({ stream: stream as NodeJS.WritableStream as Writable })],
+    exitOnError: false,
+  });
+  return { log: logger as unknown as Log, redactor, ring };
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return '[unserializable]';
+  }
+}
+
+/** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */
+export class LineCollector extends Writable {
+  readonly lines: string[] = [];
+  private partial = '';
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const text = this.partial + chunk.toString();
+    const parts = text.split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const p of parts) if (p) this.lines.push(p);
+    cb();
+  }
+  text(): string {
+    return this.lines.join('\n') + (this.partial ? `\n${this.partial}` : '');
+  }
+}
+
+/** A logger that drops everything (for code paths that need one but have nothing to say). */
+export const silentLog: Log = {
+  error: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  debug: () => undefined,
+  child: () => silentLog,
+};
