@@ -1,0 +1,80 @@
+/**
+ * Entry point the CLI loads (dynamic import) when api_url is set and the agent is
+ * not --standalone: starts lookup/heartbeat in the background and returns at once.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConductorClient, type ConductorClientDeps } from './client.js';
+import { systemClock } from './clock.js';
+import { createNodeFetch } from './node-fetch.js';
+import type { ConductorLogger, FetchLike } from './types.js';
+
+export { ConductorClient, lookupMacs } from './client.js';
+export { unwrapIronicError } from './ironic-error.js';
+export type * from './types.js';
+
+export interface StartConductorClientDeps
+  extends Omit<ConductorClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion' | 'logger'>,
+    Partial<Pick<ConductorClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion'>> {
+  logger: ConductorLogger & { child?(meta: object): ConductorLogger };
+}
+
+export interface ConductorClientHandle {
+  stop(): Promise<void>;
+  /** An async command ended: heartbeat soon (at most one per 5 s) so Ironic notices. */
+  forceHeartbeat(): void;
+  /** The node's UUID once lookup found it. */
+  readonly nodeUuid: string | undefined;
+  readonly client: ConductorClient;
+}
+
+let cachedVersion: string | undefined;
+
+/** This package's version (agent_version in heartbeats), from the nearest package.json. */
+export function agentVersion(): string {
+  if (cachedVersion) return cachedVersion;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) {
+      try {
+        const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'inband-agent' && pkg.version) return (cachedVersion = pkg.version);
+      } catch {
+        // keep walking up
+      }
+    }
+    dir = dirname(dir);
+  }
+  return (cachedVersion = '0.0.0');
+}
+
+/** Global fetch, unless the conductor's TLS needs options it cannot take (`insecure`). */
+export function defaultFetch(config: ConductorClientDeps['config']): FetchLike {
+  const https = (config.api_url ?? []).some((u) => u.startsWith('https:')) ||
+    (config.inspection_callback_url ?? '').startsWith('https:');
+  if (https && config.insecure) return createNodeFetch({ insecure: true });
+  return fetch as unknown as FetchLike;
+}
+
+export async function startConductorClient(deps: StartConductorClientDeps): Promise<ConductorClientHandle> {
+  const logger = deps.logger.child ? deps.logger.child({ module: 'conductor' }) : deps.logger;
+  const client = new ConductorClient({
+    ...deps,
+    logger,
+    fetch: deps.fetch ?? defaultFetch(deps.config),
+    clock: deps.clock ?? systemClock,
+    random: deps.random ?? Math.random,
+    agentVersion: deps.agentVersion ?? agentVersion(),
+  });
+  client.start();
+  return {
+    stop: () => client.stop(),
+    forceHeartbeat: () => client.forceHeartbeat(),
+    get nodeUuid() {
+      return client.nodeUuid;
+    },
+    client,
+  };
+}

@@ -1,0 +1,2 @@
+export { bootifMac, collectInventory, type BmcLanInfo, type InventoryOptions, type SystemInformation } from './collect.js';
+export type * from './types.js';
