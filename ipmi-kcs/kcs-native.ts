@@ -108,6 +108,15 @@ function loadFrom(file: string): AddonLoadResult {
   return { ok: true, addon: mod as NativeAddon, path: file };
 }
 
+export interface AddonLoadOptions {
+  /** Explicit addon file; overrides the environment and the search. */
+  addonPath?: string;
+  /** Environment to read $INBAND_AGENT_ADDON from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Directory the project search starts from (default: this module's directory). */
+  searchFrom?: string;
+}
+
 /**
  * Loads the addon: an explicit path (option, then $INBAND_AGENT_ADDON), else
  * build/Release/ipmi_kcs.node of the project this module belongs to (found from
@@ -115,16 +124,18 @@ function loadFrom(file: string): AddonLoadResult {
  * when it cannot: "addon not built: …" (with the recorded build error) or
  * "addon failed to load: …" (the dlopen error).
  */
-export async function loadNativeAddon(addonPath?: string): Promise<AddonLoadResult> {
-  const explicit = addonPath ?? (process.env[ADDON_PATH_ENV] || undefined);
+export async function loadNativeAddon(opts: AddonLoadOptions = {}): Promise<AddonLoadResult> {
+  const fromEnv = (opts.env ?? process.env)[ADDON_PATH_ENV] || undefined;
+  const explicit = opts.addonPath ?? fromEnv;
   if (explicit) {
     const file = path.resolve(explicit);
     if (!(await exists(file))) {
-      return { ok: false, error: `addon not built: ${file} (${addonPath ? 'addonPath option' : `$${ADDON_PATH_ENV}`}) does not exist` };
+      return { ok: false, error: `addon not built: ${file} (${opts.addonPath ? 'addonPath option' : `$${ADDON_PATH_ENV}`}) does not exist` };
     }
     return loadFrom(file);
   }
-  const roots = [path.resolve(here, '..'), path.resolve(here, '..', '..')];
+  const from = opts.searchFrom ?? here;
+  const roots = [path.resolve(from, '..'), path.resolve(from, '..', '..')];
   for (const root of roots) {
     const file = path.join(root, ADDON_FILE);
     if (await exists(file)) return loadFrom(file);
@@ -139,7 +150,7 @@ export async function loadNativeAddon(addonPath?: string): Promise<AddonLoadResu
       return { ok: false, error: `addon not built: no ${ADDON_FILE} under ${root}; run \`node scripts/build-addon.mjs\` there, or set $${ADDON_PATH_ENV}` };
     }
   }
-  return { ok: false, error: `addon not built: no ${ADDON_FILE} next to ${here} or its parent, and $${ADDON_PATH_ENV} is not set` };
+  return { ok: false, error: `addon not built: no ${ADDON_FILE} above ${from}, and $${ADDON_PATH_ENV} is not set` };
 }
 
 function describeType(st: { isDirectory(): boolean; isFile(): boolean; isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean }): string {
@@ -206,7 +217,7 @@ export async function findDevice(devicePath?: string, candidates: readonly strin
 /** For backend selection: is the addon loadable, and is there a device? Touches nothing but the filesystem. */
 export async function nativeAvailability(opts: Pick<NativeOptions, 'devicePath' | 'addonPath' | 'candidates'> = {}): Promise<NativeAvailability> {
   const out: NativeAvailability = { addonLoaded: false };
-  const load = await loadNativeAddon(opts.addonPath);
+  const load = await loadNativeAddon({ addonPath: opts.addonPath });
   if (load.ok) {
     out.addonLoaded = true;
     out.addonPath = load.path;
@@ -322,7 +333,7 @@ export class NativeTransport extends BaseTransport {
  * 'ENOTCHR', 'EACCES', or the errno of the failed open.
  */
 export async function openNativeTransport(opts: NativeOptions = {}): Promise<NativeTransport> {
-  const load = await loadNativeAddon(opts.addonPath);
+  const load = await loadNativeAddon({ addonPath: opts.addonPath });
   if (!load.ok) throw new IpmiTransportError('native', 'ENOADDON', load.error);
   const device = await findDevice(opts.devicePath, opts.candidates);
   let fd: number;
