@@ -35,8 +35,7 @@ describe('vm-codec escaping', () => {
     const frames = new VmFrameDecoder().push(Uint8Array.from([...vmEscape(all), 0xa0]));
     assert.equal(frames.length, 1);
     const f = frames[0]!;
-    assert.equal(f.type, 'message');
-    assert.ok(f.type !== 'overflow');
+    assert.ok(f.type === 'message');
     assert.deepEqual([...f.bytes], [...all]);
   });
 });
@@ -133,7 +132,7 @@ describe('vm-codec response decoding', () => {
 
   it('rejects a frame with a bad checksum', () => {
     const good = body([0x07, 0x1c, 0x01, 0x00]);
-    good[good.length - 1] ^= 0x01;
+    good[good.length - 1] = good[good.length - 1]! ^ 0x01;
     assert.equal(decodeVmResponse(good), undefined);
   });
 
