@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds the qemu guest's initramfs for the real-kernel tests (test/qemu/):
+# busybox-static, the Debian kernel's IPMI modules (real ipmi_si/ipmi_devintf
+# drivers behind /dev/ipmi0) and the virtio/9p modules, plus an /init that
+#   1. loads ipmi_msghandler -> ipmi_devintf -> ipmi_si (the .deb ships no
+#      modules.dep, so the order is written here) and waits for /dev/ipmi0;
+#   2. prints the kernel's IPMI lines (`dmesg | grep -i ipmi`) to the console;
+#   3. with `inband.hostroot` on the kernel command line, mounts the host's /
+#      (9p tag `hostroot`, read-only) at /host so host binaries (node, the
+#      agent) run with `chroot /host …` against the guest's real /dev/ipmi0;
+#   4. with `inband.share`, mounts the writable 9p tag `share` at /share (and,
+#      with the host root, at /host/run/inband-share);
+#   5. runs /share/.inband/guest.sh, prints `@@inband:exit <status>`, powers off.
+# Lines starting with `@@inband:` are the protocol test/harness/qemu.ts reads.
+#
+#   scripts/build-initramfs.sh KERNEL_TREE OUT.cpio.gz
+# KERNEL_TREE is what scripts/fetch-kernel.sh prints. Needs busybox-static.
+set -euo pipefail
+[ $# -eq 2 ] || { echo "usage: $0 KERNEL_TREE OUT.cpio.gz" >&2; exit 2; }
+kroot=$(cd "$1" && pwd)
+out=$2
+busybox=${BUSYBOX:-/bin/busybox}
+if ! "$busybox" --list 2>/dev/null | grep -qx cpio || ldd "$busybox" 2>/dev/null | grep -q '=>'; then
+  echo "build-initramfs: $busybox is not a static busybox with cpio (Debian package busybox-static)" >&2
+  exit 3
+fi
+kv=$(ls "$kroot/lib/modules" | head -1)
+kmods="$kroot/lib/modules/$kv/kernel"
+
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+mkdir -p "$w"/{bin,sbin,dev,proc,sys,tmp,etc,host,share,lib/modules}
+cp "$busybox" "$w/bin/busybox"
+
+# Dependency order: each module after the ones it needs. Modules a kernel has
+# built in (or lacks) are skipped; /init tolerates a missing file too.
+ipmi_mods="ipmi_msghandler ipmi_devintf ipmi_si"
+ninep_mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p"
+have=()
+for m in $ipmi_mods $ninep_mods; do
+  f=$(find "$kmods" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -1)
+  [ -n "$f" ] || continue
+  case "$f" in
+    *.xz)  xz -dc "$f" > "$w/lib/modules/$m.ko" ;;
+    *.zst) zstd -qdc "$f" > "$w/lib/modules/$m.ko" ;;
+    *.gz)  gzip -dc "$f" > "$w/lib/modules/$m.ko" ;;
+    *)     cp "$f" "$w/lib/modules/$m.ko" ;;
+  esac
+  have+=("$m")
+done
+# The three IPMI drivers are the point of the guest: each must be a module here or built in.
+for pair in ipmi_msghandler:IPMI_HANDLER ipmi_devintf:IPMI_DEVICE_INTERFACE ipmi_si:IPMI_SI; do
+  m=${pair%%:*}
+  [ -f "$w/lib/modules/$m.ko" ] || grep -qx "CONFIG_${pair#*:}=y" "$kroot"/boot/config-* \
+    || { echo "build-initramfs: $m is neither a module under $kmods nor built in" >&2; exit 4; }
+done
+echo "$ipmi_mods" > "$w/etc/ipmi-modules"
+echo "$ninep_mods" > "$w/etc/9p-modules"
+
+cat > "$w/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+# Kernel messages would interleave with the protocol lines on ttyS0; the IPMI
+# ones are printed below from dmesg instead.
+dmesg -n 1
+# The host answers requests (@@inband:ask) on the console, and an answer may
+# be a secret: it must never be echoed into the console log.
+stty -echo
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "@@inband:userspace $(up)"
+load() { [ -f "/lib/modules/$1.ko" ] || return 0; insmod "/lib/modules/$1.ko" $2 2>&1 | grep -v 'File exists' || true; }
+for m in $(cat /etc/ipmi-modules); do load "$m"; done
+i=0; while [ ! -e /dev/ipmi0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+if [ -e /dev/ipmi0 ]; then
+  echo "@@inband:ipmi-ready $(up) $(ls -l /dev/ipmi0)"
+else
+  echo "@@inband:ipmi-missing $(up)"
+fi
+dmesg | grep -i ipmi | sed 's/^/dmesg: /'
+if grep -qE 'inband\.(hostroot|share)' /proc/cmdline; then
+  for m in $(cat /etc/9p-modules); do load "$m"; done
+fi
+p9="trans=virtio,version=9p2000.L,msize=262144"
+if grep -q 'inband\.share' /proc/cmdline; then
+  mount -t 9p -o "$p9" share /share || echo "@@inband:error cannot mount the share"
+fi
+if grep -q 'inband\.hostroot' /proc/cmdline; then
+  if mount -t 9p -o "$p9,ro" hostroot /host; then
+    mount -o bind /dev /host/dev && mount -t proc proc /host/proc && mount -t sysfs sys /host/sys \
+      && mount -t tmpfs -o mode=755 run /host/run && mount -t tmpfs -o mode=1777 tmp /host/tmp
+    if mountpoint -q /share; then mkdir -p /host/run/inband-share && mount -o bind /share /host/run/inband-share; fi
+    echo "@@inband:hostroot $(up)"
+  else
+    echo "@@inband:error cannot mount the host root"
+  fi
+fi
+rc=127
+if [ -f /share/.inband/guest.sh ]; then
+  sh /share/.inband/guest.sh; rc=$?
+else
+  echo "@@inband:error no guest script (/share/.inband/guest.sh)"
+fi
+echo "@@inband:exit $rc $(up)"
+sync
+poweroff -f
+EOF
+chmod +x "$w/init"
+tmp="$out.tmp.$$"
+(cd "$w" && find . | "$w/bin/busybox" cpio -o -H newc -R 0:0 2>/dev/null | gzip -1 > "$tmp")
+mv "$tmp" "$out"
+echo "build-initramfs: $out ($(du -h "$out" | cut -f1); modules: ${have[*]})" >&2
