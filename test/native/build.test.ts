@@ -105,7 +105,7 @@ describe('scripts/build-addon.mjs', { skip: linuxOnly }, () => {
     const fake = path.join(bin, 'node-gyp');
     writeFileSync(fake, '#!/bin/sh\necho "gyp info it worked if it ends with ok"\necho "../ipmi-kcs/native/ipmi_kcs.c:1:1: error: no usable compiler" >&2\nexit 1\n');
     chmodSync(fake, 0o755);
-    const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` };
     delete env.INBAND_AGENT_ADDON_REQUIRED;
 
     const r = runInstallScript(proj, env);
