@@ -129,7 +129,6 @@ export async function lookupNode(o: LookupOptions): Promise<LookupResult> {
         // Ironic answers 404 both for "no such node" and "node not in a state that allows lookup".
         message = `lookup: no node matches MACs ${o.macs.join(',')}${o.nodeUuid ? ` / uuid ${o.nodeUuid}` : ''} ` +
           '(not enrolled, or not in a state that allows lookup such as clean wait; check if inspection has completed)';
-        await o.onNotFound?.({ baseUrl: a.baseUrl, serverMax: a.serverMax });
         break;
       case 'conflict':
         conflicts++;
@@ -144,6 +143,7 @@ export async function lookupNode(o: LookupOptions): Promise<LookupResult> {
     if (message !== lastMessage) o.logger.warn(message);
     else o.logger.debug(message, { attempt });
     lastMessage = message;
+    if (a.kind === 'not-found') await o.onNotFound?.({ baseUrl: a.baseUrl, serverMax: a.serverMax });
     const elapsed = o.clock.now() - start;
     if (elapsed >= timeoutMs) {
       throw new LookupTimeoutError(`lookup gave up after ${Math.round(elapsed / 1000)} s (${attempt} attempts; lookup_timeout ${o.timeoutS} s): ${message}`);
