@@ -51,6 +51,13 @@ export const NO_ACCESS: Readonly<UserChannelAccess> = Object.freeze({
 });
 
 const NULL_PASSWORD_16 = new Uint8Array(16);
+let nullHash: StoredPassword | undefined;
+
+/** Every empty slot holds the null password; one hash of it serves them all (it is no secret). */
+function nullPassword(): StoredPassword {
+  nullHash ??= hashPassword(NULL_PASSWORD_16, 16);
+  return { ...nullHash };
+}
 
 function nameBytes(name: string): number[] {
   const b = Buffer.from(name, 'latin1');
@@ -68,13 +75,12 @@ export function initialState(profile: BmcProfile): BmcState {
     for (const ch of sessionChannels) {
       access[ch] = init?.access ? { ...init.access, sessionLimit: 0 } : { ...NO_ACCESS };
     }
-    const password = init?.password ? padPassword(init.password, 16) : NULL_PASSWORD_16;
     users[id] = {
       id,
       name: nameBytes(init?.name ?? ''),
       enabled: init?.enabled ?? false,
       enableStatus: init ? (init.enabled ? 1 : 2) : 0,
-      password: hashPassword(password, 16),
+      password: init?.password ? hashPassword(padPassword(init.password, 16), 16) : nullPassword(),
       access,
     };
   }

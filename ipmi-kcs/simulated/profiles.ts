@@ -111,7 +111,7 @@ export interface Quirks {
   maxSessionLimit: number;
   /** Enable (op 1) refused with 0xD5 until the slot has a name and a non-null password. */
   enableNeedsCredentials: boolean;
-  /** Set User Access enabling IPMI messaging while the privilege limit is No Access is refused (0xCC). */
+  /** Set User Access enabling IPMI messaging with privilege limit No Access is refused (0xCC). */
   privilegeBeforeMessaging: boolean;
   /** Test Password with the other size: 0x81 per §22.30; some firmware answers otherwise. */
   testWrongSizeCode: number;

@@ -70,7 +70,8 @@ export const setUserAccess: CommandHandler = (ctx, data) => {
   const a = slot.access[ch.number];
   if (!a) return fail(CC.UNSPECIFIED);
   const change = (b0 & 0x80) !== 0;
-  if (q.privilegeBeforeMessaging && change && (b0 & 0x10) && !a.ipmiMessaging && a.privilege === Privilege.NO_ACCESS) {
+  // Read-modify-write tools that enable messaging before raising the privilege send exactly this.
+  if (q.privilegeBeforeMessaging && change && (b0 & 0x10) && priv === Privilege.NO_ACCESS) {
     return fail(CC.INVALID_DATA_FIELD);
   }
   if (change) {
