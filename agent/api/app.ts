@@ -1,0 +1,280 @@
+/**
+ * The agent's HTTP API, wire-compatible with ironic-python-agent's `/v1`
+ * (research: ipa.md §1, openstack.md §1.5–1.6):
+ *
+ *   GET  /  and  /v1 , /v1/                     API and version documents
+ *   GET  /v1/status  (and /status)              {started_at, version, ...}; no token
+ *   GET  /v1/commands[/]  (and /commands[/])    {"commands": [record...]}
+ *   GET  /v1/commands/{id}[?wait=true]          one record; wait=true blocks until it ends
+ *   POST /v1/commands[/][?wait=true]            {"name": "ext.cmd", "params": {...}} → 200 record
+ *
+ * Middleware order: request log (one line per request, query values other
+ * than `wait` masked) → error handler (the only place that turns errors into
+ * `{faultcode, faultstring}`) → status fast path → router.
+ *
+ * Who may do what:
+ * - POST needs `?agent_token=` equal to the token on file (constant-time),
+ *   as IPA; with no token on file at all (no conductor, local debugging),
+ *   commands are taken only from loopback unless allow_remote_commands.
+ * - GET of command records is open unless require_token_for_reads: the
+ *   Ironic 21.x conductor polls `GET /v1/commands/` without a token, and a
+ *   record never holds a secret (params are not serialized; results are scrubbed).
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Log } from '../logger.js';
+import { ApiError, commandNotFound, invalidEnvelope, methodNotAllowed, routeNotFound, tokenInvalid } from './errors.js';
+import { CommandStore, type CommandRecord } from './records.js';
+import { CommandExecutor, CommandRegistry } from './registry.js';
+import type { BackendInfo, CredentialsPort, InventoryPort, LogFile } from './ports.js';
+import { registerBmcCommands } from './commands/bmc.js';
+import { registerStepCommands } from './commands/steps.js';
+import { registerSystemCommands } from './commands/system.js';
+
+export interface ApiTokens {
+  readonly hasToken: boolean;
+  readonly lockdownReason: string | null;
+  check(presented: unknown): boolean;
+  lockdown(reason: string): void;
+}
+
+export interface ApiConfig {
+  readonly require_token_for_reads: boolean;
+  readonly allow_remote_commands: boolean;
+  readonly max_command_records: number;
+  readonly max_body_bytes: number;
+}
+
+export interface AppDeps {
+  credentials: CredentialsPort;
+  tokens: ApiTokens;
+  log: Log;
+  config: ApiConfig;
+  /** Agent version reported by /v1/status. */
+  version: string;
+  /** Masks secrets in collected logs, and learns passwords as they arrive. */
+  redactor?: { register(value: string): void; redact(text: string): string };
+  /** Seconds since the epoch (default: now). */
+  startedAt?: number;
+  backend?: BackendInfo;
+  collectLogs?: () => Promise<LogFile[]>;
+  inventory?: InventoryPort;
+  sync?: () => Promise<void>;
+  powerOff?: () => Promise<void>;
+  /** The caller's address (default: the socket's peer address). */
+  clientAddress?: (ctx: Koa.Context) => string | undefined;
+}
+
+export interface AgentApi {
+  app: Koa;
+  store: CommandStore;
+  registry: CommandRegistry;
+  executor: CommandExecutor;
+  /** Hooks wired after start (the conductor client forces a heartbeat when an async command ends). */
+  hooks: { onAsyncDone?: (record: CommandRecord) => void };
+}
+
+const DOCS = 'https://docs.openstack.org/ironic-python-agent';
+const MEDIA_TYPE = 'application/vnd.openstack.ironic-python-agent.v1+json';
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+/** The path for the request log: query values masked except `wait` (a token in a query string is never logged). */
+export function loggablePath(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const parts = url.slice(q + 1).split('&').map((kv) => {
+    const eq = kv.indexOf('=');
+    const k = eq < 0 ? kv : kv.slice(0, eq);
+    if (eq < 0) return k;
+    return k === 'wait' ? kv : `${k}=***`;
+  });
+  return `${url.slice(0, q)}?${parts.join('&')}`;
+}
+
+/** Reads the request body as text, refusing more than `limit` bytes with 413. */
+async function readBody(ctx: Koa.Context, limit: number): Promise<string> {
+  const declared = ctx.get('content-length');
+  if (declared && Number(declared) > limit) {
+    ctx.set('Connection', 'close');
+    throw new ApiError(413, `Request body too large: ${declared} bytes exceed the limit of ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      ctx.set('Connection', 'close');
+      throw new ApiError(413, `Request body too large: more than the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+function parseEnvelope(text: string): { name: string; params: Record<string, unknown> } {
+  if (!text.trim()) throw invalidEnvelope('the request body is empty; expected {"name": "<extension>.<command>", "params": {...}}');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, `Malformed JSON in request body: ${(e as Error).message.replace(/"[^"]*"/g, '"…"')}`);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidEnvelope('the body must be a JSON object');
+  const obj = body as Record<string, unknown>;
+  for (const k of Object.keys(obj)) {
+    if (k !== 'name' && k !== 'params') throw invalidEnvelope(`${k}: unknown field (expected only name and params)`);
+  }
+  if (typeof obj.name !== 'string' || obj.name.length === 0) throw invalidEnvelope('name: must be a non-empty string');
+  const params = obj.params === undefined || obj.params === null ? {} : obj.params;
+  if (typeof params !== 'object' || Array.isArray(params)) throw invalidEnvelope('params: must be an object');
+  return { name: obj.name, params: params as Record<string, unknown> };
+}
+
+export function createApp(deps: AppDeps): AgentApi {
+  const log = deps.log;
+  const cfg = deps.config;
+  const store = new CommandStore(cfg.max_command_records);
+  const registry = new CommandRegistry();
+  const hooks: AgentApi['hooks'] = {};
+  registerBmcCommands(registry, { credentials: deps.credentials, redactor: deps.redactor });
+  registerStepCommands(registry, { credentials: deps.credentials, redactor: deps.redactor });
+  registerSystemCommands(registry, {
+    collectLogs: deps.collectLogs ?? (async () => []),
+    lockdown: (reason) => deps.tokens.lockdown(reason),
+    sync: deps.sync,
+    powerOff: deps.powerOff,
+    inventory: deps.inventory,
+  });
+  const executor = new CommandExecutor({
+    registry,
+    store,
+    log: log.child({ module: 'commands' }),
+    onAsyncDone: (rec) => hooks.onAsyncDone?.(rec),
+    lockdown: () => deps.tokens.lockdownReason,
+  });
+
+  // /v1/status is polled; its body never changes, so it is built once.
+  const startedAt = deps.startedAt ?? Date.now() / 1000;
+  const statusBody = Buffer.from(JSON.stringify({
+    started_at: startedAt,
+    version: deps.version,
+    ...(deps.backend ? { backend: { kind: deps.backend.kind, reason: deps.backend.reason, ...(deps.backend.warning ? { warning: deps.backend.warning } : {}) } } : {}),
+  }));
+
+  const clientAddress = deps.clientAddress ?? ((ctx: Koa.Context) => ctx.req.socket.remoteAddress);
+  const authorizeCommand = (ctx: Koa.Context): void => {
+    const presented = ctx.query.agent_token;
+    if (deps.tokens.hasToken) {
+      if (!deps.tokens.check(presented)) throw tokenInvalid();
+      return;
+    }
+    // No token on file: nothing to authenticate the caller with.
+    if (presented !== undefined) throw tokenInvalid();
+    if (!cfg.allow_remote_commands && !isLoopback(clientAddress(ctx))) {
+      throw new ApiError(403, 'Forbidden: the agent has no token yet, so it accepts commands only from loopback (see --allow-remote-commands)');
+    }
+  };
+  const authorizeRead = (ctx: Koa.Context): void => {
+    if (cfg.require_token_for_reads) authorizeCommand(ctx);
+  };
+
+  const root = (ctx: Koa.Context): void => {
+    const base = `${ctx.protocol}://${ctx.host}`;
+    ctx.body = {
+      name: 'OpenStack Ironic Python Agent API',
+      description: 'Ironic Python Agent is a provisioning agent for OpenStack Ironic (served by inband-agent)',
+      versions: [{ id: 'v1', links: [{ href: `${base}/v1/`, rel: 'self' }, { href: DOCS, rel: 'describedby', type: 'text/html' }] }],
+      default_version: { id: 'v1', links: [{ href: `${base}/v1/`, rel: 'self' }, { href: DOCS, rel: 'describedby', type: 'text/html' }] },
+    };
+  };
+  const v1 = (ctx: Koa.Context): void => {
+    const base = `${ctx.protocol}://${ctx.host}`;
+    ctx.body = {
+      id: 'v1',
+      links: [{ href: `${base}/v1/`, rel: 'self' }, { href: DOCS, rel: 'describedby', type: 'text/html' }],
+      media_types: [{ base: 'application/json', type: MEDIA_TYPE }],
+      commands: [{ href: `${base}/v1/commands/`, rel: 'self' }, { href: `${base}/commands/`, rel: 'bookmark' }],
+      status: [{ href: `${base}/v1/status`, rel: 'self' }, { href: `${base}/status`, rel: 'bookmark' }],
+    };
+  };
+
+  const router = new Router();
+  router.get('/', root);
+  router.get(['/v1', '/v1/'], v1);
+  router.get(['/v1/commands', '/commands'], (ctx) => {
+    authorizeRead(ctx);
+    ctx.body = { commands: store.list() };
+  });
+  router.get(['/v1/commands/:id', '/commands/:id'], async (ctx) => {
+    authorizeRead(ctx);
+    const rec = store.get(ctx.params.id!);
+    if (!rec) throw commandNotFound(ctx.params.id!);
+    if (String(ctx.query.wait ?? '').toLowerCase() === 'true') await rec.done;
+    ctx.body = rec;
+  });
+  router.post(['/v1/commands', '/commands'], async (ctx) => {
+    authorizeCommand(ctx);
+    const { name, params } = parseEnvelope(await readBody(ctx, cfg.max_body_bytes));
+    const rec = await executor.execute(name, params);
+    if (String(ctx.query.wait ?? '').toLowerCase() === 'true') await rec.done;
+    ctx.body = rec;
+  });
+
+  const app = new Koa();
+  app.proxy = false;
+  const reqLog = log.child({ module: 'http' });
+
+  app.use(async (ctx, next) => {
+    const t0 = performance.now();
+    try {
+      await next();
+    } finally {
+      reqLog.info(`${ctx.method} ${loggablePath(ctx.url)} ${ctx.status} ${(performance.now() - t0).toFixed(1)}ms`);
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.body === undefined && ctx.status === 404) throw routeNotFound();
+    } catch (e) {
+      const err = e instanceof ApiError ? e : asApiError(e, log);
+      ctx.status = err.status;
+      ctx.body = { faultcode: err.faultcode, faultstring: err.message };
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && (ctx.path === '/v1/status' || ctx.path === '/status' || ctx.path === '/v1/status/')) {
+      ctx.set('Content-Type', 'application/json');
+      ctx.body = statusBody;
+      return;
+    }
+    await next();
+  });
+
+  app.use(router.routes());
+  app.use(async (ctx, next) => {
+    await next();
+    const matched = router.match(ctx.path, ctx.method);
+    if (!matched.route && matched.path.length > 0) {
+      const allowed = [...new Set(matched.path.flatMap((l) => l.methods))].join(', ');
+      ctx.set('Allow', allowed);
+      throw methodNotAllowed(allowed);
+    }
+  });
+
+  return { app, store, registry, executor, hooks };
+}
+
+/** Anything not an ApiError: Koa's own http-errors keep their status; the rest is a logged 500. */
+function asApiError(e: unknown, log: Log): ApiError {
+  const he = e as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof he?.status === 'number' && he.status >= 400 && he.status < 500 && he.expose) return new ApiError(he.status, String(he.message));
+  log.error(`internal error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { module: 'http' });
+  return new ApiError(500, 'Internal server error; see the agent log');
+}

@@ -1,0 +1,112 @@
+/**
+ * Clean, deploy and service steps, the way Ironic drives in-band steps
+ * (research: ipa.md §1.2, openstack.md §1.6; Ironic 21.4
+ * `agent_base.refresh_steps` / `_get_completed_command`, `conductor/steps.py`):
+ *
+ * - `<kind>.get_<kind>_steps` (sync) answers
+ *   `{"<kind>_steps": {"<manager>": [step...]}, "hardware_manager_version": {...}}`.
+ *   Ironic caches the steps per `interface` and validates a manual step's
+ *   `args` against the step's `argsinfo` (unknown args are refused).
+ * - `<kind>.execute_<kind>_step` (async) runs `params.step` and answers
+ *   `{"<kind>_result": ..., "<kind>_step": step}`. Ironic matches the echoed
+ *   step by interface and name only (`is_equivalent`), so the echo drops the
+ *   args: they may hold the password.
+ *
+ * The one step offered is `deploy.set_bmc_credentials`, priority 0: it never
+ * runs in automated cleaning, only when an operator asks for it in a manual
+ * clean or service, as `{"interface": "deploy", "step": "set_bmc_credentials", "args": {...}}`.
+ * Agent steps live on the `deploy` interface in Ironic, as IPA's hardware
+ * manager steps do.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
+import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
+import { runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
+
+export type StepKind = 'clean' | 'deploy' | 'service';
+export const STEP_KINDS: readonly StepKind[] = ['clean', 'deploy', 'service'];
+
+export const HARDWARE_MANAGER = 'InbandBmcHardwareManager';
+export const HARDWARE_MANAGER_VERSION = { inband_bmc_hardware_manager: '1.0' } as const;
+export const SET_BMC_CREDENTIALS_STEP = 'set_bmc_credentials';
+export const STEP_INTERFACE = 'deploy';
+
+export function stepDescriptor(kind: StepKind): Record<string, unknown> {
+  return {
+    step: SET_BMC_CREDENTIALS_STEP,
+    priority: 0,
+    interface: STEP_INTERFACE,
+    reboot_requested: false,
+    ...(kind === 'deploy' ? {} : { abortable: false }),
+    ...(kind === 'clean' ? { requires_ramdisk: true } : {}),
+    argsinfo: SET_CREDENTIALS_ARGSINFO,
+  };
+}
+
+interface StepParams {
+  step: { interface: string; step: string; args?: Record<string, unknown> | null; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+type StepPlan = { kind: 'set-credentials'; args: SetCredentialsArgs; echo: Record<string, unknown> } | { kind: 'unknown'; echo: Record<string, unknown>; id: string };
+
+// Ironic sends node, ports and <kind>_version alongside the step, and may add
+// keys in later releases, so the envelope tolerates unknown keys; the step's
+// own args are validated strictly.
+const stepEnvelope = (kind: StepKind) => ({
+  type: 'object',
+  properties: {
+    step: {
+      type: 'object',
+      properties: { interface: { type: 'string', minLength: 1 }, step: { type: 'string', minLength: 1 }, args: { type: ['object', 'null'] } },
+      required: ['interface', 'step'],
+    },
+    node: { type: ['object', 'null'] },
+    ports: { type: ['array', 'null'] },
+    [`${kind}_version`]: { type: ['object', 'null'] },
+  },
+  required: ['step'],
+});
+
+/** The step as echoed in the result: everything but its args. */
+function echoStep(step: StepParams['step']): Record<string, unknown> {
+  const { args: _args, ...rest } = step;
+  return rest;
+}
+
+export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor }): void {
+  const argsValidator: ValidateFunction = new Ajv({ strict: true }).compile(SET_CREDENTIALS_SCHEMA);
+  for (const kind of STEP_KINDS) {
+    registry.register(`${kind}.get_${kind}_steps`, {
+      mode: 'sync',
+      // Ironic sends {node, ports}; nothing else is read.
+      schema: { type: 'object', properties: { node: { type: ['object', 'null'] }, ports: { type: ['array', 'null'] } } },
+      run: async () => ({ [`${kind}_steps`]: { [HARDWARE_MANAGER]: [stepDescriptor(kind)] }, hardware_manager_version: HARDWARE_MANAGER_VERSION }),
+    });
+    registry.register<StepParams, StepPlan>(`${kind}.execute_${kind}_step`, {
+      mode: 'async',
+      schema: stepEnvelope(kind),
+      prepare: (p) => {
+        const echo = echoStep(p.step);
+        if (p.step.interface !== STEP_INTERFACE || p.step.step !== SET_BMC_CREDENTIALS_STEP) {
+          return { kind: 'unknown', echo, id: `${p.step.interface}.${p.step.step}` };
+        }
+        const args = p.step.args ?? {};
+        if (!argsValidator(args)) {
+          const d = describeAjvError(argsValidator.errors, 'params.step.args');
+          const i = d.indexOf(': ');
+          throw new ParamError(d.slice(0, i), d.slice(i + 2));
+        }
+        return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args'), echo };
+      },
+      run: async (plan) => {
+        if (plan.kind === 'unknown') {
+          // As IPA's dispatch does when no hardware manager has the step.
+          throw new CommandFailure(`No hardware manager found to handle ${kind} step ${plan.id}: this agent provides only ${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`, 'HardwareManagerMethodNotFound', 404, 'UNKNOWN_STEP');
+        }
+        const result = await runSetCredentials(deps.credentials, plan.args);
+        return { [`${kind}_result`]: result, [`${kind}_step`]: plan.echo };
+      },
+    });
+  }
+}

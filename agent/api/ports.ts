@@ -1,0 +1,47 @@
+/**
+ * What the HTTP layer needs from the rest of the daemon, as interfaces: the
+ * credential engine (service/), the inventory collector, system hooks. The
+ * daemon passes the real ones (agent/serve.ts); route tests pass their own.
+ */
+import type { Secret } from '../../service/secret.js';
+
+export type PrivilegeName = 'administrator' | 'operator' | 'user';
+export const PRIVILEGES: readonly PrivilegeName[] = ['administrator', 'operator', 'user'];
+
+/** The engine's request, as the API builds it from a command's params. */
+export interface SetCredentialsArgs {
+  username: string;
+  password?: Secret;
+  generate?: boolean;
+  privilege?: PrivilegeName;
+  slot?: number;
+  channels?: number[];
+  enableChannelAccess?: boolean;
+  allowFixedSlot?: boolean;
+}
+
+/** The credential engine (service/ CredentialService satisfies it). */
+export interface CredentialsPort {
+  getInfo(): Promise<unknown>;
+  setCredentials(req: SetCredentialsArgs): Promise<unknown>;
+  readonly busy?: boolean;
+}
+
+/** The inventory collector (agent/inventory/). */
+export interface InventoryPort {
+  collect(): Promise<unknown>;
+}
+
+/** A log file handed to the conductor by log.collect_system_logs. */
+export interface LogFile {
+  name: string;
+  text: string;
+}
+
+/** The backend chosen at start, shown by GET /v1/status. */
+export interface BackendInfo {
+  kind: string;
+  reason: string;
+  warning?: string;
+  description?: string;
+}

@@ -1,0 +1,184 @@
+/**
+ * The command registry, shaped like IPA's extensions: a command is
+ * `<extension>.<name>`, sync (answered when done) or async (answered RUNNING,
+ * finished in the background). Each command declares a JSON schema for its
+ * params, compiled once when it is registered; params that fail it are
+ * refused with 400 naming the field, before a record exists or anything runs.
+ *
+ * The executor enforces IPA's execution model (research: ipa.md §1.4): one
+ * command at a time; a new one while the last is RUNNING is 409 "Agent is busy".
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Log } from '../logger.js';
+import { agentBusy, ApiError, badCommandName, type CommandError, invalidParams, unknownCommand, unknownExtension } from './errors.js';
+import { CommandRecord, type CommandStore } from './records.js';
+
+export interface CommandContext {
+  log: Log;
+  record: CommandRecord;
+}
+
+export interface CommandDefinition<P = Record<string, unknown>, A = P> {
+  mode: 'sync' | 'async';
+  /** JSON schema of `params`. */
+  schema: object;
+  /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw {@link ParamError} to refuse. */
+  prepare?: (params: P, name: string) => A;
+  run: (args: A, ctx: CommandContext) => Promise<unknown>;
+}
+
+/** A param problem found by `prepare`; becomes 400 naming `field`. */
+export class ParamError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'ParamError';
+  }
+}
+
+interface Entry {
+  def: CommandDefinition<unknown, unknown>;
+  validate: ValidateFunction;
+}
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
+
+export class CommandRegistry {
+  private readonly ajv = new Ajv({ allErrors: false, strict: true });
+  private readonly extensions = new Map<string, Map<string, Entry>>();
+
+  register<P, A>(name: string, def: CommandDefinition<P, A>): this {
+    if (!NAME_RE.test(name)) throw new Error(`command name "${name}" is not <extension>.<name>`);
+    const [ext, cmd] = name.split('.') as [string, string];
+    let m = this.extensions.get(ext);
+    if (!m) this.extensions.set(ext, (m = new Map()));
+    if (m.has(cmd)) throw new Error(`command ${name} registered twice`);
+    m.set(cmd, { def: def as CommandDefinition<unknown, unknown>, validate: this.ajv.compile(def.schema) });
+    return this;
+  }
+
+  names(): string[] {
+    return [...this.extensions].flatMap(([ext, m]) => [...m.keys()].map((c) => `${ext}.${c}`));
+  }
+
+  /** Finds a command; throws the IPA error for a malformed name, an unknown extension or command. */
+  resolve(name: string): Entry {
+    if (!NAME_RE.test(name)) throw badCommandName();
+    const [ext, cmd] = name.split('.') as [string, string];
+    const m = this.extensions.get(ext);
+    if (!m) throw unknownExtension(ext);
+    const e = m.get(cmd);
+    if (!e) throw unknownCommand(cmd);
+    return e;
+  }
+}
+
+/** Renders the first ajv error as `params.field: problem`, never echoing a value. */
+export function describeAjvError(errors: ErrorObject[] | null | undefined, root = 'params'): string {
+  const e = errors?.[0];
+  if (!e) return `${root}: invalid`;
+  const path = root + e.instancePath.replace(/\/([^/]+)/g, (_m, seg: string) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`));
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${path}.${String(p.additionalProperty)}: unknown field`;
+    case 'required':
+      return `${path}.${String(p.missingProperty)}: required field missing`;
+    case 'type':
+      return `${path}: must be ${String(p.type)}`;
+    case 'enum':
+      return `${path}: must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${path}: ${e.message ?? 'is invalid'}`;
+  }
+}
+
+export interface ExecutorOptions {
+  registry: CommandRegistry;
+  store: CommandStore;
+  log: Log;
+  /** Called when an async command ends (the conductor client forces a heartbeat). */
+  onAsyncDone?: (record: CommandRecord) => void;
+  /** Refuses every command (lockdown); returns the reason or null. */
+  lockdown?: () => string | null;
+}
+
+export class CommandExecutor {
+  constructor(private readonly opts: ExecutorOptions) {}
+
+  /**
+   * Validates and starts a command. Resolves with its record once a sync
+   * command has finished, or at once (RUNNING) for an async one. Throws
+   * {@link ApiError} for anything refused before it ran.
+   */
+  async execute(name: string, params: Record<string, unknown>): Promise<CommandRecord> {
+    const locked = this.opts.lockdown?.();
+    if (locked) throw new ApiError(403, `Agent is locked down and accepts no commands: ${locked}`);
+    const entry = this.opts.registry.resolve(name);
+    const busy = this.opts.store.running();
+    if (busy) throw agentBusy(busy.name);
+    if (!entry.validate(params)) throw invalidParams(name, describeAjvError(entry.validate.errors));
+    let args: unknown = params;
+    if (entry.def.prepare) {
+      try {
+        args = entry.def.prepare(params, name);
+      } catch (e) {
+        if (e instanceof ParamError) throw invalidParams(name, e.message);
+        if (e instanceof ApiError) throw e;
+        throw invalidParams(name, (e as Error).message);
+      }
+    }
+    const record = new CommandRecord(name);
+    this.opts.store.add(record);
+    const log = this.opts.log;
+    log.info(`command ${name} started`, { command_id: record.id, mode: entry.def.mode });
+    const run = (async () => {
+      try {
+        const result = await entry.def.run(args, { log, record });
+        record.succeed(result);
+        log.info(`command ${name} succeeded`, { command_id: record.id, ms: Date.now() - record.startedAt });
+      } catch (e) {
+        record.fail(toCommandError(e));
+        log.warn(`command ${name} failed: ${record.error?.details ?? ''}`, { command_id: record.id, reason: record.error?.reason, ms: Date.now() - record.startedAt });
+      }
+      if (entry.def.mode === 'async') {
+        try {
+          this.opts.onAsyncDone?.(record);
+        } catch (e) {
+          log.warn(`after-command hook failed: ${(e as Error).message}`);
+        }
+      }
+    })();
+    if (entry.def.mode === 'sync') await run;
+    return record;
+  }
+}
+
+const SERVICE_STATUS: Record<string, number> = {
+  BUSY: 409, INVALID_REQUEST: 400, NO_FREE_SLOT: 409, LOCKOUT_REFUSED: 409, UNSUPPORTED: 501,
+  BMC_ERROR: 502, ROLLED_BACK: 500, ROLLBACK_FAILED: 500, INTERRUPTED_CHANGE: 500,
+};
+
+/** Any thrown value as IPA's serialized RESTError (`{type, code, message, details}`). */
+export function toCommandError(e: unknown): CommandError {
+  if (e instanceof Error && e.name === 'ServiceError' && typeof (e as { code?: unknown }).code === 'string') {
+    const se = e as Error & { code: string; field?: string };
+    return {
+      type: 'BmcCredentialError',
+      code: SERVICE_STATUS[se.code] ?? 500,
+      message: 'Command execution failed',
+      details: `${se.code}: ${se.message}`,
+      reason: se.code,
+    };
+  }
+  if (e instanceof CommandFailure) return { type: e.type, code: e.code, message: 'Command execution failed', details: e.message, reason: e.reason };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { type: 'CommandExecutionError', code: 500, message: 'Command execution failed', details: `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`, reason: (err as { code?: unknown }).code !== undefined ? String((err as { code?: unknown }).code) : undefined };
+}
+
+/** A deliberate command failure with an IPA-style type (e.g. an unknown step). */
+export class CommandFailure extends Error {
+  constructor(message: string, readonly type = 'CommandExecutionError', readonly code = 500, readonly reason?: string) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
