@@ -258,6 +258,15 @@ function fromAddonError(err: unknown, device: string): IpmiTransportError {
     case 'ENOTTY':
       message = `${device} is not an IPMI device (${detail})`;
       break;
+    case 'EINVAL':
+      // ipmi_msghandler.c i_ipmi_req_sysintf(): it keeps these App commands for itself.
+      message = e.syscall === 'ioctl(IPMICTL_SEND_COMMAND)'
+        ? `${device}: the driver refused the request (${detail}); it reserves Get Message 0x33, Send Message 0x34 and Read Event Message Buffer 0x35`
+        : `${device}: ${detail}`;
+      break;
+    case 'ENODEV':
+      message = `${device}: the IPMI interface went away (${detail})`;
+      break;
     case 'ENOTCHR':
       message = detail;
       break;
