@@ -1,0 +1,133 @@
+/**
+ * The change journal: written (mode 0600, fsync'd) before the first write to
+ * the BMC and removed once the change is verified or rolled back. If the
+ * process dies in between, the next start finds it and restores the slot.
+ *
+ * It holds the slot's previous state and the target — never the password. Its
+ * exclusive creation (O_EXCL) is also the lock that keeps two processes sharing
+ * a state directory (the daemon and the local CLI) from changing users at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AccessStore, ChannelAccess, UserChannelAccess } from './ipmi-commands.js';
+
+export const JOURNAL_FILE = 'credential-change.journal.json';
+
+export interface SlotSnapshot {
+  userId: number;
+  /** '' for an empty slot. */
+  name: string;
+  enabled: boolean;
+  /** 'status' = Get User Access enable status (v2.0); 'ipmi-messaging' = inferred where the BMC leaves it unspecified. */
+  enabledSource: 'status' | 'ipmi-messaging';
+  /** Per LAN channel. */
+  access: Record<string, UserChannelAccess>;
+}
+
+export interface ChannelAccessSnapshot {
+  channel: number;
+  stores: Partial<Record<AccessStore, ChannelAccess>>;
+}
+
+export interface JournalRecord {
+  version: 1;
+  /** Unique per change; also identifies the owning service instance within one process. */
+  id: string;
+  pid: number;
+  bootId: string | null;
+  startedAt: string;
+  username: string;
+  prior: SlotSnapshot;
+  channelAccess: ChannelAccessSnapshot[];
+}
+
+/** Journal ids of changes in progress in this process (several service instances may share it). */
+const liveInThisProcess = new Set<string>();
+
+async function bootId(): Promise<string | null> {
+  try {
+    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  } catch {
+    return null;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export type JournalState =
+  | { kind: 'none' }
+  /** Written by a change that is still running (another live process, or another instance here). */
+  | { kind: 'live'; record: JournalRecord }
+  | { kind: 'interrupted'; record: JournalRecord }
+  /** Unparseable: the process died while writing it, i.e. before any BMC write. */
+  | { kind: 'torn' };
+
+export class Journal {
+  readonly path: string;
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = stateDir;
+    this.path = join(stateDir, JOURNAL_FILE);
+  }
+
+  async inspect(): Promise<JournalState> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
+      throw err;
+    }
+    let record: JournalRecord;
+    try {
+      record = JSON.parse(text) as JournalRecord;
+      if (record?.version !== 1 || typeof record.prior?.userId !== 'number') return { kind: 'torn' };
+    } catch {
+      return { kind: 'torn' };
+    }
+    const sameBoot = record.bootId === null || record.bootId === (await bootId());
+    const live = record.pid === process.pid ? liveInThisProcess.has(record.id) : sameBoot && pidAlive(record.pid);
+    return live ? { kind: 'live', record } : { kind: 'interrupted', record };
+  }
+
+  /**
+   * Creates the journal exclusively and makes it durable. Throws with code
+   * EEXIST when one is already there.
+   */
+  async begin(fields: Omit<JournalRecord, 'version' | 'id' | 'pid' | 'bootId' | 'startedAt'>): Promise<JournalRecord> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const record: JournalRecord = { version: 1, id: randomUUID(), pid: process.pid, bootId: await bootId(), startedAt: new Date().toISOString(), ...fields };
+    const fh = await open(this.path, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(record, null, 2) + '\n', 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    liveInThisProcess.add(record.id);
+    return record;
+  }
+
+  /** Marks `record` as no longer running in this process (it stays on disk until `remove`). */
+  release(record: JournalRecord): void {
+    liveInThisProcess.delete(record.id);
+  }
+
+  async remove(record?: JournalRecord): Promise<void> {
+    if (record) liveInThisProcess.delete(record.id);
+    try {
+      await unlink(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
