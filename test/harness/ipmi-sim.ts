@@ -52,6 +52,8 @@ export interface IpmiSimOptions {
   /** How long to wait for the sim to come up. Default 5000 ms. */
   readyTimeoutMs?: number;
   ipmiSimPath?: string;
+  /** Picks the LAN (UDP) and VM-codec (TCP) ports for each start attempt. Default: free loopback ports. */
+  pickPorts?: () => Promise<{ lanPort: number; vmPort: number }>;
 }
 
 /** One user slot as ipmi_sim stored it (from users.mc20), for checking exactly which bytes the BMC kept. */
@@ -325,12 +327,13 @@ export async function startIpmiSim(opts: IpmiSimOptions = {}): Promise<IpmiSim> 
   validateUsers(users);
   const ipmiSimPath = opts.ipmiSimPath ?? IPMI_SIM_PATH;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 5000;
+  const pickPorts = opts.pickPorts ?? (async () => ({ lanPort: await freeUdpPort(), vmPort: await freeTcpPort() }));
   installExitHook();
   let lastLog = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'ipmi-sim-'));
     try {
-      const [lanPort, vmPort] = [await freeUdpPort(), await freeTcpPort()];
+      const { lanPort, vmPort } = await pickPorts();
       const name = 'bmc';
       await mkdir(join(dir, 'state'), { mode: 0o700 });
       await writeFile(join(dir, 'lan.conf'), simLanConf(name, lanPort, vmPort, users), { mode: 0o600 });
@@ -366,7 +369,7 @@ export async function startIpmiSim(opts: IpmiSimOptions = {}): Promise<IpmiSim> 
       throw err;
     }
   }
-  throw new Error(`ipmi_sim could not bind free ports after 5 attempts: ${lastLog.trim()}`);
+  throw new Error(`ipmi_sim could not bind its ports after 5 attempts: ${lastLog.trim()}`);
 }
 
 class RunningSim implements IpmiSim {
@@ -396,7 +399,8 @@ class RunningSim implements IpmiSim {
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
     this.#exited = new Promise((resolve) => {
-      child.once('exit', () => {
+      // 'close', not 'exit': the bind error ipmi_sim prints must be in the log before we read it.
+      child.once('close', () => {
         this.#running = false;
         live.delete(child);
         resolve();
