@@ -90,7 +90,7 @@ if grep -q 'inband\.hostroot' /proc/cmdline; then
   if mount -t 9p -o "$p9,ro" hostroot /host; then
     mount -o bind /dev /host/dev && mount -t proc proc /host/proc && mount -t sysfs sys /host/sys \
       && mount -t tmpfs -o mode=755 run /host/run && mount -t tmpfs -o mode=1777 tmp /host/tmp
-    if mountpoint -q /share; then mkdir -p /host/run/inband-share && mount -o bind /share /host/run/inband-share; fi
+    if grep -q ' /share ' /proc/mounts; then mkdir -p /host/run/inband-share && mount -o bind /share /host/run/inband-share; fi
     echo "@@inband:hostroot $(up)"
   else
     echo "@@inband:error cannot mount the host root"
