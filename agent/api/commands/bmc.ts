@@ -70,12 +70,17 @@ export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor
   };
 }
 
-const SECRET_KEY = /pass(word)?|secret|token/i;
+// Keys whose string value would be a secret: `password`, `generated_password`, `agent_token`, `secret`…
+const SECRET_KEY = /^(.*_)?(password|passwd|secret|token)$/;
+
+/** `userId` → `user_id`: the wire speaks snake_case, like every IPA record. */
+const snake = (k: string): string => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 
 /**
- * A deep, JSON-safe copy of an engine result without anything secret:
- * Secrets and string values under password/secret/token keys are dropped
- * (booleans such as `password_generated` stay).
+ * A deep, JSON-safe copy of an engine result without anything secret, keys in
+ * snake_case: Secrets, and strings under keys such as `password`,
+ * `generated_password`, `secret`, `agent_token`, are dropped
+ * (`password_generated: true`, `password_test: "passed"` stay).
  */
 export function scrubResult(value: unknown, depth = 0): unknown {
   if (depth > 20) return null;
@@ -88,9 +93,10 @@ export function scrubResult(value: unknown, depth = 0): unknown {
   if (typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (SECRET_KEY.test(k) && typeof v !== 'boolean' && typeof v !== 'number') continue;
+      const key = snake(k);
+      if (SECRET_KEY.test(key) && typeof v !== 'boolean' && typeof v !== 'number') continue;
       const s = scrubResult(v, depth + 1);
-      if (s !== undefined) out[k] = s;
+      if (s !== undefined) out[key] = s;
     }
     return out;
   }

@@ -1,0 +1,263 @@
+/**
+ * `inband-agent serve`: wires config, logger, token store, IPMI backend,
+ * credential engine, the HTTP API and (when `api_url` is set and not
+ * `--standalone`) the conductor client, in IPA's order: the API listens
+ * first, then lookup and heartbeats start, so the conductor's first callback
+ * finds it answering.
+ */
+import { createSocket } from 'node:dgram';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
+import type { LoadedConfig, Config } from './config.js';
+import { createLogger, type AgentLogger, type Log } from './logger.js';
+import { AgentTokenStore } from './token.js';
+import { createApp, type AgentApi } from './api/app.js';
+import type { CredentialsPort } from './api/ports.js';
+import { defaultLogCollector } from './api/commands/system.js';
+import { autoTls, operatorTls, raiseMinVersion, tlsVersion, type TlsSetup } from './tls/server-tls.js';
+import type { Transport } from '../ipmi-kcs/transport.js';
+import type { Selection } from '../ipmi-kcs/select.js';
+import { CredentialService } from '../service/credential-service.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface ServeOptions {
+  loaded: LoadedConfig;
+  /** Where log lines go (default stdout). */
+  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
+  logger?: AgentLogger;
+  /** Opens the IPMI backend (default: ipmi-kcs/select.ts openTransport with the backend flags). */
+  openBackend?: (config: Config, log: Log) => Promise<{ transport: Transport; selection: Selection }>;
+  /** Loads the conductor client module (default: dynamic import of ./conductor/index.js). */
+  loadConductor?: () => Promise<ConductorModule>;
+}
+
+/** What serve needs from agent/conductor/index.js (loaded lazily; it may be absent in a trimmed build). */
+export interface ConductorModule {
+  startConductorClient(deps: Record<string, unknown>): Promise<{ stop(): Promise<void>; forceHeartbeat(): void }>;
+}
+
+export interface RunningAgent {
+  url: string;
+  port: number;
+  api: AgentApi;
+  tokens: AgentTokenStore;
+  logger: AgentLogger;
+  tls: TlsSetup;
+  selection: Selection;
+  credentials: CredentialsPort;
+  /** Resolves when the agent stopped on its own (fatal conductor error). */
+  stopped: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openBackendFromConfig(config: Config, log: Log): Promise<{ transport: Transport; selection: Selection }> {
+  const { openTransport } = await import('../ipmi-kcs/select.js');
+  return openTransport({
+    backend: config.backend as never,
+    ...(config.device ? { devicePath: config.device } : {}),
+    ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
+    ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
+    ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
+    logger: log,
+  });
+}
+
+/** The local address the kernel would use to reach `url`'s host (`ip route get`), without sending a packet. */
+export function sourceAddressFor(url: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let host: string;
+    let port: number;
+    try {
+      const u = new URL(url);
+      host = u.hostname.replace(/^\[|\]$/g, '');
+      port = Number(u.port) || (u.protocol === 'https:' ? 443 : 80);
+    } catch {
+      resolve(undefined);
+      return;
+    }
+    if (!isIP(host)) {
+      resolve(undefined);
+      return;
+    }
+    const sock = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4');
+    const done = (v: string | undefined) => {
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+      resolve(v);
+    };
+    sock.on('error', () => done(undefined));
+    sock.connect(port, host, () => {
+      try {
+        done(sock.address().address);
+      } catch {
+        done(undefined);
+      }
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+async function listen(server: Server | HttpsServer, host: string, port: number, log: Log): Promise<AddressInfo> {
+  const attempt = (h: string) => new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen(port, h, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+  try {
+    return await attempt(host);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+      log.warn(`IPv6 is not available (${code}); listening on 0.0.0.0 instead of ::`);
+      return attempt('0.0.0.0');
+    }
+    throw e;
+  }
+}
+
+export async function serve(opts: ServeOptions): Promise<RunningAgent> {
+  const { config } = opts.loaded;
+  const logger = opts.logger ?? createLogger({ level: config.log_level as never, ...(opts.stdout ? { stream: opts.stdout } : {}) });
+  const log = logger.log;
+  const main = log.child({ module: 'serve' });
+  for (const w of opts.loaded.warnings) main.warn(w);
+
+  const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
+  if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
+
+  const { transport, selection } = await (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' }));
+  const credentials = new CredentialService({ transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir });
+  try {
+    const report = await credentials.recover();
+    if (report) main.warn(`an interrupted credential change from pid ${report.pid} on user ${report.userId} was found: ${report.outcome}`);
+  } catch (e) {
+    main.error(`recovering an interrupted credential change failed: ${(e as Error).message}`);
+  }
+
+  const conductorMode = !config.standalone && (config.api_url?.length ?? 0) > 0;
+  let advertiseHost = config.advertise_host;
+  if (!advertiseHost && conductorMode) {
+    for (const u of config.api_url ?? []) {
+      advertiseHost = await sourceAddressFor(u);
+      if (advertiseHost) break;
+    }
+    if (advertiseHost) main.info(`advertising ${advertiseHost} (the source address of the route to the Ironic API)`);
+  }
+
+  let tlsMinVersion: string = config.tls_min_version;
+  let tls: TlsSetup = { mode: 'none' };
+  if (config.listen_tls) {
+    tls = operatorTls(config.tls_cert_file!, config.tls_key_file!, tlsMinVersion);
+  } else if (conductorMode && config.enable_auto_tls) {
+    if (advertiseHost) tls = autoTls(advertiseHost, tlsMinVersion);
+    else main.warn('auto-TLS is off: the advertised address is unknown (set --advertise-host); serving plain HTTP');
+  }
+
+  const inventoryModule = import('./inventory/index.js').catch(() => null);
+  const collectInventory = async (): Promise<unknown> => {
+    const m = await inventoryModule;
+    if (!m) throw new Error('the inventory collector is not available');
+    return m.collectInventory({
+      readBmcLan: async () => ((await credentials.getInfo()).lan ?? null),
+      logger: log.child({ module: 'inventory' }),
+    });
+  };
+
+  const api = createApp({
+    credentials,
+    tokens,
+    log,
+    redactor: logger.redactor,
+    version: AGENT_VERSION,
+    config,
+    backend: selection,
+    collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
+    inventory: { collect: collectInventory },
+  });
+
+  const server = tls.options ? createHttpsServer(tls.options, api.app.callback()) : createHttpServer(api.app.callback());
+  server.keepAliveTimeout = 65_000;
+  const addr = await listen(server, config.listen_host, config.listen_port, main);
+  const scheme = tls.mode === 'none' ? 'http' : 'https';
+  const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
+  main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
+  if (selection.warning) main.warn(selection.warning);
+
+  const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
+  const advertiseUrl = () => `${scheme}://${urlHost(advertiseHost ?? '127.0.0.1')}:${advertisePort}`;
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let conductor: { stop(): Promise<void>; forceHeartbeat(): void } | null = null;
+  if (conductorMode) {
+    let mod: ConductorModule | null = null;
+    try {
+      mod = await (opts.loadConductor ?? (() => import('./conductor/index.js') as unknown as Promise<ConductorModule>))();
+    } catch (e) {
+      main.error(`the conductor client could not be loaded (${(e as Error).message}); serving the API only`);
+    }
+    if (mod) {
+      conductor = await mod.startConductorClient({
+        config,
+        logger: log,
+        tokens,
+        advertiseUrl,
+        getVerifyCa: () => tls.verifyCa,
+        collectInventory,
+        applyDiscoveredCredentials: async (creds: { username: string; password: string; [k: string]: unknown }) => {
+          logger.redactor.register(creds.password);
+          const { toSetCredentialsArgs, runSetCredentials } = await import('./api/commands/bmc.js');
+          const { password, ...rest } = creds;
+          return runSetCredentials(credentials, toSetCredentialsArgs({ ...(rest as object), username: creds.username, password } as never, logger.redactor));
+        },
+        onNodeInfo: (_node: unknown, lookupConfig: { tls_min_version?: unknown }) => {
+          const raised = raiseMinVersion(tlsMinVersion, lookupConfig?.tls_min_version);
+          if (raised !== tlsMinVersion && tls.options && 'setSecureContext' in server) {
+            tlsMinVersion = raised;
+            tls.options.minVersion = tlsVersion(raised);
+            (server as HttpsServer).setSecureContext(tls.options);
+            main.info(`TLS minimum raised to ${tls.options.minVersion} as the conductor asks`);
+          }
+        },
+        onFatal: (err: Error) => {
+          main.error(`conductor client stopped: ${err.message}`);
+          resolveStopped();
+        },
+      });
+      api.hooks.onAsyncDone = () => conductor?.forceHeartbeat();
+    }
+  } else {
+    main.info(config.standalone ? 'standalone: no lookup or heartbeat' : 'no --api-url: serving the API only (no lookup or heartbeat)');
+  }
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await conductor?.stop().catch(() => undefined);
+      server.closeIdleConnections?.();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        setTimeout(() => {
+          server.closeAllConnections?.();
+        }, 2000).unref();
+      });
+      await transport.close().catch(() => undefined);
+      resolveStopped();
+    })();
+    return closing;
+  };
+
+  return { url, port: addr.port, api, tokens, logger, tls, selection, credentials, stopped, close };
+}
