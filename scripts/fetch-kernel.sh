@@ -23,7 +23,7 @@ log() { echo "fetch-kernel: $*" >&2; }
 
 newest_cached() {
   # shellcheck disable=SC2012
-  ls -1d "$cache"/linux-image-*/ 2>/dev/null | sed 's:/$::' | sort -V | tail -1
+  { ls -1d "$cache"/linux-image-*/ 2>/dev/null || true; } | sed 's:/$::' | sort -V | tail -1
 }
 
 pick_package() {
@@ -40,27 +40,28 @@ pick_package() {
   esac
 }
 
-pkg=$(pick_package || true)
-if [ -z "$pkg" ]; then
-  dir=$(newest_cached)
+# Without apt (offline, no lists), a kernel cached earlier will do, unless a
+# specific package was asked for.
+use_cached_or_fail() {
+  local why=$1 rc=$2 dir
+  case "${INBAND_KERNEL_PKG:-default}" in
+    default|newest) dir=$(newest_cached) ;;
+    *) dir="" ;;
+  esac
   if [ -n "$dir" ]; then
-    log "apt-cache cannot resolve a kernel package; using the cached $(basename "$dir")"
+    log "$why; using the cached $(basename "$dir")"
     echo "$dir"
     exit 0
   fi
-  log "cannot resolve a kernel package with apt-cache (is the Debian archive configured? try: apt-get update)"
-  exit 3
-fi
+  log "$why"
+  exit "$rc"
+}
+
+pkg=$(pick_package || true)
+[ -n "$pkg" ] || use_cached_or_fail "cannot resolve a kernel package with apt-cache (is the Debian archive configured? try: apt-get update)" 3
 version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2; exit }')
 if [ -z "$version" ] || [ "$version" = "(none)" ]; then
-  dir=$(newest_cached)
-  if [ -n "$dir" ]; then
-    log "no candidate version for $pkg; using the cached $(basename "$dir")"
-    echo "$dir"
-    exit 0
-  fi
-  log "no candidate version for $pkg (try: apt-get update)"
-  exit 3
+  use_cached_or_fail "no candidate version for $pkg (try: apt-get update)" 3
 fi
 target="$cache/${pkg}_${version//[:~]/_}"
 
@@ -82,8 +83,7 @@ log "downloading $pkg $version"
 sandbox=()
 [ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
 if ! (cd "$work" && apt-get download -q=2 "${sandbox[@]}" "$pkg=$version" >&2); then
-  log "apt-get download $pkg=$version failed (network or stale package lists? try: apt-get update)"
-  exit 4
+  use_cached_or_fail "apt-get download $pkg=$version failed (network or stale package lists? try: apt-get update)" 4
 fi
 t1=$(date +%s%N)
 deb=$(ls "$work"/*.deb)
