@@ -39,6 +39,14 @@ export interface IpmitoolOptions {
   /** Bound on starting the shell (lanplus logs in first). Default 10000 ms. */
   startTimeoutMs?: number;
   limits?: TransportLimits;
+  /**
+   * Restart the shell before a request when it has been idle this long. A LAN
+   * session expires on the BMC when idle (ipmi_sim: after about 30-60 s) and
+   * ipmitool's shell does not log in again: every later request then fails
+   * after ipmitool's own 10 s wait. Default 20000 ms for `-I lan`/`-I lanplus`,
+   * never for other interfaces (the system interface has no sessions).
+   */
+  sessionIdleRestartMs?: number;
   spawnPty?: PtySpawn;
 }
 
@@ -144,6 +152,8 @@ export class IpmitoolTransport extends BaseTransport {
   #out = '';
   #waiter: Waiter | undefined;
   #starts = 0;
+  #lastUsed = 0;
+  readonly #idleRestartMs: number;
 
   constructor(opts: IpmitoolOptions = {}) {
     super(opts.limits ?? KCS_LIMITS);
@@ -163,6 +173,8 @@ export class IpmitoolTransport extends BaseTransport {
     };
     this.#startTimeoutMs = opts.startTimeoutMs ?? 10_000;
     this.#spawn = opts.spawnPty ?? (pty.spawn as unknown as PtySpawn);
+    const iface = this.#args[this.#args.indexOf('-I') + 1];
+    this.#idleRestartMs = opts.sessionIdleRestartMs ?? (this.#args.includes('-I') && (iface === 'lan' || iface === 'lanplus') ? 20_000 : Infinity);
     this.description = `ipmitool ${this.#args.join(' ')} shell (pty)`;
   }
 
@@ -219,6 +231,7 @@ export class IpmitoolTransport extends BaseTransport {
           clearTimeout(timer);
           this.#waiter = undefined;
           this.#out = '';
+          this.#lastUsed = performance.now();
           resolve();
           return true;
         },
@@ -245,6 +258,7 @@ export class IpmitoolTransport extends BaseTransport {
 
   protected async exchange(req: NormalizedRequest, timeoutMs: number): Promise<IpmiResponse> {
     const started = performance.now();
+    if (this.#term && started - this.#lastUsed > this.#idleRestartMs) this.#kill();
     if (!this.#term) await this.start(Math.min(this.#startTimeoutMs, timeoutMs));
     const term = this.#term!;
     const remaining = Math.max(1, timeoutMs - (performance.now() - started));
@@ -262,6 +276,7 @@ export class IpmitoolTransport extends BaseTransport {
         clearTimeout(timer);
         this.#waiter = undefined;
         this.#out = '';
+        this.#lastUsed = performance.now();
         fn();
         return true;
       };
@@ -277,6 +292,8 @@ export class IpmitoolTransport extends BaseTransport {
             return done(() => resolve(rsp));
           }
           if (outcome.kind === 'no-response') {
+            // A LAN session may have died under the shell; the next request gets a fresh one.
+            this.#kill();
             return done(() => reject(new IpmiTransportError(this.kind, 'ETIMEDOUT', `ipmitool got no response to netFn 0x${req.netFn.toString(16)} cmd 0x${req.cmd.toString(16)} (it may or may not have been executed)`)));
           }
           return done(() => reject(new IpmiTransportError(this.kind, 'EPROTO', `unexpected ipmitool output: ${outcome.text}`)));
