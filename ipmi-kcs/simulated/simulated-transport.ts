@@ -90,8 +90,9 @@ export class SimulatedTransport extends BaseTransport {
         if (settle()) resolve(rsp);
       };
 
+      // The request is with the BMC now: it is handled even if the caller times
+      // out first (a sent request cannot be recalled), and its answer dropped.
       this.#later(() => {
-        if (settled) return;
         const outcome = this.bmc.handle(req);
         this.bmc.flush().then(() => {
           if (outcome.response === null) return; // the caller's timeout will fire

@@ -13,6 +13,7 @@ import { createSimulatedTransport, type SimulatedTransport } from '../../ipmi-kc
 import { openVmCodecTransport, type VmCodecTransport } from '../../ipmi-kcs/vm-codec.js';
 import { ipmiSimAvailability, startIpmiSim, type IpmiSim } from '../harness/ipmi-sim.js';
 import { padded } from './sim-helpers.js';
+import { recordSecret } from '../helpers/secrets.js';
 
 const avail = ipmiSimAvailability();
 
@@ -32,7 +33,7 @@ interface Step {
   compare: Compare;
 }
 
-const PW = 'differential1';
+const PW = recordSecret('differential1');
 
 // Ordered: later steps read what earlier ones wrote. ipmi_sim's user 2 is `admin`, as in ipmi20.
 const STEPS: Step[] = [

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSimulatedTransport, listProfiles, SimulatedTransport } from '../../ipmi-kcs/simulated/index.js';
-import { call, padded, STRONG } from './sim-helpers.js';
+import { call, padded, STRONG, STRONG20 } from './sim-helpers.js';
 
 async function withBmc(profile: string, fn: (t: SimulatedTransport) => Promise<void>): Promise<void> {
   const t = createSimulatedTransport({ profile });
@@ -135,7 +135,7 @@ describe('password-policy', () => {
   it('accepts a strong password, in the 20-byte form too', async () => {
     await withBmc('password-policy', async (t) => {
       assert.equal((await setPw(t, 3, STRONG)).cc, 0);
-      assert.equal((await call(t, 0x47, [0x80 | 3, 0x02, ...padded('Kq7!mZ2#vR9$tW4x_Pb8', 20)])).cc, 0);
+      assert.equal((await call(t, 0x47, [0x80 | 3, 0x02, ...padded(STRONG20, 20)])).cc, 0);
     });
   });
 });

@@ -1,5 +1,6 @@
 /** Small helpers shared by the simulated-backend tests. */
 import type { Transport } from '../../ipmi-kcs/transport.js';
+import { recordSecret } from '../helpers/secrets.js';
 
 export const APP = 0x06;
 export const TRANSPORT = 0x0c;
@@ -21,9 +22,9 @@ export function padded(text: string, size = 16): number[] {
   return [...b, ...new Array<number>(size - b.length).fill(0)];
 }
 
-/** A password every profile accepts, including the strictest policy. */
-export const STRONG = 'Kq7!mZ2#vR9$tW4x';
-export const STRONG20 = 'Kq7!mZ2#vR9$tW4x_Pb8';
+/** A password every profile accepts, including the strictest policy (recorded for the suite-wide leak check). */
+export const STRONG = recordSecret('Kq7!mZ2#vR9$tW4x');
+export const STRONG20 = recordSecret('Kq7!mZ2#vR9$tW4x_Pb8');
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -85,7 +85,7 @@ describe('SimulatedTransport', () => {
     const next = await call(t, 0x01);
     assert.equal(next.cc, 0);
     assert.equal(next.data.length, 11, 'Get Device ID data, not the late user name');
-    await sleep(100);
+    await sleep(200);
     assert.equal(t.lateResponsesDropped, 1);
     const after = await call(t, 0x42, [1]);
     assert.equal(after.data[0], 1, 'still in step');
@@ -95,7 +95,7 @@ describe('SimulatedTransport', () => {
   it('a latency longer than the timeout times out, and the answer is dropped', async () => {
     const t = createSimulatedTransport({ latencyMs: 50 });
     await assert.rejects(t.send({ netFn: APP, cmd: 0x01 }, { timeoutMs: 5 }), IpmiTimeoutError);
-    await sleep(80);
+    await sleep(200);
     assert.equal(t.lateResponsesDropped, 1);
     await t.close();
   });
