@@ -285,7 +285,8 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     '--username': 'value', '--password-stdin': 'bool', '--generate': 'bool', '--show-secret': 'bool', '--privilege': 'value',
     '--slot': 'value', '--channel': 'multi', '--json': 'bool', '--enable-channel-access': 'bool', '--allow-fixed-slot': 'bool',
   });
-  if (positionals.length) throw new UsageError(`set-credentials takes no positional arguments (got "${positionals[0]}"); the password is read with --password-stdin, never from an argument`);
+  // The stray argument is not echoed: it may well be a password.
+  if (positionals.length) throw new UsageError(`set-credentials takes no positional arguments (got ${positionals.length}); the password is read with --password-stdin, never from an argument`);
   const username = (own.get('--username') as string[] | undefined)?.[0];
   if (!username) throw new UsageError('--username is required');
   const fromStdin = own.has('--password-stdin');
