@@ -221,20 +221,30 @@ function installExitHook(): void {
 
 const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/** Where the writable share appears inside the host-root chroot. */
+export const CHROOT_SHARE = '/run/inband-share';
+
+/**
+ * One line of guest shell that runs `argv` inside the host root (`chroot /host`)
+ * in `cwd` (default: the project root) with a clean environment plus `env`.
+ * For composing `script`s that run several host programs in one boot.
+ */
+export function chrootCommand(argv: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): string {
+  if (!argv.length) throw new Error('chrootCommand: empty argv');
+  // NO_COLOR: the console is a tty, and colour codes make the log unreadable.
+  const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', NO_COLOR: '1', ...opts.env };
+  const envArgs = Object.entries(env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`chrootCommand: bad environment name ${k}`);
+    return shq(`${k}=${v}`);
+  });
+  return `chroot /host /usr/bin/env -i ${envArgs.join(' ')} /bin/sh -c 'cd "$1" && shift && exec "$@"' sh ${shq(opts.cwd ?? PROJECT_ROOT)} ${argv.map(shq).join(' ')}`;
+}
+
 function commandScript(opts: GuestOptions): string {
   const argv = opts.command ?? [];
   if (!argv.length) throw new Error('bootGuest: give `script` or a non-empty `command`');
   if (opts.hostRoot === false) throw new Error('bootGuest: `command` runs in the host root; it needs hostRoot');
-  const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...opts.env };
-  const envArgs = Object.entries(env).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bootGuest: bad environment name ${k}`);
-    return shq(`${k}=${v}`);
-  });
-  return [
-    'cd /',
-    `exec chroot /host /usr/bin/env -i ${envArgs.join(' ')} /bin/sh -c 'cd "$1" && shift && exec "$@"' sh ${shq(opts.cwd ?? PROJECT_ROOT)} ${argv.map(shq).join(' ')}`,
-    '',
-  ].join('\n');
+  return `cd /\nexec ${chrootCommand(argv, { cwd: opts.cwd, env: opts.env })}\n`;
 }
 
 function checkAnswer(answer: unknown): string {
@@ -345,8 +355,9 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
       }
     };
 
-    child.stdout.on('data', (d: Buffer) => {
-      const text = d.toString('utf8');
+    // Decode as a stream: a UTF-8 character may be split across chunks.
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (text: string) => {
       log += text;
       pending += text;
       let nl: number;

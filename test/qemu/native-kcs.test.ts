@@ -5,6 +5,8 @@
  * native transport, reads the Device ID and creates a user in-band; the host
  * proves the credentials over RMCP+; then the host stops the BMC mid-run and
  * the transport must time out, not hang, and work again once the BMC is back.
+ * Before that, the same guest runs the suites that need a real device (the
+ * transport contract suite and test/native/real-device) against /dev/ipmi0.
  * One boot serves every check (a TCG boot costs ~6 s).
  *
  * Needs qemu-system-x86 and busybox-static (Debian), ipmi_sim and ipmitool,
@@ -15,15 +17,25 @@ import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordSecret } from '../helpers/secrets.js';
 import { ipmiSimAvailability, startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
-import { bootGuest, prepareGuestImage, qemuAvailability, PROJECT_ROOT, type GuestImage, type GuestResult } from '../harness/qemu.js';
+import { bootGuest, chrootCommand, prepareGuestImage, qemuAvailability, CHROOT_SHARE, PROJECT_ROOT, type GuestImage, type GuestResult } from '../harness/qemu.js';
 
 const require = process.env.INBAND_REQUIRE_QEMU === '1';
-const guestProgram = fileURLToPath(new URL(`./guest/native-kcs-guest${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+// Run from source (tsx) the guest runs the .ts files through tsx too; compiled, the .js next to this file.
+const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const inTree = (rel: string): string => fileURLToPath(new URL(`${rel}${ext}`, import.meta.url));
+const guestProgram = inTree('./guest/native-kcs-guest');
+/** The suites that need a real IPMI device, run inside the guest against its /dev/ipmi0. */
+const deviceSuites = [inTree('../contract/native.contract.test'), inTree('../native/real-device.test')];
+const nodeArgs = [process.execPath, ...(ext === '.ts' ? ['--import', 'tsx'] : [])];
 const addon = join(PROJECT_ROOT, 'build', 'Release', 'ipmi_kcs.node');
+/** Slot the contract suite names and clears again; the guest program takes the first free one (3). */
+const CONTRACT_SLOT = 9;
 
 function staticPrerequisites(): string | undefined {
   const q = qemuAvailability();
@@ -67,14 +79,30 @@ if (skip) {
   let loginBefore: LanplusLoginResult | undefined;
   const steps = new Map<string, Step>();
 
+  let shareDir: string;
+  let tap = '';
+
   before(async () => {
     sim = await startIpmiSim();
+    shareDir = await mkdtemp(join(tmpdir(), 'inband-qemu-share-'));
     loginBefore = await sim.lanplusLogin(userName, password);
+    // One boot: first the device-gated suites on a clean BMC, then the program that ends with the fault.
+    const script = [
+      'cd /',
+      chrootCommand([...nodeArgs, '--test', '--test-reporter=spec', '--test-reporter-destination=stdout',
+        '--test-reporter=tap', `--test-reporter-destination=${CHROOT_SHARE}/device-suites.tap`, ...deviceSuites], {
+        env: { INBAND_TEST_NATIVE_DEVICE: '1', INBAND_TEST_NATIVE_FREE_SLOT: String(CONTRACT_SLOT), INBAND_TEST_NATIVE_LAN_CHANNEL: '1' },
+      }),
+      'echo "@@inband:result {\\"step\\":\\"device-suites\\",\\"exit\\":$?}"',
+      `exec ${chrootCommand([...nodeArgs, guestProgram, '--user', userName])}`,
+      '',
+    ].join('\n');
     guest = await bootGuest({
       vmPort: sim.vmPort,
       image,
       name: 'native-kcs',
-      command: [process.execPath, ...(guestProgram.endsWith('.ts') ? ['--import', 'tsx'] : []), guestProgram, '--user', userName],
+      script,
+      shareDir,
       timeoutMs: 150_000,
       onAsk: async (what) => {
         switch (what) {
@@ -93,10 +121,12 @@ if (skip) {
       },
     });
     for (const r of guest.results as Step[]) steps.set(r.step, r);
+    tap = await readFile(join(shareDir, 'device-suites.tap'), 'utf8').catch(() => '');
   });
 
   after(async () => {
     await sim?.stop();
+    if (shareDir) await rm(shareDir, { recursive: true, force: true });
   });
 
   const stepOf = (name: string): Step => {
@@ -157,6 +187,19 @@ if (skip) {
     assert.equal(data.readUIntLE(6, 3), 0x001291);
     assert.equal(data[4], 0x02, 'IPMI version byte: this must be a Get Device ID response, not the late Get User Name one');
     t.diagnostic(`after resume: Get Device ID in ${resumed.elapsedMs} ms; stats ${JSON.stringify(resumed.stats)}; transport debug: ${JSON.stringify(resumed.debug)}`);
+  });
+
+  it('passes the transport contract suite and the real-device suite against the guest\'s /dev/ipmi0', (t) => {
+    const suites = stepOf('device-suites');
+    const count = (k: string): number => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? NaN);
+    const failed = tap.split('\n').filter((l) => /^\s*not ok /.test(l));
+    assert.ok(tap, `no TAP from the guest (exit ${suites.exit}); console in ${guest.logFile}`);
+    assert.deepEqual(failed, [], `failures in the guest; console in ${guest.logFile}`);
+    assert.equal(suites.exit, 0);
+    assert.ok(count('pass') > 0, 'nothing passed');
+    // Only the stall case may skip: ipmi_sim is stopped from the host by the fault test below instead.
+    assert.ok(count('skipped') <= 1, `${count('skipped')} skipped: the suites did not see the device?`);
+    t.diagnostic(`in the guest: ${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped (${deviceSuites.map((f) => f.replace(`${PROJECT_ROOT}/`, '')).join(', ')})`);
   });
 
   it('keeps the password out of the guest console', () => {
