@@ -235,9 +235,22 @@ export class SimulatedBmc {
         if (slot) this.#known.set(slot.password.hash, Uint8Array.from(req.data.subarray(2)));
       }
       if (this.#commitMode === 'immediate') this.#nonVolatile = cloneState(this.#state);
+      this.#forgetUnusedPasswords();
       this.#scheduleSave();
     }
     return reply;
+  }
+
+  /** Keeps password bytes (test view only) no longer than a live or committed slot holds them. */
+  #forgetUnusedPasswords(): void {
+    const live = new Set<string>();
+    for (const st of [this.#state, this.#nonVolatile]) for (const u of st.users) if (u) live.add(u.password.hash);
+    for (const [hash, bytes] of this.#known) {
+      if (!live.has(hash)) {
+        bytes.fill(0);
+        this.#known.delete(hash);
+      }
+    }
   }
 
   #scheduleSave(): void {
@@ -311,6 +324,7 @@ export class SimulatedBmc {
     // §22.22: volatile channel access comes back from the non-volatile setting.
     for (const ca of Object.values(this.#state.channelAccess)) ca.volatile = { ...ca.nonVolatile };
     this.#nonVolatile = cloneState(this.#state);
+    this.#forgetUnusedPasswords();
     const window = opts.window ?? 2;
     this.#window = window > 0 ? { remaining: window, response: opts.windowResponse ?? 'initializing' } : null;
     this.#scheduleSave();
@@ -335,6 +349,7 @@ export class SimulatedBmc {
     this.#seq = 0;
     this.#window = null;
     this.#resets = 0;
+    this.#forgetUnusedPasswords();
     this.#scheduleSave();
   }
 

@@ -277,6 +277,9 @@ for (const name of listProfiles()) {
           assert.deepEqual(await get(12), { cc: 0, data: [0x11, ...ipv4Bytes(cfg.defaultGateway)] });
         }
       });
+      it('reports "set complete" for parameter 0 (Set In Progress)', async () => {
+        assert.deepEqual(await call(t, 0x02, [lan, 0, 0, 0], TRANSPORT), { cc: 0, data: [0x11, 0x00] });
+      });
       it('answers the revision only when bit 7 is set', async () => {
         assert.deepEqual(await call(t, 0x02, [0x80 | lan, 3, 0, 0], TRANSPORT), { cc: 0, data: [0x11] });
       });
@@ -284,10 +287,12 @@ for (const name of listProfiles()) {
       it(v6 ? 'reports IPv6 support and addresses (params 50, 56, 59)' : 'has no IPv6 parameters (0x80)', async () => {
         const get = async (param: number, set = 0) => call(t, 0x02, [lan, param, set, 0], TRANSPORT);
         if (!v6) {
-          for (const param of [50, 56, 59]) assert.equal((await get(param)).cc, 0x80);
+          for (const param of [50, 51, 55, 56, 59]) assert.equal((await get(param)).cc, 0x80);
           return;
         }
         assert.deepEqual(await get(50), { cc: 0, data: [0x11, 0x02] });
+        assert.deepEqual(await get(51), { cc: 0, data: [0x11, 0x02] }, 'IPv4 and IPv6 enabled');
+        assert.deepEqual(await get(55), { cc: 0, data: [0x11, v6.staticMax, v6.dynamicMax, 0x03] });
         const s = v6.static[0]!;
         assert.deepEqual(await get(56, 0), { cc: 0, data: [0x11, 0, 0x80, ...ipv6Bytes(s.address), s.prefixLength, 0] });
         const d = v6.dynamic[0]!;
