@@ -6,7 +6,7 @@
  */
 import { BaseTransport } from '../base-transport.js';
 import { KCS_LIMITS, type IpmiResponse, type NormalizedRequest } from '../transport.js';
-import type { SimulatedBmc } from './simulated-bmc.js';
+import type { BmcOutcome, SimulatedBmc } from './simulated-bmc.js';
 import { listProfiles } from './profiles.js';
 
 export interface SimulatedTransportOptions {
@@ -25,6 +25,7 @@ export class SimulatedTransport extends BaseTransport {
   #inFlight = 0;
   #maxInFlight = 0;
   #lateDropped = 0;
+  #down = false;
 
   constructor(bmc: SimulatedBmc, opts: SimulatedTransportOptions = {}) {
     super(KCS_LIMITS);
@@ -51,6 +52,7 @@ export class SimulatedTransport extends BaseTransport {
   }
 
   #later(fn: () => void, ms: number): void {
+    if (this.#down) return; // nothing outlives close()
     if (ms <= 0) {
       const t = setImmediate(() => { this.#timers.delete(t); fn(); });
       this.#timers.add(t);
@@ -93,7 +95,14 @@ export class SimulatedTransport extends BaseTransport {
       // The request is with the BMC now: it is handled even if the caller times
       // out first (a sent request cannot be recalled), and its answer dropped.
       this.#later(() => {
-        const outcome = this.bmc.handle(req);
+        let outcome: BmcOutcome;
+        try {
+          outcome = this.bmc.handle(req);
+        } catch (err) {
+          // A fault in the simulator itself: fail this request, never the process.
+          if (settle()) reject(err);
+          return;
+        }
         this.bmc.flush().then(() => {
           if (outcome.response === null) return; // the caller's timeout will fire
           const rsp = outcome.response;
@@ -106,6 +115,7 @@ export class SimulatedTransport extends BaseTransport {
   }
 
   protected async shutdown(): Promise<void> {
+    this.#down = true;
     for (const t of this.#timers) {
       clearTimeout(t as NodeJS.Timeout);
       clearImmediate(t as NodeJS.Immediate);

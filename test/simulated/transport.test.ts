@@ -134,6 +134,16 @@ describe('SimulatedTransport', () => {
     await t.close();
   });
 
+  it('leaves no timer behind after close(), even with an answer still on its way', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
+    const before = timers();
+    const t = createSimulatedTransport();
+    t.bmc.inject({ action: { kind: 'late-response', delayMs: 60_000 } });
+    await assert.rejects(t.send({ netFn: APP, cmd: 0x01 }, { timeoutMs: 10 }), IpmiTimeoutError);
+    await t.close();
+    assert.equal(timers(), before);
+  });
+
   it('refuses a negative latency', () => {
     assert.throws(() => createSimulatedTransport({ latencyMs: -1 }), RangeError);
   });
