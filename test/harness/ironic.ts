@@ -1,0 +1,351 @@
+/**
+ * Test harness: a real, unmodified OpenStack Ironic from Debian (`python3-ironic`,
+ * 21.4 on bookworm) started standalone on free loopback ports: API and conductor
+ * in one process (`rpc_transport = none`), `auth_strategy = noauth`, sqlite, a
+ * throw-away state directory. Installed by scripts/install-ironic.sh.
+ *
+ * Why it looks like this (research that was run on this kind of machine):
+ * - Debian's library package ships no /usr/bin entry points, so a 10-line Python
+ *   shim imports `ironic.cmd.*` itself.
+ * - It must run with /usr/bin/python3: a `python3` earlier on PATH (pyenv) cannot
+ *   see Debian's dist-packages.
+ * - `[service_catalog] endpoint_override` is required or cleaning fails at
+ *   "prepare" (it becomes `ipa-api-url` for the ramdisk); `[deploy] http_root`
+ *   must be writable when the pxe/ipxe boot interfaces are enabled.
+ * - The pxe/ipxe boot interfaces download deploy_kernel/deploy_ramdisk over HTTP,
+ *   so the harness serves `<state>/httpboot` itself.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+/** Microversion the harness itself speaks to Ironic 21.4 (its maximum). */
+export const HARNESS_API_VERSION = '1.82';
+
+const ENTRY_SHIM = `import importlib, sys
+cmds = {'ironic': 'ironic.cmd.singleprocess', 'ironic-dbsync': 'ironic.cmd.dbsync'}
+name = sys.argv.pop(1)
+sys.argv[0] = name
+sys.exit(importlib.import_module(cmds[name]).main())
+`;
+
+function ironicConf(state: string, apiPort: number, httpPort: number, extra: string): string {
+  return `[DEFAULT]
+auth_strategy = noauth
+rpc_transport = none
+host = inband-test-conductor
+debug = true
+use_stderr = true
+state_path = ${state}
+tempdir = ${state}/tmp
+enabled_hardware_types = fake-hardware,ipmi
+enabled_boot_interfaces = fake,ipxe,pxe
+enabled_deploy_interfaces = fake,direct,custom-agent
+enabled_power_interfaces = fake,ipmitool
+enabled_management_interfaces = fake,ipmitool,noop
+enabled_network_interfaces = noop
+default_network_interface = noop
+enabled_inspect_interfaces = fake,no-inspect
+enabled_console_interfaces = fake,no-console
+enabled_raid_interfaces = fake,agent,no-raid
+enabled_rescue_interfaces = fake,no-rescue
+enabled_vendor_interfaces = fake,ipmitool,no-vendor
+enabled_bios_interfaces = fake,no-bios
+enabled_storage_interfaces = fake,noop
+
+[api]
+host_ip = 127.0.0.1
+port = ${apiPort}
+
+[database]
+connection = sqlite:///${state}/ironic.sqlite
+
+[dhcp]
+dhcp_provider = none
+
+[conductor]
+automated_clean = false
+# the test's BMC reports power on when the agent connects; don't wait a minute on failures
+power_state_change_timeout = 30
+sync_power_state_interval = -1
+
+[oslo_concurrency]
+lock_path = ${state}/lock
+
+[service_catalog]
+endpoint_override = http://127.0.0.1:${apiPort}
+
+[deploy]
+http_root = ${state}/httpboot
+http_url = http://127.0.0.1:${httpPort}
+fast_track = false
+
+[pxe]
+tftp_root = ${state}/tftpboot
+tftp_master_path = ${state}/tftpboot/master_images
+images_path = ${state}/images
+instance_master_path = ${state}/master_images
+
+[agent]
+deploy_logs_local_path = ${state}/deploy-logs
+post_deploy_get_power_state_retries = 1
+post_deploy_get_power_state_retry_interval = 1
+
+[ipmi]
+min_command_interval = 1
+command_retry_timeout = 20
+${extra}
+`;
+}
+
+/** Whether Debian's Ironic is importable by the system Python; the reason when it is not. */
+export function ironicAvailability(): { available: boolean; reason: string } {
+  if (!existsSync(SYSTEM_PYTHON)) return { available: false, reason: `${SYSTEM_PYTHON} is missing` };
+  const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import ironic.cmd.singleprocess, ironic.cmd.dbsync'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) {
+    return { available: false, reason: `python3-ironic is not installed (run scripts/install-ironic.sh): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  }
+  return { available: true, reason: 'python3-ironic importable by /usr/bin/python3' };
+}
+
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = http.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface IronicNode {
+  uuid: string;
+  name: string;
+  provision_state: string;
+  target_provision_state: string | null;
+  power_state: string | null;
+  last_error: string | null;
+  maintenance: boolean;
+  driver_info: Record<string, unknown>;
+  driver_internal_info: Record<string, unknown>;
+  clean_step: Record<string, unknown> | null;
+  [k: string]: unknown;
+}
+
+export interface StartIronicOptions {
+  /** Extra ironic.conf text appended at the end (e.g. `[agent]` overrides). */
+  extraConf?: string;
+  /** How long to wait for the API. Default 60 s (a cold start on 2 cores takes ~2–8 s). */
+  readyTimeoutMs?: number;
+}
+
+export class Ironic {
+  private httpServer: http.Server | undefined;
+  private readonly logChunks: string[] = [];
+  private exited: Promise<void>;
+
+  private constructor(
+    readonly url: string,
+    readonly stateDir: string,
+    readonly httpUrl: string,
+    private readonly child: ChildProcess,
+    httpServer: http.Server,
+  ) {
+    this.httpServer = httpServer;
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    const keep = (d: Buffer): void => {
+      this.logChunks.push(d.toString('utf8'));
+      if (this.logChunks.length > 4000) this.logChunks.splice(0, 1000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+  }
+
+  static async start(opts: StartIronicOptions = {}): Promise<Ironic> {
+    const avail = ironicAvailability();
+    if (!avail.available) throw new Error(avail.reason);
+    const state = await mkdtemp(join(tmpdir(), 'ironic-'));
+    for (const d of ['tmp', 'lock', 'httpboot', 'tftpboot/master_images', 'images', 'master_images', 'deploy-logs']) {
+      await mkdir(join(state, d), { recursive: true });
+    }
+    const httpServer = await serveDirectory(join(state, 'httpboot'));
+    const httpPort = (httpServer.address() as AddressInfo).port;
+    const apiPort = await freeLoopbackPort();
+    const conf = join(state, 'ironic.conf');
+    await writeFile(conf, ironicConf(state, apiPort, httpPort, opts.extraConf ?? ''));
+    await writeFile(join(state, 'run-ironic.py'), ENTRY_SHIM);
+    const db = spawnSync(SYSTEM_PYTHON, [join(state, 'run-ironic.py'), 'ironic-dbsync', '--config-file', conf, 'create_schema'], { encoding: 'utf8', timeout: 120_000 });
+    if (db.status !== 0) {
+      httpServer.close();
+      throw new Error(`ironic-dbsync failed (${db.status}): ${(db.stderr || '').slice(-2000)}`);
+    }
+    const child = spawn(SYSTEM_PYTHON, [join(state, 'run-ironic.py'), 'ironic', '--config-file', conf], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: state },
+    });
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
+    const ironic = new Ironic(`http://127.0.0.1:${apiPort}`, state, `http://127.0.0.1:${httpPort}`, child, httpServer);
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) break;
+      try {
+        const r = await fetch(`${ironic.url}/v1/drivers`, { headers: { 'X-OpenStack-Ironic-API-Version': HARNESS_API_VERSION } });
+        if (r.status === 200) return ironic;
+      } catch {
+        // not listening yet
+      }
+      await delay(200);
+    }
+    const log = ironic.log();
+    await ironic.stop();
+    throw new Error(`Ironic did not come up: ${log.slice(-3000)}`);
+  }
+
+  /** Ironic's own log (stderr/stdout), for diagnosing a failed test. Not part of the leak check: it is not our daemon. */
+  log(): string {
+    return this.logChunks.join('');
+  }
+
+  /** A JSON call to the Ironic API at the harness's microversion. */
+  async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const r = await fetch(`${this.url}${path}`, {
+      method,
+      headers: { 'X-OpenStack-Ironic-API-Version': HARNESS_API_VERSION, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await r.text();
+    return { status: r.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+
+  private async ok<T>(method: string, path: string, body: unknown, expect: number[]): Promise<T> {
+    const r = await this.api<T>(method, path, body);
+    if (!expect.includes(r.status)) throw new Error(`${method} ${path} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 500)}`);
+    return r.body;
+  }
+
+  /** Enrolls a node and one port per MAC. */
+  async enroll(node: Record<string, unknown>, macs: readonly string[]): Promise<IronicNode> {
+    const created = await this.ok<IronicNode>('POST', '/v1/nodes', node, [201]);
+    for (const address of macs) await this.ok('POST', '/v1/ports', { address, node_uuid: created.uuid }, [201]);
+    return created;
+  }
+
+  async node(ident: string): Promise<IronicNode> {
+    return this.ok<IronicNode>('GET', `/v1/nodes/${ident}`, undefined, [200]);
+  }
+
+  /** PUT /states/provision; 202 expected. Retries while the conductor holds the node's lock (409), as Ironic's clients do. */
+  async provision(ident: string, target: string, extra: Record<string, unknown> = {}): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.api('PUT', `/v1/nodes/${ident}/states/provision`, { target, ...extra });
+      if (r.status === 202) return;
+      if (r.status !== 409 || attempt >= 40) {
+        throw new Error(`provision ${target} of ${ident} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 500)}`);
+      }
+      await delay(250);
+    }
+  }
+
+  /** Polls until the node is in one of `states`; returns it. */
+  async waitForAny(ident: string, states: readonly string[], timeoutMs = 60_000): Promise<IronicNode> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const n = await this.node(ident);
+      if (states.includes(n.provision_state)) return n;
+      if (Date.now() > deadline) throw new Error(`node ${ident} still "${n.provision_state}" after ${timeoutMs} ms waiting for ${states.join('|')}; last_error ${n.last_error}`);
+      await delay(250);
+    }
+  }
+
+  /**
+   * Polls the node until its provision state is `state` (and, for a stable state,
+   * no transition is pending; `* wait` states always have a target). Throws with
+   * last_error as soon as it lands in a *failed state it was not waiting for.
+   */
+  async waitForState(ident: string, state: string, timeoutMs = 60_000): Promise<IronicNode> {
+    const deadline = Date.now() + timeoutMs;
+    let n = await this.node(ident);
+    for (;;) {
+      if (n.provision_state === state && (/(wait|failed)$/.test(state) || !n.target_provision_state)) return n;
+      if (n.provision_state.endsWith('failed') && state !== n.provision_state) {
+        throw new Error(`node ${ident} went to "${n.provision_state}" waiting for "${state}": ${n.last_error}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`node ${ident} still "${n.provision_state}" (target ${n.target_provision_state}) after ${timeoutMs} ms waiting for "${state}"; last_error ${n.last_error}`);
+      }
+      await delay(250);
+      n = await this.node(ident);
+    }
+  }
+
+  /** Writes a file under http_root (deploy kernel/ramdisk for pxe/ipxe nodes); returns its URL. */
+  async publish(name: string, content: Buffer | string): Promise<string> {
+    await writeFile(join(this.stateDir, 'httpboot', name), content);
+    return `${this.httpUrl}/${name}`;
+  }
+
+  async readStateFile(rel: string): Promise<string> {
+    return readFile(join(this.stateDir, rel), 'utf8');
+  }
+
+  /** SIGTERM (SIGKILL after 10 s), stops the HTTP server, removes the state directory. Idempotent. */
+  async stop(opts: { keepState?: boolean } = {}): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    if (this.httpServer) {
+      const s = this.httpServer;
+      this.httpServer = undefined;
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+    if (!opts.keepState) await rm(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of liveChildren) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A static file server for http_root (GET and HEAD; Ironic HEADs image URLs before downloading). */
+async function serveDirectory(dir: string): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const rel = normalize(decodeURIComponent((req.url ?? '/').split('?')[0]!)).replace(/^(\.\.[/\\])+/, '');
+    const path = join(dir, rel);
+    let size: number;
+    try {
+      const st = statSync(path);
+      if (!st.isFile()) throw new Error('not a file');
+      size = st.size;
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Length': size, 'Content-Type': 'application/octet-stream' });
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(path).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
