@@ -352,7 +352,8 @@ export class CredentialService {
       const channelSnaps: ChannelAccessSnapshot[] = [];
       const channelWrites: Array<{ channel: number; store: AccessStore; to: ChannelAccess }> = [];
       let addr;
-      let pretest: 'match' | 'differs' | 'unknown' = 'unknown';
+      let pretest: SetCredentialsResult['passwordBefore'] = currentName === '' ? 'empty-slot' : 'unknown';
+      let testUnreliable = false;
       try {
         prior = await this.#snapshot(reader, uid, currentName, channels);
         if (how === 'explicit' && currentName !== '' && currentName !== req.username && isEnabledAdmin(prior)) {
@@ -377,7 +378,9 @@ export class CredentialService {
           if (channelWrites.some((w) => w.channel === ch)) channelSnaps.push(snap);
         }
         addr = await reader.lanAddress(channels);
-        if (!req.generate && currentName === req.username) pretest = await this.#testPassword(uid, secret, sizeOf(secret));
+        if (!req.generate && currentName === req.username) {
+          ({ before: pretest, unreliable: testUnreliable } = await this.#passwordBefore(uid, secret, sizeOf(secret)));
+        }
       } catch (err) {
         throw bmcError(err, 'reading the BMC failed');
       }
@@ -440,9 +443,9 @@ export class CredentialService {
           }
         }
         const size = sizeOf(secret);
-        actions.push(pretest === 'match'
-          ? `in place: user ${uid} password (Test Password matched before; re-written, ${size}-byte form)`
-          : `wrote: user ${uid} password (${size}-byte form${req.generate ? `, policy ${PASSWORD_POLICIES[policies[policyAt]!]!.name}` : ''})`);
+        if (pretest === 'matched') actions.push(`in place: user ${uid} password (Test Password matched before; re-written, ${size}-byte form)`);
+        else if (pretest === 'unknown' && !req.generate) actions.push(`wrote: user ${uid} password (${size}-byte form; whether it differed is unknown: ${testUnreliable ? 'this BMC\'s Test Password accepts any password' : 'this BMC does not implement Test Password'})`);
+        else actions.push(`wrote: user ${uid} password (${size}-byte form${req.generate ? `, policy ${PASSWORD_POLICIES[policies[policyAt]!]!.name}` : ''})`);
         // §22.30 op 1 enable, after name and password (Dell R610/R710 answer 0xD5 before).
         if (prior.enabled && prior.enabledSource === 'status') {
           actions.push(`in place: user ${uid} enabled`);
@@ -490,16 +493,18 @@ export class CredentialService {
         // ---- 5. Verify in-band.
         reader.forgetUsers();
         verified = await this.#verify(reader, uid, req, secret, size, channels, channelWrites);
+        if (testUnreliable && verified.passwordTest === 'passed') verified.passwordTest = 'unreliable';
       } catch (err) {
         throw await this.#rollBack(err, { uid, prior, channelSnaps, touched, record, policyNote, actions });
       }
       if (record) await this.#journal!.remove(record);
 
-      // The password counts as changed unless Test Password matched it beforehand.
-      const changed = changes > 0 || pretest !== 'match';
+      // A password counts as a change when known to differ (or freshly generated); when the
+      // BMC cannot tell (no or unreliable Test Password) only observable state counts.
+      const changed = changes > 0 || pretest === 'differed' || pretest === 'empty-slot' || req.generate;
       const result: SetCredentialsResult = {
         userId: uid, username: req.username, privilege: req.privilege, channels, passwordSize: sizeOf(secret), slot: how,
-        changed, actions, verified, warnings,
+        changed, passwordBefore: req.generate && pretest !== 'empty-slot' ? 'unknown' : pretest, actions, verified, warnings,
         bmc: {
           ipmiVersion: dev.ipmiVersion, manufacturerId: dev.manufacturerId, productId: dev.productId, firmware: dev.firmware,
           ...(addr.channel !== undefined ? { lanChannel: addr.channel } : {}),
@@ -539,6 +544,25 @@ export class CredentialService {
       if (isEnabledAdmin(other)) return;
     }
     throw new ServiceError('LOCKOUT_REFUSED', `slot ${uid} ("${names.get(uid)}") is the last enabled administrator; overwriting it could lock everyone out. Nothing was written`, { field: 'slot', details: { userId: uid } });
+  }
+
+  /**
+   * Whether the slot already holds `secret`, by Test Password (§22.30 op 3) — and,
+   * when that says "match", a second test with a random wrong password as a
+   * control: some BMCs (ipmi_sim) answer 0x00 to any test, and then a match means
+   * nothing. The correct-password test that follows in verification resets any
+   * failed-attempt counter a PAM-based BMC keeps.
+   */
+  async #passwordBefore(uid: number, secret: Secret, size: PasswordSize): Promise<{ before: 'matched' | 'differed' | 'unknown'; unreliable: boolean }> {
+    const first = await this.#testPassword(uid, secret, size);
+    if (first !== 'match') return { before: first === 'differs' ? 'differed' : 'unknown', unreliable: false };
+    const decoy = generatePassword(0, this.#randomInt ? { randomInt: this.#randomInt } : {});
+    try {
+      const control = await this.#testPassword(uid, decoy, size);
+      return control === 'differs' ? { before: 'matched', unreliable: false } : { before: 'unknown', unreliable: control === 'match' };
+    } finally {
+      decoy.dispose();
+    }
   }
 
   /** Test Password (§22.30 op 3) without failing: match / differs (0x80, 0x81) / unknown. */

@@ -46,10 +46,11 @@ export interface Verification {
   /**
    * Test Password (§22.30 op 3) in the size the password was set with:
    * 'passed' = 0x00; 'unsupported' = the BMC does not implement it (0xC1, 0xCC, 0xD5, 0xD6, 0xC7).
+   * 'unreliable' = 0x00, but this BMC also answered 0x00 to a wrong password (ipmi_sim does), so it proves nothing.
    * A mismatch (0x80/0x81) never reaches a result: it fails the change.
-   * Note: some BMCs (ipmi_sim) answer 0x00 to any test; the out-of-band login is the proof.
+   * The out-of-band login remains the proof.
    */
-  passwordTest: 'passed' | 'unsupported';
+  passwordTest: 'passed' | 'unsupported' | 'unreliable';
   /** Completion code when 'unsupported'. */
   passwordTestCode?: number;
   /** Get User Name read back equals the username. */
@@ -86,6 +87,12 @@ export interface SetCredentialsResult {
   slot: 'existing-name' | 'empty' | 'explicit';
   /** False when everything that can be observed was already in place (a repeated request). */
   changed: boolean;
+  /**
+   * What Test Password said before the write: 'empty-slot' (new user), 'matched'
+   * (already this password), 'differed', or 'unknown' (no reliable Test Password on
+   * this BMC, or a generated password).
+   */
+  passwordBefore: 'empty-slot' | 'matched' | 'differed' | 'unknown';
   /** Human-readable, in order: "wrote: …" for each write, "in place: …" for what already matched. */
   actions: string[];
   verified: Verification;

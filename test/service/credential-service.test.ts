@@ -63,9 +63,11 @@ for (const profile of listProfiles()) {
       assert.equal(again.userId, r.userId);
       assert.equal(again.slot, 'existing-name');
       assert.equal(again.changed, false, again.actions.join('\n'));
+      assert.equal(again.passwordBefore, 'matched');
+      assert.equal(r.passwordBefore, 'empty-slot');
       assert.ok(again.actions.every((a) => a.startsWith('in place:')), again.actions.join('\n'));
       // Only idempotent re-writes: the password (write-only) and, without enable-status bits, enable.
-      const expected = [{ cmd: AppCmd.SET_USER_PASSWORD, op: PasswordOp.SET_PASSWORD }];
+      const expected: Array<{ cmd: number; op?: number }> = [{ cmd: AppCmd.SET_USER_PASSWORD, op: PasswordOp.SET_PASSWORD }];
       if (!t.bmc.profile.quirks.enableStatusBits) expected.push({ cmd: AppCmd.SET_USER_PASSWORD, op: PasswordOp.ENABLE_USER });
       assert.deepEqual(writes(t), expected);
       assertApplied(t.bmc, r.userId, 'svc_agent', PASSWORD);
@@ -99,6 +101,7 @@ test('an existing user is reused by name: new password, old one gone, repeat rep
     assert.equal(r.userId, 2);
     assert.equal(r.slot, 'existing-name');
     assert.equal(r.changed, true, 'Test Password saw a different password before');
+    assert.equal(r.passwordBefore, 'differed');
     assert.ok(t.bmc.passwordMatches(2, 'N3w-admin-pass'));
     assert.ok(!t.bmc.passwordMatches(2, 'admin'));
     assert.ok(r.actions.includes('in place: user 2 name "admin"'));
