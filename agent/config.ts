@@ -14,7 +14,8 @@
  * AgentTokenStore) so that printing the config can never print the token.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { ajv } from './ajv.js';
 
 type OptType = 'string' | 'int' | 'bool' | 'list' | 'enum';
 
@@ -261,7 +262,7 @@ export function parseFlags(argv: readonly string[]): { values: Map<OptionName, s
   return { values, positionals };
 }
 
-let validator: ReturnType<Ajv['compile']> | null = null;
+let validator: ValidateFunction | null = null;
 function validate(obj: Record<string, unknown>): void {
   if (!validator) {
     const properties: Record<string, object> = {};
@@ -275,7 +276,7 @@ function validate(obj: Record<string, unknown>): void {
       else Object.assign(p, { type: 'string', ...(s.pattern ? { pattern: s.pattern } : {}) });
       properties[n] = p;
     }
-    validator = new Ajv({ allErrors: true }).compile({ type: 'object', properties, additionalProperties: false });
+    validator = ajv().compile({ type: 'object', properties, additionalProperties: false });
   }
   if (!validator(obj)) {
     const msgs = (validator.errors ?? []).map((e) => {

@@ -47,7 +47,7 @@ export interface RunningAgent {
   logger: AgentLogger;
   tls: TlsSetup;
   selection: Selection;
-  credentials: CredentialsPort;
+  credentials: CredentialService;
   /** Resolves when the agent stopped on its own (fatal conductor error). */
   stopped: Promise<void>;
   close(): Promise<void>;
@@ -137,14 +137,30 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
 
-  const { transport, selection } = await (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' }));
-  const credentials = new CredentialService({ transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir });
-  try {
-    const report = await credentials.recover();
-    if (report) main.warn(`an interrupted credential change from pid ${report.pid} on user ${report.userId} was found: ${report.outcome}`);
-  } catch (e) {
-    main.error(`recovering an interrupted credential change failed: ${(e as Error).message}`);
-  }
+  // The API listens before the backend is open (opening /dev/ipmi0 or a VM-codec
+  // socket, and recovering an interrupted change, take time the API need not wait
+  // for); a command that arrives meanwhile waits for the engine.
+  let service: CredentialService | undefined;
+  const backendReady = (async () => {
+    const opened = await (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' }));
+    const svc = new CredentialService({ transport: opened.transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir });
+    try {
+      const report = await svc.recover();
+      if (report) main.warn(`an interrupted credential change from pid ${report.pid} on user ${report.userId} was found: ${report.outcome}`);
+    } catch (e) {
+      main.error(`recovering an interrupted credential change failed: ${(e as Error).message}`);
+    }
+    service = svc;
+    return { ...opened, service: svc };
+  })();
+  backendReady.catch(() => undefined);
+  const credentials: CredentialsPort = {
+    getInfo: async () => (await backendReady).service.getInfo(),
+    setCredentials: async (req) => (await backendReady).service.setCredentials(req as never),
+    get busy() {
+      return service?.busy ?? false;
+    },
+  };
 
   const conductorMode = !config.standalone && (config.api_url?.length ?? 0) > 0;
   let advertiseHost = config.advertise_host;
@@ -165,12 +181,11 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     else main.warn('auto-TLS is off: the advertised address is unknown (set --advertise-host); serving plain HTTP');
   }
 
-  const inventoryModule = import('./inventory/index.js').catch(() => null);
+  // Loaded on first use: the inventory is needed for lookup, not for answering the API.
   const collectInventory = async (): Promise<unknown> => {
-    const m = await inventoryModule;
-    if (!m) throw new Error('the inventory collector is not available');
+    const m = await import('./inventory/index.js');
     return m.collectInventory({
-      readBmcLan: async () => ((await credentials.getInfo()).lan ?? null),
+      readBmcLan: async () => (await (await backendReady).service.getInfo()).lan ?? null,
       logger: log.child({ module: 'inventory' }),
     });
   };
@@ -182,7 +197,6 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     redactor: logger.redactor,
     version: AGENT_VERSION,
     config,
-    backend: selection,
     collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
     inventory: { collect: collectInventory },
   });
@@ -193,6 +207,18 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
+
+  let transport: Transport;
+  let selection: Selection;
+  try {
+    ({ transport, selection } = await backendReady);
+  } catch (e) {
+    main.error(`cannot open the IPMI backend: ${(e as Error).message}`);
+    server.closeAllConnections?.();
+    await new Promise<void>((r) => server.close(() => r()));
+    throw e;
+  }
+  api.setBackend(selection);
   if (selection.warning) main.warn(selection.warning);
 
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
@@ -259,5 +285,5 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     return closing;
   };
 
-  return { url, port: addr.port, api, tokens, logger, tls, selection, credentials, stopped, close };
+  return { url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, stopped, close };
 }

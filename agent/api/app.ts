@@ -72,6 +72,8 @@ export interface AgentApi {
   executor: CommandExecutor;
   /** Hooks wired after start (the conductor client forces a heartbeat when an async command ends). */
   hooks: { onAsyncDone?: (record: CommandRecord) => void };
+  /** Sets the backend shown by /v1/status (the API may answer before the backend is open). */
+  setBackend(info: BackendInfo): void;
 }
 
 const DOCS = 'https://docs.openstack.org/ironic-python-agent';
@@ -157,13 +159,14 @@ export function createApp(deps: AppDeps): AgentApi {
     lockdown: () => deps.tokens.lockdownReason,
   });
 
-  // /v1/status is polled; its body never changes, so it is built once.
+  // /v1/status is polled; its body changes only when the backend is set, so it is built then.
   const startedAt = deps.startedAt ?? Date.now() / 1000;
-  const statusBody = Buffer.from(JSON.stringify({
+  const buildStatus = (b: BackendInfo | undefined): Buffer => Buffer.from(JSON.stringify({
     started_at: startedAt,
     version: deps.version,
-    ...(deps.backend ? { backend: { kind: deps.backend.kind, reason: deps.backend.reason, ...(deps.backend.warning ? { warning: deps.backend.warning } : {}) } } : {}),
+    ...(b ? { backend: { kind: b.kind, reason: b.reason, ...(b.warning ? { warning: b.warning } : {}) } } : {}),
   }));
+  let statusBody = buildStatus(deps.backend);
 
   const clientAddress = deps.clientAddress ?? ((ctx: Koa.Context) => ctx.req.socket.remoteAddress);
   const authorizeCommand = (ctx: Koa.Context): void => {
@@ -268,7 +271,7 @@ export function createApp(deps: AppDeps): AgentApi {
     }
   });
 
-  return { app, store, registry, executor, hooks };
+  return { app, store, registry, executor, hooks, setBackend: (b) => void (statusBody = buildStatus(b)) };
 }
 
 /** Anything not an ApiError: Koa's own http-errors keep their status; the rest is a logged 500. */

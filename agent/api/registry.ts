@@ -2,13 +2,14 @@
  * The command registry, shaped like IPA's extensions: a command is
  * `<extension>.<name>`, sync (answered when done) or async (answered RUNNING,
  * finished in the background). Each command declares a JSON schema for its
- * params, compiled once when it is registered; params that fail it are
+ * params, compiled once on first use; params that fail it are
  * refused with 400 naming the field, before a record exists or anything runs.
  *
  * The executor enforces IPA's execution model (research: ipa.md §1.4): one
  * command at a time; a new one while the last is RUNNING is 409 "Agent is busy".
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { lazyValidator } from '../ajv.js';
 import type { Log } from '../logger.js';
 import { agentBusy, ApiError, badCommandName, type CommandError, invalidParams, unknownCommand, unknownExtension } from './errors.js';
 import { CommandRecord, type CommandStore } from './records.js';
@@ -37,13 +38,13 @@ export class ParamError extends Error {
 
 interface Entry {
   def: CommandDefinition<unknown, unknown>;
-  validate: ValidateFunction;
+  /** The params validator, compiled on the command's first use (start-up stays fast), then reused. */
+  validator: () => ValidateFunction;
 }
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class CommandRegistry {
-  private readonly ajv = new Ajv({ allErrors: false, strict: true });
   private readonly extensions = new Map<string, Map<string, Entry>>();
 
   register<P, A>(name: string, def: CommandDefinition<P, A>): this {
@@ -52,7 +53,7 @@ export class CommandRegistry {
     let m = this.extensions.get(ext);
     if (!m) this.extensions.set(ext, (m = new Map()));
     if (m.has(cmd)) throw new Error(`command ${name} registered twice`);
-    m.set(cmd, { def: def as CommandDefinition<unknown, unknown>, validate: this.ajv.compile(def.schema) });
+    m.set(cmd, { def: def as CommandDefinition<unknown, unknown>, validator: lazyValidator(def.schema) });
     return this;
   }
 
@@ -116,7 +117,8 @@ export class CommandExecutor {
     const entry = this.opts.registry.resolve(name);
     const busy = this.opts.store.running();
     if (busy) throw agentBusy(busy.name);
-    if (!entry.validate(params)) throw invalidParams(name, describeAjvError(entry.validate.errors));
+    const validate = entry.validator();
+    if (!validate(params)) throw invalidParams(name, describeAjvError(validate.errors));
     let args: unknown = params;
     if (entry.def.prepare) {
       try {

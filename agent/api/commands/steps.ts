@@ -18,7 +18,7 @@
  * Agent steps live on the `deploy` interface in Ironic, as IPA's hardware
  * manager steps do.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
 import { runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
@@ -75,7 +75,7 @@ function echoStep(step: StepParams['step']): Record<string, unknown> {
 }
 
 export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor }): void {
-  const argsValidator: ValidateFunction = new Ajv({ strict: true }).compile(SET_CREDENTIALS_SCHEMA);
+  const argsValidator = lazyValidator(SET_CREDENTIALS_SCHEMA);
   for (const kind of STEP_KINDS) {
     registry.register(`${kind}.get_${kind}_steps`, {
       mode: 'sync',
@@ -92,8 +92,9 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
           return { kind: 'unknown', echo, id: `${p.step.interface}.${p.step.step}` };
         }
         const args = p.step.args ?? {};
-        if (!argsValidator(args)) {
-          const d = describeAjvError(argsValidator.errors, 'params.step.args');
+        const validate = argsValidator();
+        if (!validate(args)) {
+          const d = describeAjvError(validate.errors, 'params.step.args');
           const i = d.indexOf(': ');
           throw new ParamError(d.slice(0, i), d.slice(i + 2));
         }
