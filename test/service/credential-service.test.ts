@@ -318,3 +318,81 @@ test('the journal is gone after a change; the state directory is private', async
     await done();
   }
 });
+
+test('policy rejection of a generated password: the next policy is tried, as MAAS learned to', async () => {
+  const { t, svc, log, done } = setup('password-policy');
+  try {
+    // Two candidates rejected by scripted codes (0xCC, 0xD5); the third, alphanumeric, by
+    // this profile's own policy (a special character is required): the fourth passes.
+    t.bmc.failNth(1, 0xcc, { cmd: AppCmd.SET_USER_PASSWORD, passwordOp: PasswordOp.SET_PASSWORD });
+    t.bmc.failNth(2, 0xd5, { cmd: AppCmd.SET_USER_PASSWORD, passwordOp: PasswordOp.SET_PASSWORD });
+    const r = await svc.setCredentials({ username: 'policy_gen', generate: true });
+    const pw = recordGenerated(r.generatedPassword);
+    assert.equal(r.passwordPolicy, 'mixed-20');
+    assert.equal(r.passwordSize, 20);
+    assert.equal(r.actions.filter((a) => a.startsWith('rejected:')).length, 3);
+    assertApplied(t.bmc, r.userId, 'policy_gen', pw);
+    assertNoLeak(pw, log.lines, r);
+  } finally {
+    await done();
+  }
+});
+
+test('policy rejection of a supplied password is not retried: rolled back, with the reason', async () => {
+  const { t, svc, log, done } = setup('password-policy');
+  try {
+    const before = table(t.bmc);
+    const weak = 'weakpassword1';
+    await assert.rejects(svc.setCredentials({ username: 'weak_user', password: testSecret(weak) }), (e: unknown) => {
+      assert.ok(e instanceof ServiceError);
+      assert.equal(e.code, 'ROLLED_BACK');
+      assert.match(e.message, /completion code 0xcc/);
+      assert.match(String((e.details?.failure as { hint?: string }).hint), /password policy/);
+      assertNoLeak(weak, e, log.lines);
+      return true;
+    });
+    assert.deepEqual(table(t.bmc).slots, before.slots);
+    assert.equal(t.bmc.record.filter((e) => e.cmd === AppCmd.SET_USER_PASSWORD && e.data[1] === PasswordOp.SET_PASSWORD).length, 1);
+  } finally {
+    await done();
+  }
+});
+
+test('every policy rejected: rolled back, nothing left behind', async () => {
+  const { t, svc, done } = setup('ipmi15');
+  try {
+    const before = table(t.bmc);
+    t.bmc.inject({ match: { cmd: AppCmd.SET_USER_PASSWORD, passwordOp: PasswordOp.SET_PASSWORD }, times: 10, action: { kind: 'completion-code', code: 0xcc } });
+    await assert.rejects(svc.setCredentials({ username: 'never', generate: true }), (e: unknown) => e instanceof ServiceError && e.code === 'ROLLED_BACK' && /every password policy/.test(String((e.details?.failure as { hint?: string }).hint)));
+    assert.equal(t.bmc.record.filter((e) => e.cmd === AppCmd.SET_USER_PASSWORD && e.data[1] === PasswordOp.SET_PASSWORD).length, 2, 'IPMI 1.5: the two 16-byte policies only');
+    assert.deepEqual(table(t.bmc).slots, before.slots);
+  } finally {
+    await done();
+  }
+});
+
+test('Supermicro-like 0xCC on Set User Access: privilege alone first, then the whole set', async () => {
+  const { t, svc, done } = setup('fixed-admin');
+  try {
+    t.bmc.failNth(1, 0xcc, { cmd: AppCmd.SET_USER_ACCESS });
+    const r = await svc.setCredentials({ username: 'smc_user', password: testSecret(PASSWORD) });
+    assertApplied(t.bmc, r.userId, 'smc_user', PASSWORD);
+    const sua = t.bmc.record.filter((e) => e.cmd === AppCmd.SET_USER_ACCESS).map((e) => e.data);
+    assert.deepEqual(sua, [[0xb1, r.userId, 4, 0], [0x01, r.userId, 4, 0], [0xb1, r.userId, 4, 0]]);
+  } finally {
+    await done();
+  }
+});
+
+test('enable answered 0xC7 with 16 password bytes is retried in the 2-byte form', async () => {
+  const { t, svc, done } = setup('ipmi20');
+  try {
+    t.bmc.failNth(1, 0xc7, { cmd: AppCmd.SET_USER_PASSWORD, passwordOp: PasswordOp.ENABLE_USER });
+    const r = await svc.setCredentials({ username: 'short_en', password: testSecret(PASSWORD) });
+    assertApplied(t.bmc, r.userId, 'short_en', PASSWORD);
+    const en = t.bmc.record.filter((e) => e.cmd === AppCmd.SET_USER_PASSWORD && e.data[1] === PasswordOp.ENABLE_USER).map((e) => e.length);
+    assert.deepEqual(en, [18, 2]);
+  } finally {
+    await done();
+  }
+});
