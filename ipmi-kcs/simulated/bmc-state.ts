@@ -5,7 +5,7 @@
  * "last non-volatile state" and written to a state file.
  */
 import type { BmcProfile, ChannelAccessSetting } from './profiles.js';
-import { hashPassword, padPassword, type StoredPassword } from './password-hash.js';
+import { hashPassword, padPassword, type KdfCost, type StoredPassword } from './password-hash.js';
 import { Privilege } from '../spec.js';
 
 export interface UserChannelAccess {
@@ -51,12 +51,17 @@ export const NO_ACCESS: Readonly<UserChannelAccess> = Object.freeze({
 });
 
 const NULL_PASSWORD_16 = new Uint8Array(16);
-let nullHash: StoredPassword | undefined;
+const nullHashes = new Map<string, StoredPassword>();
 
 /** Every empty slot holds the null password; one hash of it serves them all (it is no secret). */
-function nullPassword(): StoredPassword {
-  nullHash ??= hashPassword(NULL_PASSWORD_16, 16);
-  return { ...nullHash };
+function nullPassword(cost: KdfCost): StoredPassword {
+  const key = `${cost.N}:${cost.r}:${cost.p}`;
+  let h = nullHashes.get(key);
+  if (!h) {
+    h = hashPassword(NULL_PASSWORD_16, 16, cost);
+    nullHashes.set(key, h);
+  }
+  return structuredClone(h);
 }
 
 function nameBytes(name: string): number[] {
@@ -66,7 +71,7 @@ function nameBytes(name: string): number[] {
 }
 
 /** The state a BMC of this profile has fresh from the factory. */
-export function initialState(profile: BmcProfile): BmcState {
+export function initialState(profile: BmcProfile, cost: KdfCost): BmcState {
   const sessionChannels = profile.channels.filter((c) => c.access).map((c) => c.number);
   const users: UserSlot[] = [];
   for (let id = 1; id <= profile.maxUsers; id++) {
@@ -80,7 +85,7 @@ export function initialState(profile: BmcProfile): BmcState {
       name: nameBytes(init?.name ?? ''),
       enabled: init?.enabled ?? false,
       enableStatus: init ? (init.enabled ? 1 : 2) : 0,
-      password: init?.password ? hashPassword(padPassword(init.password, 16), 16) : nullPassword(),
+      password: init?.password ? hashPassword(padPassword(init.password, 16), 16, cost) : nullPassword(cost),
       access,
     };
   }

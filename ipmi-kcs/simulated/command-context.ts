@@ -3,6 +3,7 @@
  */
 import type { BmcState } from './bmc-state.js';
 import type { BmcProfile, ChannelProfile } from './profiles.js';
+import type { StoredPassword } from './password-hash.js';
 import { Channel } from '../spec.js';
 
 export interface Reply {
@@ -15,6 +16,8 @@ export interface CommandContext {
   readonly state: BmcState;
   /** Marks the state changed (for the state file and the non-volatile snapshot). */
   changed(): void;
+  /** Hashes a password at the cost this BMC stores with (see password-hash.ts). */
+  hashPassword(bytes: Uint8Array, size: 16 | 20): StoredPassword;
 }
 
 export type CommandHandler = (ctx: CommandContext, data: Uint8Array) => Reply;

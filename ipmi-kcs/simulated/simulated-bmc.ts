@@ -12,7 +12,7 @@ import { fail, type CommandContext, type CommandHandler, type Reply } from './co
 import { getChannelAccess, getChannelAuthCapabilities, getChannelInfo, getDeviceId, setChannelAccess } from './device-commands.js';
 import { FaultPlan, type FaultAction, type FaultMatch, type FaultSpec, type ResetRevert, type ResetWindowResponse } from './faults.js';
 import { getLanConfig } from './lan-commands.js';
-import { padPassword, passwordMatches } from './password-hash.js';
+import { AT_REST_COST, hashPassword, IN_MEMORY_COST, padPassword, passwordMatches, type KdfCost } from './password-hash.js';
 import { DEFAULT_PROFILE, getProfile, lanChannels, type BmcProfile } from './profiles.js';
 import { loadStateFile, saveStateFile } from './state-file.js';
 import { getUserAccess, getUserName, setUserAccess, setUserName, setUserPassword } from './user-commands.js';
@@ -106,6 +106,8 @@ export class SimulatedBmc {
   #state: BmcState;
   #nonVolatile: BmcState;
   #commitMode: 'immediate' | 'deferred';
+  /** Hash cost: strong when hashes go to a state file, cheap when nothing is at rest. */
+  #kdf: KdfCost;
   #faults = new FaultPlan();
   #record: RecordEntry[] = [];
   #seq = 0;
@@ -121,6 +123,7 @@ export class SimulatedBmc {
     this.profile = getProfile(opts.profile ?? DEFAULT_PROFILE);
     this.stateFile = opts.stateFile;
     this.#commitMode = opts.commit ?? 'immediate';
+    this.#kdf = this.stateFile ? AT_REST_COST : IN_MEMORY_COST;
     const saved = this.stateFile ? loadStateFile(this.stateFile) : undefined;
     if (saved && saved.profile !== this.profile.name) {
       throw new Error(`simulated BMC state file ${this.stateFile} belongs to profile "${saved.profile}", not "${this.profile.name}"`);
@@ -136,7 +139,7 @@ export class SimulatedBmc {
   }
 
   #factoryState(): BmcState {
-    const s = initialState(this.profile);
+    const s = initialState(this.profile, this.#kdf);
     for (const u of this.profile.users) {
       const slot = s.users[u.id];
       if (slot && u.password) this.#known.set(slot.password.hash, padPassword(u.password, 16));
@@ -227,7 +230,12 @@ export class SimulatedBmc {
     const handler = HANDLERS[`${req.netFn}:${req.cmd}`];
     if (!handler) return fail(CC.INVALID_COMMAND);
     let changed = false;
-    const ctx: CommandContext = { profile: this.profile, state: this.#state, changed: () => { changed = true; } };
+    const ctx: CommandContext = {
+      profile: this.profile,
+      state: this.#state,
+      changed: () => { changed = true; },
+      hashPassword: (bytes, size) => hashPassword(bytes, size, this.#kdf),
+    };
     const reply = handler(ctx, req.data);
     if (changed) {
       if (req.cmd === AppCmd.SET_USER_PASSWORD && ((req.data[1] ?? 0) & 0x03) === 2) {

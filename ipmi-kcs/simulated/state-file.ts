@@ -1,7 +1,8 @@
 /**
  * Optional state file of the simulated BMC, so a restarted agent meets the
  * same BMC. JSON, mode 0600, replaced atomically (temp file + rename).
- * Passwords are in it only as salt + scrypt hash + size (see password-hash.ts).
+ * Passwords are in it only as salt + scrypt hash + size, hashed at AT_REST_COST
+ * (see password-hash.ts).
  */
 import { readFileSync } from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';

@@ -6,7 +6,7 @@ import { CC } from '../completion-codes.js';
 import { ANONYMOUS_USER_ID, PASSWORD_SIZE_20, PasswordOp, Privilege, USER_NAME_LENGTH } from '../spec.js';
 import { fail, ok, sessionChannel, type CommandContext, type CommandHandler, type Reply } from './command-context.js';
 import { nameText, type UserSlot } from './bmc-state.js';
-import { hashPassword, passwordMatches } from './password-hash.js';
+import { passwordMatches } from './password-hash.js';
 
 /**
  * User ID checks shared by every user command: 0 is reserved (0xCC, invalid
@@ -172,7 +172,7 @@ export const setUserPassword: CommandHandler = (ctx, data) => {
       return ok();
     case PasswordOp.SET_PASSWORD:
       if (policyViolated(ctx, pw)) return fail(q.passwordPolicy?.code ?? CC.INVALID_DATA_FIELD);
-      slot.password = hashPassword(pw, size);
+      slot.password = ctx.hashPassword(pw, size);
       ctx.changed();
       return ok();
     default: // TEST_PASSWORD

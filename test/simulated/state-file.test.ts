@@ -28,6 +28,8 @@ describe('simulated BMC state file', () => {
       assert.ok(!text.includes(secret), 'no password (nor the factory one) in any plain encoding');
     }
     assert.ok(!text.includes(String([...Buffer.from(STRONG20)].slice(0, 3))), 'not as a byte array either');
+    const doc = JSON.parse(text) as { state: { users: ({ password: { kdf?: { N: number; r: number } } } | null)[] } };
+    for (const u of doc.state.users) if (u) assert.ok((u.password.kdf?.N ?? 0) >= 16384 && (u.password.kdf?.r ?? 0) >= 8, 'hashed at the at-rest cost');
     await t.close();
   });
 
