@@ -129,6 +129,7 @@ export class SimulatedBmc {
       throw new Error(`simulated BMC state file ${this.stateFile} belongs to profile "${saved.profile}", not "${this.profile.name}"`);
     }
     if (saved) {
+      for (const st of [saved.state, saved.nonVolatile]) this.#checkShape(st);
       this.#state = saved.state;
       this.#nonVolatile = saved.nonVolatile;
     } else {
@@ -136,6 +137,15 @@ export class SimulatedBmc {
       this.#nonVolatile = cloneState(this.#state);
       if (this.stateFile) this.#scheduleSave();
     }
+  }
+
+  /** A state file must describe this profile's BMC: its user slots and session channels. */
+  #checkShape(st: BmcState): void {
+    const channels = this.profile.channels.filter((c) => c.access).map((c) => String(c.number)).sort().join(',');
+    const bad = (why: string): never => { throw new Error(`simulated BMC state file ${this.stateFile} does not match profile "${this.profile.name}": ${why}`); };
+    if (st.users.filter(Boolean).length !== this.profile.maxUsers || st.users.length !== this.profile.maxUsers + 1) bad('user slots');
+    if (Object.keys(st.channelAccess ?? {}).sort().join(',') !== channels) bad('channels');
+    for (const u of st.users) if (u && Object.keys(u.access ?? {}).sort().join(',') !== channels) bad(`user ${u.id} access`);
   }
 
   #factoryState(): BmcState {

@@ -62,6 +62,9 @@ describe('simulated BMC state file', () => {
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ format: 'inband-agent/simulated-bmc-state/1', profile: 'ipmi15', state: { users: [], channelAccess: {} }, nonVolatile: { users: [], channelAccess: {} } }), { mode: 0o600 });
     assert.throws(() => createSimulatedTransport({ profile: 'ipmi20', stateFile: file }), /belongs to profile "ipmi15"/);
+    const good = join(dir, 'c2.json');
+    writeFileSync(good, readFileSync(file, 'utf8').replace('"ipmi15"', '"ipmi20"'));
+    assert.throws(() => createSimulatedTransport({ profile: 'ipmi20', stateFile: good }), /does not match profile "ipmi20": user slots/);
     writeFileSync(join(dir, 'd.json'), '{"hello":1}');
     assert.throws(() => createSimulatedTransport({ stateFile: join(dir, 'd.json') }), /not a simulated BMC state file/);
     writeFileSync(join(dir, 'e.json'), 'not json');
