@@ -46,7 +46,7 @@ export const SET_CREDENTIALS_ARGSINFO: Record<string, { description: string; req
   privilege: { description: 'administrator (default), operator or user', required: false },
   slot: { description: 'User ID to use (default: the user with this name, else a free slot)', required: false },
   channels: { description: 'LAN channel numbers to grant access on (default: every LAN channel)', required: false },
-  enable_channel_access: { description: 'Also enable IPMI messaging on the channels (default true)', required: false },
+  enable_channel_access: { description: 'Also set the channel access mode and privilege limit where they block a LAN login (default false)', required: false },
   allow_fixed_slot: { description: 'Allow writing a slot whose name the BMC fixes', required: false },
 };
 
