@@ -109,6 +109,8 @@ export interface Quirks {
   sessionLimitMustBeZero: boolean;
   /** Highest session limit accepted in Set User Access byte 4. */
   maxSessionLimit: number;
+  /** Disable/enable (op 0/1) without the 16 password bytes refused with 0xC7. */
+  enableNeedsPasswordBytes: boolean;
   /** Enable (op 1) refused with 0xD5 until the slot has a name and a non-null password. */
   enableNeedsCredentials: boolean;
   /** Set User Access enabling IPMI messaging with privilege limit No Access is refused (0xCC). */
@@ -157,6 +159,7 @@ const BASE_QUIRKS: Quirks = {
   uniqueNames: false,
   sessionLimitMustBeZero: false,
   maxSessionLimit: 15,
+  enableNeedsPasswordBytes: false,
   enableNeedsCredentials: false,
   privilegeBeforeMessaging: false,
   testWrongSizeCode: 0x81,
@@ -333,6 +336,21 @@ const PROFILES: readonly BmcProfile[] = [
     ],
     // research/ipmi.md §5 "Enable order": R610/R710 0xD5 until a non-null password; R420 name first.
     quirks: { ...BASE_QUIRKS, enableNeedsCredentials: true },
+  },
+  {
+    name: 'intel-like',
+    summary: 'Intel S5500WBV/Windmill-like: LAN channels 1 and 2, 0xCC for empty names and duplicates, enable/disable need the password bytes',
+    device: { ...IPMI20_DEVICE, manufacturerId: 343, productId: 0x003e, firmwareMajor: 1, firmwareMinor: 0x17 },
+    maxUsers: 15,
+    fixedNames: 1,
+    channels: [IPMB, lanChannel(1, lan(80, { ipv6: true })), lanChannel(2, lan(82)), SYSTEM_INTERFACE],
+    users: [
+      { id: 1, name: '', enabled: false },
+      { id: 2, name: 'root', password: 'superuser', enabled: true, access: ADMIN_ACCESS },
+    ],
+    // research/ipmi.md §5: S5500WBV answers Get User Name on an unset slot and a duplicate
+    // Set User Name with 0xCC; Windmill wants password bytes even for enable/disable (0xC7).
+    quirks: { ...BASE_QUIRKS, emptyNameCode: CC.INVALID_DATA_FIELD, uniqueNames: true, enableNeedsPasswordBytes: true },
   },
 ];
 

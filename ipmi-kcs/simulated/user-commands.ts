@@ -151,7 +151,7 @@ export const setUserPassword: CommandHandler = (ctx, data) => {
   const op = b1 & 0x03;
   const pwLen = data.length - 2;
   const needsPassword = op === PasswordOp.SET_PASSWORD || op === PasswordOp.TEST_PASSWORD;
-  if (pwLen !== size && (needsPassword || pwLen !== 0)) return fail(CC.REQUEST_DATA_LENGTH_INVALID);
+  if (pwLen !== size && (needsPassword || pwLen !== 0 || q.enableNeedsPasswordBytes)) return fail(CC.REQUEST_DATA_LENGTH_INVALID);
   const slot = userSlot(ctx, b0);
   if (isReply(slot)) return slot;
   const pw = data.subarray(2);

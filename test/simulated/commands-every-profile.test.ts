@@ -246,7 +246,13 @@ for (const name of listProfiles()) {
         let r = await call(t, 0x44, [lan, freeSlot]);
         assert.equal(r.data[1]! & 0x3f, 2);
         assert.equal(r.data[1]! >> 6, v2 ? 1 : 0);
-        assert.equal((await call(t, 0x47, [freeSlot, 0x00])).cc, 0, 'disable, 2-byte form');
+        if (q.enableNeedsPasswordBytes) {
+          assert.equal((await call(t, 0x47, [freeSlot, 0x00])).cc, 0xc7, 'this BMC wants the password bytes');
+          assert.equal(t.bmc.user(freeSlot)?.enabled, true);
+          assert.equal((await call(t, 0x47, [freeSlot, 0x00, ...padded('')])).cc, 0);
+        } else {
+          assert.equal((await call(t, 0x47, [freeSlot, 0x00])).cc, 0, 'disable, 2-byte form');
+        }
         r = await call(t, 0x44, [lan, freeSlot]);
         assert.equal(r.data[1]! & 0x3f, 1);
         assert.equal(r.data[1]! >> 6, v2 ? 2 : 0);

@@ -22,7 +22,7 @@ const enable = (t: SimulatedTransport, id: number) => call(t, 0x47, [id, 0x01, .
 
 describe('profile catalogue', () => {
   it('lists the required profiles, also through SimulatedTransport.listProfiles()', () => {
-    for (const p of ['ipmi20', 'ipmi15', 'lan-channel-2', 'lan-channel-8', 'dual-lan', 'fixed-admin', 'password-policy', 'openbmc-old', 'dell-like']) {
+    for (const p of ['ipmi20', 'ipmi15', 'lan-channel-2', 'lan-channel-8', 'dual-lan', 'fixed-admin', 'password-policy', 'openbmc-old', 'dell-like', 'intel-like']) {
       assert.ok(listProfiles().includes(p), p);
     }
     assert.deepEqual(SimulatedTransport.listProfiles(), listProfiles());
@@ -67,7 +67,7 @@ describe('ipmi15', () => {
 });
 
 describe('LAN channel numbering', () => {
-  for (const [profile, channels] of [['lan-channel-2', [2]], ['lan-channel-8', [8]], ['dual-lan', [1, 8]]] as const) {
+  for (const [profile, channels] of [['lan-channel-2', [2]], ['lan-channel-8', [8]], ['dual-lan', [1, 8]], ['intel-like', [1, 2]]] as const) {
     it(`${profile} has LAN on ${channels.join(' and ')} only`, async () => {
       await withBmc(profile, async (t) => {
         const found: number[] = [];
@@ -188,5 +188,23 @@ describe('dell-like', () => {
   });
   it('ships "root" in slot 2', async () => {
     await withBmc('dell-like', async (t) => assert.deepEqual((await call(t, 0x46, [2])).data, padded('root')));
+  });
+});
+
+describe('intel-like', () => {
+  it('answers Get User Name on an empty slot with 0xCC and refuses duplicate names (0xCC)', async () => {
+    await withBmc('intel-like', async (t) => {
+      assert.equal((await call(t, 0x46, [5])).cc, 0xcc);
+      assert.equal((await setName(t, 3, 'root')).cc, 0xcc);
+      assert.equal((await setName(t, 3, 'agent')).cc, 0);
+    });
+  });
+  it('refuses enable/disable without the password bytes (0xC7), accepts the 18-byte form', async () => {
+    await withBmc('intel-like', async (t) => {
+      assert.equal((await call(t, 0x47, [3, 0x01])).cc, 0xc7);
+      assert.equal(t.bmc.user(3)?.enabled, false);
+      assert.equal((await enable(t, 3)).cc, 0);
+      assert.equal(t.bmc.user(3)?.enabled, true);
+    });
   });
 });
