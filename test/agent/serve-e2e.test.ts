@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { loadConfig } from '../../agent/config.js';
 import { createLogger, LineCollector } from '../../agent/logger.js';
 import { serve, type RunningAgent } from '../../agent/serve.js';
@@ -56,6 +57,16 @@ test('serve (simulated BMC): status reports the backend; set_credentials over HT
     assert.ok(user && user.enabled, 'the new user is listed and enabled');
     const all = await httpRequest(a.agent.url, 'GET', '/v1/commands/');
     assert.ok(!all.text.includes(NEW_PASSWORD));
+    // What Ironic collects after a failure: the agent's own log, redacted, in a tar.gz.
+    a.agent.logger.log.warn(`a careless line with ${NEW_PASSWORD} in it`);
+    const logs = await httpRequest(a.agent.url, 'POST', `/v1/commands/?wait=true&agent_token=${TOKEN}`, { name: 'log.collect_system_logs', params: {} });
+    assert.equal(logs.json.command_status, 'SUCCEEDED');
+    const tarball = gunzipSync(Buffer.from(logs.json.command_result.system_logs, 'base64')).toString('utf8');
+    assert.match(tarball, /inband-agent\.log/);
+    assert.match(tarball, /command bmc\.set_credentials succeeded/);
+    assert.match(tarball, /a careless line with \*\*\* in it/);
+    assert.match(tarball, /journal\.(log|unavailable)/);
+    assert.ok(!tarball.includes(NEW_PASSWORD) && !tarball.includes(TOKEN), 'a secret reached the collected logs');
     assert.ok(!a.lines.text().includes(NEW_PASSWORD));
     assert.ok(!a.lines.text().includes(TOKEN));
   } finally {
