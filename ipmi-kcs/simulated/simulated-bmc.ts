@@ -62,7 +62,10 @@ export interface UserView {
     isNull: boolean;
     /** Salted hash: equal hashes mean the stored password was not rewritten. */
     hash: string;
-    /** Known when it was set in this process (or from the profile); never in the state file. */
+    /**
+     * Known when it was set in this process (or from the profile); never in the
+     * state file. A secret: for test assertions only, never to be logged or served.
+     */
     bytes?: Uint8Array;
   };
   /** Per session-based channel. */
