@@ -24,8 +24,8 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync, writeFileSync as writeFileSyncFs } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,6 +162,8 @@ export interface GuestOptions {
   /** Kill qemu after this long (default 180000 ms). */
   timeoutMs?: number;
   memoryMb?: number;
+  /** Virtual CPUs (default $INBAND_QEMU_SMP or 1). */
+  cpus?: number;
   /** Answers `@@inband:ask <name>` from the guest: one line, no control characters. */
   onAsk?: (name: string) => string | Promise<string>;
   /** Called for every console line (without the trailing CR). */
@@ -282,6 +284,7 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
     const args = [
       '-machine', `pc,accel=${process.env.INBAND_QEMU_ACCEL || 'tcg'}`,
       '-m', String(opts.memoryMb ?? 768),
+      '-smp', String(opts.cpus ?? (Number(process.env.INBAND_QEMU_SMP) || 1)),
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-net', 'none',
       // Console on stdio without qemu's monitor multiplexer: a stray ^A must not reach a monitor.
       '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
@@ -390,14 +393,9 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
     if (timedOut) notes.push(`[host] guest killed after ${timeoutMs} ms`);
     notes.push(`[host] qemu exited code=${qemu.code} signal=${qemu.signal}; timings ${JSON.stringify(timings)}`);
     log += `\n${notes.join('\n')}\n`;
-    writeFileSyncFs(logFile, [`# ${QEMU_PATH} ${args.join(' ')}`, ...stamped, ...notes, ''].join('\n'));
+    await writeFile(logFile, [`# ${QEMU_PATH} ${args.join(' ')}`, ...stamped, ...notes, ''].join('\n'));
     return { exitCode, timedOut, qemu, log, logFile, ipmiReady, dmesgIpmi, results, timings, image };
   } finally {
     if (ownShare) await rm(shareDir, { recursive: true, force: true });
   }
-}
-
-/** Reads a file the guest wrote to the share (convenience for tests that pass their own shareDir). */
-export function readShareFile(shareDir: string, name: string): Promise<string> {
-  return readFile(join(shareDir, name), 'utf8');
 }

@@ -16,48 +16,26 @@
 import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recordSecret } from '../helpers/secrets.js';
-import { ipmiSimAvailability, startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
-import { bootGuest, chrootCommand, prepareGuestImage, qemuAvailability, CHROOT_SHARE, PROJECT_ROOT, type GuestImage, type GuestResult } from '../harness/qemu.js';
+import { startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
+import { bootGuest, chrootCommand, CHROOT_SHARE, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
+import { guestNode, qemuGate } from './prerequisites.js';
 
-const require = process.env.INBAND_REQUIRE_QEMU === '1';
 // Run from source (tsx) the guest runs the .ts files through tsx too; compiled, the .js next to this file.
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const inTree = (rel: string): string => fileURLToPath(new URL(`${rel}${ext}`, import.meta.url));
 const guestProgram = inTree('./guest/native-kcs-guest');
 /** The suites that need a real IPMI device, run inside the guest against its /dev/ipmi0. */
 const deviceSuites = [inTree('../contract/native.contract.test'), inTree('../native/real-device.test')];
-const nodeArgs = [process.execPath, ...(ext === '.ts' ? ['--import', 'tsx'] : [])];
-const addon = join(PROJECT_ROOT, 'build', 'Release', 'ipmi_kcs.node');
+const nodeArgs = guestNode(import.meta.url);
 /** Slot the contract suite names and clears again; the guest program takes the first free one (3). */
 const CONTRACT_SLOT = 9;
 
-function staticPrerequisites(): string | undefined {
-  const q = qemuAvailability();
-  if (!q.available) return q.reason;
-  const s = ipmiSimAvailability();
-  if (!s.available) return s.reason;
-  if (!existsSync(addon)) return `the native addon is not built (${addon}; \`node scripts/build-addon.mjs\` or npm ci builds it)`;
-  return undefined;
-}
-
-// Fetching the kernel (apt) happens here, before the suite is declared, so a
-// missing kernel is a visible skip of the whole suite rather than a failure.
-let skip = staticPrerequisites();
-let image: GuestImage | undefined;
-if (!skip) {
-  try {
-    image = await prepareGuestImage();
-  } catch (err) {
-    skip = err instanceof Error ? err.message : String(err);
-  }
-}
-if (skip && require) throw new Error(`INBAND_REQUIRE_QEMU=1 but the qemu test cannot run: ${skip}`);
+const { skip, image } = await qemuGate();
 
 interface Step {
   step: string;
@@ -68,7 +46,7 @@ const TITLE = 'native transport through a real Linux IPMI driver (qemu guest, KC
 
 if (skip) {
   // A skipped test (not a skipped suite) so the run's summary counts it.
-  test(TITLE, { skip: `${skip}. Enable with: scripts/setup.sh --test (qemu-system-x86, busybox-static, openipmi, ipmitool) and apt access to the Debian archive for the kernel` }, () => undefined);
+  test(TITLE, { skip }, () => undefined);
 } else describe(TITLE, () => {
   const userName = 'kcsnative';
   const password = recordSecret(`Kn-${randomBytes(6).toString('base64url')}`);

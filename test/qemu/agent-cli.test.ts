@@ -1,0 +1,131 @@
+/**
+ * The agent's own command line on a real kernel driver: inside the qemu guest
+ * (see native-kcs.test.ts for the set-up), the compiled `inband-agent` picks
+ * its backend by itself (auto → native, because /dev/ipmi0 exists and the
+ * addon loads), shows the BMC (`bmc info`) and creates a user
+ * (`set-credentials --password-stdin`); the host then logs in with that user
+ * over RMCP+. The console log keeps the agent's backend choice.
+ *
+ * Under TCG most of the time here is node loading the CLI's modules (~7 s per
+ * command); the IPMI traffic itself takes milliseconds.
+ */
+import { describe, it, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recordSecret } from '../helpers/secrets.js';
+import { startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
+import { bootGuest, chrootCommand, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
+import { qemuGate } from './prerequisites.js';
+
+const CLI = 'bin/inband-agent.js';
+// bin/inband-agent.js runs the compiled CLI (dist/), run from source or not.
+const { skip, image } = await qemuGate([CLI, 'dist/agent/cli.js']);
+const TITLE = 'inband-agent CLI through a real Linux IPMI driver (qemu guest, KCS → ipmi_sim)';
+
+interface Step {
+  step: string;
+  exit: number;
+  start: number;
+  end: number;
+}
+
+if (skip) {
+  test(TITLE, { skip }, () => undefined);
+} else describe(TITLE, () => {
+  const userName = 'cliagent';
+  const password = recordSecret(`Ca-${randomBytes(6).toString('base64url')}`);
+  let sim: IpmiSim;
+  let guest: GuestResult;
+  let shareDir: string;
+  let loginBefore: LanplusLoginResult;
+  let login: LanplusLoginResult;
+  const steps = new Map<string, Step>();
+  const json = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(shareDir, name), 'utf8')) as Record<string, unknown>;
+
+  before(async () => {
+    sim = await startIpmiSim();
+    shareDir = await mkdtemp(join(tmpdir(), 'inband-qemu-share-'));
+    loginBefore = await sim.lanplusLogin(userName, password);
+    const agent = (...args: string[]): string => chrootCommand([process.execPath, join(PROJECT_ROOT, CLI), ...args, '--log-level', 'info']);
+    // stdout (JSON) to the share, stderr (the agent's log) to the console log.
+    const run = (step: string, out: string, line: string): string[] => [
+      't0=$(up)',
+      `${line} > /share/${out}`,
+      `echo "@@inband:result {\\"step\\":\\"${step}\\",\\"exit\\":$?,\\"start\\":$t0,\\"end\\":$(up)}"`,
+    ];
+    const script = [
+      'cd /',
+      "up() { cut -d' ' -f1 /proc/uptime; }",
+      ...run('bmc-info', 'info.json', agent('bmc', 'info', '--json')),
+      // The agent reads the first line of its stdin, the console, where the host answers (never echoed).
+      'echo "@@inband:ask secret:password"',
+      ...run('set-credentials', 'set.json', agent('set-credentials', '--username', userName, '--password-stdin', '--json')),
+      '',
+    ].join('\n');
+    guest = await bootGuest({
+      vmPort: sim.vmPort,
+      image,
+      name: 'agent-cli',
+      script,
+      shareDir,
+      timeoutMs: 150_000,
+      onAsk: (what) => {
+        if (what === 'secret:password') return password;
+        throw new Error(`unexpected request ${what}`);
+      },
+    });
+    for (const r of guest.results as Step[]) steps.set(r.step, r);
+    login = await sim.lanplusLogin(userName, password);
+  });
+
+  after(async () => {
+    await sim?.stop();
+    if (shareDir) await rm(shareDir, { recursive: true, force: true });
+  });
+
+  const stepOf = (name: string): Step => {
+    const s = steps.get(name);
+    assert.ok(s, `the guest reported no "${name}" step (exit ${guest.exitCode}); console in ${guest.logFile}`);
+    return s;
+  };
+  const secs = (s: Step): string => `${Math.round((s.end - s.start) * 1000)} ms`;
+
+  it('chooses the native backend by itself because the guest has /dev/ipmi0, and says so in its log', () => {
+    assert.equal(guest.timedOut, false, `guest timed out; console in ${guest.logFile}`);
+    assert.ok(guest.ipmiReady, `/dev/ipmi0 never appeared; console in ${guest.logFile}`);
+    assert.match(guest.log, /IPMI backend: native \(\/dev\/ipmi0\); auto: IPMI device \/dev\/ipmi0 found and the native addon loaded/);
+  });
+
+  it('shows the BMC behind the kernel driver (bmc info)', async (t) => {
+    const step = stepOf('bmc-info');
+    assert.equal(step.exit, 0, `bmc info failed; console in ${guest.logFile}`);
+    const info = await json('info.json');
+    const device = info.device as Record<string, unknown>;
+    // ipmi_sim's bmc.emu: manufacturer 0x001291, product 0x0f02, IPMI 2.0.
+    assert.equal(device.manufacturer_id, 0x1291);
+    assert.equal(device.product_id, 0x0f02);
+    assert.equal(info.ipmi_version, '2.0');
+    assert.ok((info.lan_channels as Array<{ channel: number }>).some((c) => c.channel === 1), 'LAN channel 1');
+    t.diagnostic(`bmc info in the guest: ${secs(step)} (node start and module loading under TCG included)`);
+  });
+
+  it('creates a user with set-credentials that the host then logs in with over RMCP+ (lanplus)', async (t) => {
+    assert.equal(loginBefore.ok, false, 'the user must not work before the agent created it');
+    const step = stepOf('set-credentials');
+    assert.equal(step.exit, 0, `set-credentials failed; console in ${guest.logFile}`);
+    const result = await json('set.json');
+    assert.equal(result.username, userName);
+    assert.equal(result.changed, true);
+    assert.equal((result.verified as Record<string, unknown>).password_test, 'passed');
+    assert.equal(login.ok, true, `lanplus login with the credentials the agent set failed: ${login.stderr}`);
+    t.diagnostic(`set-credentials in the guest: ${secs(step)}, ${String(result.requests)} IPMI requests; user ${String(result.user_id)} on channel(s) ${JSON.stringify(result.channels)}`);
+  });
+
+  it('keeps the password out of the console and the agent\'s output', async () => {
+    assert.ok(!guest.log.includes(password), 'the password appeared on the serial console');
+    assert.ok(!(await readFile(join(shareDir, 'set.json'), 'utf8')).includes(password), 'the password appeared in the result');
+  });
+});
