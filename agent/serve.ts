@@ -32,6 +32,8 @@ export interface ServeOptions {
   openBackend?: (config: Config, log: Log) => Promise<{ transport: Transport; selection: Selection }>;
   /** Loads the conductor client module (default: dynamic import of ./conductor/index.js). */
   loadConductor?: () => Promise<ConductorModule>;
+  /** Collects the inventory (default: agent/inventory with the BMC's LAN address read in-band). */
+  collectInventory?: () => Promise<unknown>;
 }
 
 /** What serve needs from agent/conductor/index.js (loaded lazily; it may be absent in a trimmed build). */
@@ -182,13 +184,13 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   }
 
   // Loaded on first use: the inventory is needed for lookup, not for answering the API.
-  const collectInventory = async (): Promise<unknown> => {
+  const collectInventory = opts.collectInventory ?? (async (): Promise<unknown> => {
     const m = await import('./inventory/index.js');
     return m.collectInventory({
       readBmcLan: async () => (await (await backendReady).service.getInfo()).lan ?? null,
       logger: log.child({ module: 'inventory' }),
     });
-  };
+  });
 
   const api = createApp({
     credentials,
