@@ -20,8 +20,10 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
+import { freeTcpPort, freeUdpPort, IPMI_SIM_PATH, lanplusLogin, LOOPBACK, SIM_EMU, simLanConf, type LanplusLoginResult, type SimUser } from './ipmi-sim.js';
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 /** Microversion the harness itself speaks to Ironic 21.4 (its maximum). */
@@ -348,4 +350,111 @@ async function serveDirectory(dir: string): Promise<http.Server> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return server;
+}
+
+// ---------------------------------------------------------------------------
+// A bare-metal node for Ironic's `ipmi` hardware type: an ipmi_sim BMC whose
+// chassis power *is* the agent process. ipmi_sim's `startcmd` runs the agent
+// on "power on" (the ramdisk boots), reports power on while it exists, and on
+// "power off" asks it to shut down over the VM-codec link, then SIGTERMs it
+// after `poweroff_wait` s (ipmi_lan(5)). So Ironic's reboot at the start of a
+// clean and its power-off at the end drive the agent's life as on hardware.
+// ---------------------------------------------------------------------------
+
+export interface NodeBmcOptions {
+  /** Shell command line ipmi_sim runs on power on (through /bin/sh). */
+  startCmd: string;
+  /** Environment for ipmi_sim and so for the started agent. */
+  env?: Record<string, string>;
+  users?: SimUser[];
+  /** Seconds between the graceful-shutdown request and SIGTERM on power off (default 2). */
+  poweroffWait?: number;
+}
+
+export interface NodeBmc {
+  readonly lanPort: number;
+  readonly vmPort: number;
+  readonly dir: string;
+  log(): string;
+  lanplusLogin(user: string, password: string): Promise<LanplusLoginResult>;
+  stop(): Promise<void>;
+}
+
+export async function startNodeBmc(opts: NodeBmcOptions): Promise<NodeBmc> {
+  const users = opts.users ?? [{ id: 2, name: 'admin', password: 'initpw1', privilege: 'admin' as const }];
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = await mkdtemp(join(tmpdir(), 'node-bmc-'));
+    const lanPort = await freeUdpPort();
+    const vmPort = await freeTcpPort();
+    await mkdir(join(dir, 'state'), { mode: 0o700 });
+    await writeFile(join(dir, 'start-node.sh'), `#!/bin/sh\n${opts.startCmd}\n`, { mode: 0o700 });
+    const conf = simLanConf('node', lanPort, vmPort, users).trimEnd() + '\n' + [
+      `  startcmd "${join(dir, 'start-node.sh')}"`,
+      '  startnow false',
+      `  poweroff_wait ${opts.poweroffWait ?? 2}`,
+      '  kill_wait 5',
+      '',
+    ].join('\n');
+    await writeFile(join(dir, 'lan.conf'), conf, { mode: 0o600 });
+    await writeFile(join(dir, 'bmc.emu'), SIM_EMU, { mode: 0o600 });
+    const child = spawn(IPMI_SIM_PATH, ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'bmc.emu'), '-s', join(dir, 'state'), '-n', '-p'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(opts.env ?? {}) },
+    });
+    liveChildren.add(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-16384)));
+    child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-16384)));
+    const exited = new Promise<void>((r) => child.once('exit', () => {
+      liveChildren.delete(child);
+      r();
+    }));
+    // Ready when the LAN channel answers an unauthenticated Get Channel Auth Capabilities (ipmitool's first packet).
+    const deadline = Date.now() + 5000;
+    let ready = false;
+    while (!ready && child.exitCode === null && Date.now() < deadline) {
+      ready = await lanAnswers(lanPort);
+      if (!ready) await delay(50);
+    }
+    const stop = async (): Promise<void> => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    if (ready) {
+      return {
+        lanPort,
+        vmPort,
+        dir,
+        log: () => out,
+        lanplusLogin: (user, password) => lanplusLogin({ host: LOOPBACK, port: lanPort, user, password }),
+        stop,
+      };
+    }
+    await stop();
+    if (!/Unable to bind|Address already in use/i.test(out)) throw new Error(`ipmi_sim did not come up: ${out.trim() || '(no output)'}`);
+  }
+  throw new Error('ipmi_sim could not bind free ports after 5 attempts');
+}
+
+/** Sends an RMCP/ASF ping to the LAN port and waits for the pong (ipmi_sim answers once its LAN channel is up). */
+function lanAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createSocket('udp4');
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 200);
+    sock.on('message', () => done(true));
+    sock.on('error', () => done(false));
+    // RMCP header (v6, seq ff, class ASF) + ASF presence ping (IANA 4542, type 0x80).
+    sock.send(Buffer.from([0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x80, 0x00, 0x00, 0x00]), port, LOOPBACK);
+  });
 }
