@@ -26,6 +26,8 @@ export interface CommandDefinition<P = Record<string, unknown>, A = P> {
   /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw {@link ParamError} to refuse. */
   prepare?: (params: P, name: string) => A;
   run: (args: A, ctx: CommandContext) => Promise<unknown>;
+  /** A secret-free note for the log line that starts the command (e.g. which step). */
+  summary?: (args: A) => string;
 }
 
 /** A param problem found by `prepare`; becomes 400 naming `field`. */
@@ -132,7 +134,8 @@ export class CommandExecutor {
     const record = new CommandRecord(name);
     this.opts.store.add(record);
     const log = this.opts.log;
-    log.info(`command ${name} started`, { command_id: record.id, mode: entry.def.mode });
+    const note = entry.def.summary?.(args);
+    log.info(`command ${name} started${note ? ` (${note})` : ''}`, { command_id: record.id, mode: entry.def.mode });
     const run = (async () => {
       try {
         const result = await entry.def.run(args, { log, record });

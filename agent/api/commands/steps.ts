@@ -100,6 +100,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
         }
         return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args'), echo };
       },
+      summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}`,
       run: async (plan) => {
         if (plan.kind === 'unknown') {
           // As IPA's dispatch does when no hardware manager has the step.
