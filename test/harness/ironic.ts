@@ -95,6 +95,8 @@ instance_master_path = ${state}/master_images
 
 [agent]
 deploy_logs_local_path = ${state}/deploy-logs
+# where auto-TLS agent certificates (agent_verify_ca) are pinned; default /var/lib/ironic/certificates
+certificates_path = ${state}/certificates
 post_deploy_get_power_state_retries = 1
 post_deploy_get_power_state_retry_interval = 1
 
