@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the qemu guest's initramfs for the real-kernel tests (test/qemu/):
 # busybox-static, the Debian kernel's IPMI modules (real ipmi_si/ipmi_devintf
-# drivers behind /dev/ipmi0) and the virtio/9p modules, plus an /init that
+# drivers behind /dev/ipmi0) and the virtio/9p/virtio-net modules, plus an /init that
 #   1. loads ipmi_msghandler -> ipmi_devintf -> ipmi_si (the .deb ships no
 #      modules.dep, so the order is written here) and waits for /dev/ipmi0;
 #   2. prints the kernel's IPMI lines (`dmesg | grep -i ipmi`) to the console;
 #   3. with `inband.hostroot` on the kernel command line, mounts the host's /
 #      (9p tag `hostroot`, read-only) at /host so host binaries (node, the
 #      agent) run with `chroot /host …` against the guest's real /dev/ipmi0;
-#   4. with `inband.share`, mounts the writable 9p tag `share` at /share (and,
+#   4. with `inband.net`, brings up eth0 (virtio-net, qemu user networking) as 10.0.2.15;
+#   5. with `inband.share`, mounts the writable 9p tag `share` at /share (and,
 #      with the host root, at /host/run/inband-share);
-#   5. runs /share/.inband/guest.sh, prints `@@inband:exit <status>`, powers off.
+#   6. runs /share/.inband/guest.sh, prints `@@inband:exit <status>`, powers off.
 # Lines starting with `@@inband:` are the protocol test/harness/qemu.ts reads.
 #
 #   scripts/build-initramfs.sh KERNEL_TREE OUT.cpio.gz
@@ -36,8 +37,9 @@ cp "$busybox" "$w/bin/busybox"
 # built in (or lacks) are skipped; /init tolerates a missing file too.
 ipmi_mods="ipmi_msghandler ipmi_devintf ipmi_si"
 ninep_mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p"
+net_mods="failover net_failover virtio_net"
 have=()
-for m in $ipmi_mods $ninep_mods; do
+for m in $ipmi_mods $ninep_mods $net_mods; do
   f=$(find "$kmods" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -1)
   [ -n "$f" ] || continue
   case "$f" in
@@ -56,6 +58,7 @@ for pair in ipmi_msghandler:IPMI_HANDLER ipmi_devintf:IPMI_DEVICE_INTERFACE ipmi
 done
 echo "$ipmi_mods" > "$w/etc/ipmi-modules"
 echo "$ninep_mods" > "$w/etc/9p-modules"
+echo "$net_mods" > "$w/etc/net-modules"
 
 cat > "$w/init" <<'EOF'
 #!/bin/busybox sh
@@ -81,6 +84,13 @@ fi
 dmesg | grep -i ipmi | sed 's/^/dmesg: /'
 if grep -qE 'inband\.(hostroot|share)' /proc/cmdline; then
   for m in $(cat /etc/9p-modules); do load "$m"; done
+fi
+ip link set lo up
+# "inband.net": qemu's user-mode network (slirp) with host port forwards; its fixed addresses.
+if grep -q 'inband\.net' /proc/cmdline; then
+  for m in $(cat /etc/net-modules); do load "$m"; done
+  ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 \
+    && echo "@@inband:net $(up) 10.0.2.15" || echo "@@inband:error network set-up failed"
 fi
 p9="trans=virtio,version=9p2000.L,msize=262144"
 if grep -q 'inband\.share' /proc/cmdline; then

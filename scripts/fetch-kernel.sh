@@ -19,11 +19,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${INBAND_CACHE_DIR:-$root/.cache}/qemu/kernel
 mkdir -p "$cache"
 
+# What is kept of the package; bump LAYOUT when the list changes so cached trees are redone.
+LAYOUT=2
+
 log() { echo "fetch-kernel: $*" >&2; }
 
 newest_cached() {
   # shellcheck disable=SC2012
-  { ls -1d "$cache"/linux-image-*/ 2>/dev/null || true; } | sed 's:/$::' | sort -V | tail -1
+  local d
+  for d in "$cache"/linux-image-*/; do
+    [ "$(cat "$d/.complete" 2>/dev/null)" = "$LAYOUT" ] && echo "${d%/}"
+  done | sort -V | tail -1
 }
 
 pick_package() {
@@ -69,7 +75,7 @@ target="$cache/${pkg}_${version//[:~]/_}"
 exec 9>"$cache/.lock"
 flock 9
 
-if [ -f "$target/.complete" ]; then
+if [ "$(cat "$target/.complete" 2>/dev/null)" = "$LAYOUT" ]; then
   echo "$target"
   exit 0
 fi
@@ -91,13 +97,16 @@ dpkg-deb -x "$deb" "$work/full"
 kv=$(ls "$work/full/lib/modules")
 k="lib/modules/$kv/kernel"
 mkdir "$work/root"
-# vmlinuz, its config (for the record) and only the module directories the guest uses.
-(cd "$work/full" && tar cf - "boot/vmlinuz-$kv" "boot/config-$kv" \
-    "$k/drivers/char/ipmi" "$k/drivers/virtio" "$k/net/9p" "$k/fs/9p" \
-    $( [ -d "$k/fs/netfs" ] && echo "$k/fs/netfs") $( [ -d "$k/fs/fscache" ] && echo "$k/fs/fscache")) \
-  | (cd "$work/root" && tar xf -)
+# vmlinuz, its config (for the record) and only the modules the guest uses:
+# IPMI, virtio + 9p (host root, share), virtio-net (forwarded ports).
+keep=("boot/vmlinuz-$kv" "boot/config-$kv" "$k/drivers/char/ipmi" "$k/drivers/virtio" "$k/net/9p" "$k/fs/9p")
+for d in "$k/fs/netfs" "$k/fs/fscache"; do [ -d "$work/full/$d" ] && keep+=("$d"); done
+for m in drivers/net/virtio_net drivers/net/net_failover net/core/failover; do
+  for f in "$work/full/$k/$m".ko*; do [ -f "$f" ] && keep+=("${f#"$work/full/"}"); done
+done
+(cd "$work/full" && tar cf - "${keep[@]}") | (cd "$work/root" && tar xf -)
 printf '%s\n' "$pkg" "$version" "$kv" > "$work/root/.kernel"
-touch "$work/root/.complete"
+echo "$LAYOUT" > "$work/root/.complete"
 rm -rf "$target"
 mv "$work/root" "$target"
 t2=$(date +%s%N)

@@ -11,6 +11,8 @@
  * mounts the host's `/` read-only over 9p at /host, so host binaries (node,
  * the compiled project) run inside it with `chroot /host …`, and a writable
  * share at /share (`/run/inband-share` inside the chroot) for results.
+ * With `forward`, the guest also gets qemu's user network (10.0.2.15, nothing
+ * reachable but the forwarded host-loopback ports), for the agent's API.
  *
  * Acceleration is TCG: on these machines /dev/kvm exists but hangs or aborts.
  *
@@ -126,7 +128,8 @@ async function doPrepare(): Promise<GuestImage> {
   const builder = join(PROJECT_ROOT, 'scripts', 'build-initramfs.sh');
   const bb = statSync(BUSYBOX_PATH);
   const key = createHash('sha256')
-    .update(readFileSync(builder)).update(basename(kernelDir)).update(`${bb.size}:${bb.mtimeMs}`)
+    .update(readFileSync(builder)).update(basename(kernelDir)).update(readFileSync(join(kernelDir, '.complete')))
+    .update(`${bb.size}:${bb.mtimeMs}`)
     .digest('hex').slice(0, 16);
   const initrdDir = join(cacheDir(), 'qemu', 'initrd');
   await mkdir(initrdDir, { recursive: true });
@@ -162,6 +165,12 @@ export interface GuestOptions {
   /** Kill qemu after this long (default 180000 ms). */
   timeoutMs?: number;
   memoryMb?: number;
+  /**
+   * Host loopback ports forwarded to guest TCP ports (qemu user networking,
+   * `restrict=on`: the guest reaches nothing but these). The guest is 10.0.2.15;
+   * forwarded connections come from 10.0.2.2, so the guest sees a remote client.
+   */
+  forward?: Array<{ hostPort: number; guestPort: number }>;
   /** Virtual CPUs (default $INBAND_QEMU_SMP or 1). */
   cpus?: number;
   /** Answers `@@inband:ask <name>` from the guest: one line, no control characters. */
@@ -195,6 +204,7 @@ export interface GuestResult {
     userspaceMs?: number;
     ipmiReadyMs?: number;
     hostRootMs?: number;
+    netMs?: number;
     exitMs?: number;
     totalMs: number;
     guestUptimeAtIpmiReady?: number;
@@ -269,6 +279,10 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
   const script = opts.script ?? commandScript(opts);
   const image = opts.image ?? await prepareGuestImage();
   const hostRoot = opts.hostRoot ?? true;
+  const forward = opts.forward ?? [];
+  for (const f of forward) {
+    if (![f.hostPort, f.guestPort].every((p) => Number.isInteger(p) && p > 0 && p < 65536)) throw new Error('bootGuest: forward ports must be TCP ports');
+  }
   const ownShare = !opts.shareDir;
   const shareDir = opts.shareDir ?? await mkdtemp(join(tmpdir(), 'inband-guest-share-'));
   const name = (opts.name ?? 'guest').replace(/[^A-Za-z0-9_.-]/g, '_');
@@ -285,11 +299,14 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
       '-machine', `pc,accel=${process.env.INBAND_QEMU_ACCEL || 'tcg'}`,
       '-m', String(opts.memoryMb ?? 768),
       '-smp', String(opts.cpus ?? (Number(process.env.INBAND_QEMU_SMP) || 1)),
-      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-net', 'none',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      ...(forward.length
+        ? ['-nic', `user,model=virtio-net-pci,restrict=on,${forward.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-10.0.2.15:${f.guestPort}`).join(',')}`]
+        : ['-net', 'none']),
       // Console on stdio without qemu's monitor multiplexer: a stray ^A must not reach a monitor.
       '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
       '-kernel', image.vmlinuz, '-initrd', image.initrd,
-      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}`,
+      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}`,
       '-virtfs', `local,path=${shareDir},mount_tag=share,security_model=none,multidevs=remap`,
       ...(hostRoot ? ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'] : []),
       // §9 KCS system interface at the ISA default io 0xca2, announced through ACPI/SMBIOS so ipmi_si finds it.
@@ -341,6 +358,7 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
           timings.guestUptimeAtIpmiReady = Number(rest[0]);
           break;
         case 'hostroot': timings.hostRootMs = t; break;
+        case 'net': timings.netMs = t; break;
         case 'exit':
           exitCode = Number(rest[0]);
           timings.exitMs = t;

@@ -1,0 +1,185 @@
+/**
+ * The whole product on a real kernel: the agent daemon (`inband-agent serve`)
+ * runs inside the qemu guest against the guest kernel's /dev/ipmi0 (ipmi_si on
+ * a KCS interface wired to ipmi_sim), and the host drives it the way Ironic
+ * does — over the network, through a port qemu forwards from host loopback —
+ * with IPA's API: `POST /v1/commands/?wait=true` `bmc.set_credentials`. The
+ * host then logs in with the new user over RMCP+.
+ *
+ * Forwarded connections reach the guest from 10.0.2.2, so the agent sees a
+ * remote client and the pre-shared agent token is required, as on a real
+ * deploy network. The token reaches the guest over the console (never echoed)
+ * and lands in a tmpfs file for --agent-token-file.
+ */
+import { describe, it, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { recordSecret } from '../helpers/secrets.js';
+import { freeTcpPort, startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
+import { bootGuest, chrootCommand, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
+import { qemuGate } from './prerequisites.js';
+
+const CLI = 'bin/inband-agent.js';
+const { skip, image } = await qemuGate([CLI, 'dist/agent/cli.js']);
+const TITLE = 'inband-agent daemon in the qemu guest, driven over a forwarded port with IPA\'s API (real ipmi_si → ipmi_sim)';
+const GUEST_PORT = 9999;
+/** Under TCG the daemon takes ~15 s to load; allow for a loaded CI machine. */
+const DAEMON_UP_TIMEOUT_MS = 120_000;
+
+interface HttpResult {
+  status: number;
+  json: Record<string, unknown>;
+  ms: number;
+}
+
+if (skip) {
+  test(TITLE, { skip }, () => undefined);
+} else describe(TITLE, () => {
+  const userName = 'ironicbmc';
+  const password = recordSecret(`Da-${randomBytes(6).toString('base64url')}`);
+  const token = recordSecret(randomBytes(32).toString('base64url'));
+  let sim: IpmiSim;
+  let guest: GuestResult;
+  let hostPort: number;
+  let daemonUpMs: number | undefined;
+  let status: HttpResult | undefined;
+  let noToken: HttpResult | undefined;
+  let setCreds: HttpResult | undefined;
+  let list: HttpResult | undefined;
+  let login: LanplusLoginResult | undefined;
+  let loginBefore: LanplusLoginResult;
+  let driveError: string | undefined;
+
+  const http = async (method: string, path: string, body?: unknown): Promise<HttpResult> => {
+    const t0 = performance.now();
+    const rsp = await fetch(`http://127.0.0.1:${hostPort}${path}`, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const text = await rsp.text();
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      json = { unparsed: text.slice(0, 200) };
+    }
+    return { status: rsp.status, json, ms: Math.round(performance.now() - t0) };
+  };
+
+  /** Runs while the guest waits: the host's side of the conversation, as Ironic would hold it. */
+  const drive = async (): Promise<void> => {
+    const t0 = performance.now();
+    for (;;) {
+      try {
+        status = await http('GET', '/v1/status');
+        if (status.status === 200) break;
+      } catch {
+        // not listening yet (qemu accepts and drops the connection until the guest does)
+      }
+      if (performance.now() - t0 > DAEMON_UP_TIMEOUT_MS) throw new Error(`the daemon did not answer GET /v1/status within ${DAEMON_UP_TIMEOUT_MS} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    daemonUpMs = Math.round(performance.now() - t0);
+    const command = { name: 'bmc.set_credentials', params: { username: userName, password } };
+    noToken = await http('POST', '/v1/commands/?wait=true', command);
+    setCreds = await http('POST', `/v1/commands/?wait=true&agent_token=${encodeURIComponent(token)}`, command);
+    list = await http('GET', `/v1/commands/?agent_token=${encodeURIComponent(token)}`);
+    login = await sim.lanplusLogin(userName, password);
+  };
+
+  before(async () => {
+    sim = await startIpmiSim();
+    hostPort = await freeTcpPort();
+    loginBefore = await sim.lanplusLogin(userName, password);
+    const daemon = chrootCommand([process.execPath, join(PROJECT_ROOT, CLI), 'serve', '--standalone',
+      '--listen-port', String(GUEST_PORT), '--agent-token-file', '/run/agent.token', '--log-level', 'info']);
+    const script = [
+      'cd /',
+      // /host/run is the guest's tmpfs: the token never touches a disk.
+      'echo "@@inband:ask secret:token"',
+      'read -r tok',
+      '(umask 077; printf "%s\\n" "$tok" > /host/run/agent.token)',
+      'tok=',
+      `${daemon} < /dev/null &`,
+      'pid=$!',
+      'echo "@@inband:ask drive-agent"',
+      'read -r ans',
+      'kill -TERM $pid',
+      'wait $pid',
+      'rc=$?',
+      'echo "@@inband:result {\\"step\\":\\"daemon-exit\\",\\"exit\\":$rc}"',
+      '',
+    ].join('\n');
+    guest = await bootGuest({
+      vmPort: sim.vmPort,
+      image,
+      name: 'agent-daemon',
+      script,
+      forward: [{ hostPort, guestPort: GUEST_PORT }],
+      timeoutMs: 240_000,
+      onAsk: async (what) => {
+        if (what === 'secret:token') return token;
+        if (what === 'drive-agent') {
+          try {
+            await drive();
+          } catch (err) {
+            driveError = err instanceof Error ? err.message : String(err);
+          }
+          return 'done';
+        }
+        throw new Error(`unexpected request ${what}`);
+      },
+    });
+  });
+
+  after(async () => {
+    await sim?.stop();
+  });
+
+  const ready = (): void => {
+    assert.equal(guest.timedOut, false, `guest timed out; console in ${guest.logFile}`);
+    assert.equal(driveError, undefined, `${driveError}; console in ${guest.logFile}`);
+  };
+
+  it('serves IPA\'s API from the guest on a forwarded port, with the native backend chosen by itself', (t) => {
+    ready();
+    assert.equal(status?.status, 200);
+    assert.equal(typeof status?.json.version, 'string');
+    assert.match(guest.log, /IPMI backend: native \(\/dev\/ipmi0\); auto: IPMI device \/dev\/ipmi0 found and the native addon loaded/);
+    t.diagnostic(`daemon answered GET /v1/status ${daemonUpMs} ms after the guest started it (node loading the agent under TCG); qemu start → /dev/ipmi0 ${guest.timings.ipmiReadyMs} ms`);
+  });
+
+  it('refuses a command without the agent token from the (remote) host', () => {
+    ready();
+    assert.equal(noToken?.status, 401, JSON.stringify(noToken?.json));
+  });
+
+  it('runs bmc.set_credentials through the real driver; the host then logs in with the new user over lanplus', (t) => {
+    ready();
+    assert.equal(loginBefore.ok, false, 'the user must not work before the agent created it');
+    assert.equal(setCreds?.status, 200, JSON.stringify(setCreds?.json));
+    const record = setCreds!.json;
+    assert.equal(record.command_status, 'SUCCEEDED', JSON.stringify(record.command_error));
+    const result = record.command_result as Record<string, unknown>;
+    assert.equal(result.username, userName);
+    assert.equal((result.verified as Record<string, unknown>).password_test, 'passed');
+    assert.equal(login?.ok, true, `lanplus login with the credentials the agent set failed: ${login?.stderr}`);
+    t.diagnostic(`POST bmc.set_credentials (wait=true) answered in ${setCreds!.ms} ms over the forwarded port; ${String(result.requests)} IPMI requests through /dev/ipmi0`);
+  });
+
+  it('keeps the password and the token out of command records, the console and the agent log', () => {
+    ready();
+    for (const [what, text] of [['the set_credentials record', JSON.stringify(setCreds?.json)], ['GET /v1/commands', JSON.stringify(list?.json)], ['the guest console', guest.log]] as const) {
+      assert.ok(!text.includes(password), `the password appeared in ${what}`);
+      assert.ok(!text.includes(token), `the token appeared in ${what}`);
+    }
+  });
+
+  it('shuts down cleanly on SIGTERM', () => {
+    const exit = (guest.results as Array<{ step: string; exit: number }>).find((r) => r.step === 'daemon-exit');
+    assert.ok(exit, `no daemon-exit step; console in ${guest.logFile}`);
+    assert.equal(exit.exit, 0);
+  });
+});
