@@ -76,12 +76,14 @@ async function callbackRecorder(): Promise<{ url: string; seen: Array<{ method: 
   };
 }
 
-describe('conductor client against the real Ironic', { skip }, () => {
+describe('conductor client against the real Ironic', () => {
   let ironic: Ironic;
   const clients: ConductorClientHandle[] = [];
   const started = Date.now();
 
+  // Skipped per test (not per suite) so run summaries count the skips; the hooks then do nothing.
   before(async () => {
+    if (skip) return;
     ironic = await Ironic.start();
     console.log(`# Ironic up after ${Date.now() - started} ms (dbsync + start)`);
   });
@@ -91,7 +93,7 @@ describe('conductor client against the real Ironic', { skip }, () => {
     if (ironic) await ironic.stop();
   });
 
-  it('looks the node up once Ironic waits for it, heartbeats (202), and Ironic calls back with the token', async () => {
+  it('looks the node up once Ironic waits for it, heartbeats (202), and Ironic calls back with the token', { skip }, async () => {
     const node = await ironic.enroll({
       name: 'lookup-heartbeat', driver: 'fake-hardware', boot_interface: 'fake', deploy_interface: 'direct',
       power_interface: 'fake', management_interface: 'noop', network_interface: 'noop',
@@ -153,7 +155,7 @@ describe('conductor client against the real Ironic', { skip }, () => {
     assert.ok(!log.lines.join('\n').includes(token), 'the token is never logged');
   });
 
-  it('locks an agent down when Ironic has already handed this node\'s token to someone else ("******")', async () => {
+  it('locks an agent down when Ironic has already handed this node\'s token to someone else ("******")', { skip }, async () => {
     const mac = '52:54:00:e2:00:42';
     const node = await ironic.enroll({
       name: 'masked-token', driver: 'fake-hardware', boot_interface: 'fake', deploy_interface: 'direct',

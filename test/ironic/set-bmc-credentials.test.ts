@@ -38,12 +38,14 @@ function projectRoot(): string {
 
 const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-describe('manual clean with set_bmc_credentials, driven by the real Ironic', { skip }, () => {
+describe('manual clean with set_bmc_credentials, driven by the real Ironic', () => {
   let ironic: Ironic;
   let bmc: NodeBmc;
   let agentLog: string;
 
+  // Skipped per test (not per suite) so run summaries count the skips; the hooks then do nothing.
   before(async () => {
+    if (skip) return;
     const root = projectRoot();
     const cli = join(root, 'dist', 'agent', 'cli.js');
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
@@ -76,7 +78,7 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', { s
     if (ironic) await ironic.stop();
   });
 
-  it('returns the node to manageable and the new BMC user logs in over lanplus', async () => {
+  it('returns the node to manageable and the new BMC user logs in over lanplus', { skip }, async () => {
     const t0 = Date.now();
     const newUser = 'ironic_e2e';
     // ipmi_sim keeps 16 password bytes (IPMI_SIM_QUIRKS), so stay within 16.
