@@ -248,6 +248,20 @@ export class CredentialService {
   }
 
   /**
+   * Just the BMC's LAN identity (address, IPv6 address, MAC) — what the conductor
+   * needs for its out-of-band check — without reading the whole user table:
+   * Get Channel Info on 1–11 and 2–4 Get LAN Configuration Parameters (§23.2).
+   */
+  async getLanAddress(): Promise<BmcInfo['lan']> {
+    const reader = new BmcReader(this.#client, this.#logger);
+    try {
+      return await reader.lanAddress((await reader.lanChannels()).map((c) => c.channel));
+    } catch (err) {
+      throw bmcError(err, 'reading the BMC LAN configuration failed');
+    }
+  }
+
+  /**
    * Creates or updates one BMC user so it can log in over LAN. One change at a
    * time: a second call while one runs is refused with BUSY at once.
    */
@@ -389,7 +403,14 @@ export class CredentialService {
 
       // ---- 4. Journal, then write.
       let record: JournalRecord | undefined;
-      if (this.#journal) record = await this.#beginJournal(req.username, prior, channelSnaps);
+      if (this.#journal) {
+        try {
+          record = await this.#beginJournal(req.username, prior, channelSnaps);
+        } catch (err) {
+          if (err instanceof ServiceError) throw err;
+          throw new Error(`cannot write the change journal ${this.#journal.path} (${describe(err)}); nothing was written to the BMC`, { cause: err });
+        }
+      }
       const touched = nothingTouched();
       let firstWrite = true;
       /** Writes that changed observable state (re-sent idempotent writes do not count). */

@@ -85,7 +85,7 @@ export class Journal {
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'none' };
-      throw err;
+      throw new Error(`cannot read the change journal ${this.path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
     }
     let record: JournalRecord;
     try {

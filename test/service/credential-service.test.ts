@@ -396,3 +396,27 @@ test('enable answered 0xC7 with 16 password bytes is retried in the 2-byte form'
     await done();
   }
 });
+
+test('getLanAddress reads the LAN identity alone, without the user table', async () => {
+  const { t, svc, done } = setup('dual-lan');
+  try {
+    assert.deepEqual(await svc.getLanAddress(), { channel: 1, address: '192.0.2.31', v6address: '2001:db8:0:1::1f', mac: '02:00:5e:10:00:1f' });
+    assert.equal(t.bmc.record.filter((e) => e.cmd === AppCmd.GET_USER_NAME).length, 0);
+  } finally {
+    await done();
+  }
+});
+
+test('an unwritable state directory stops the change before any BMC write', async () => {
+  const { t, svc, dir, done } = setup('ipmi20');
+  try {
+    const { writeFileSync } = await import('node:fs');
+    const blocked = new CredentialService({ transport: t, stateDir: join(dir, 'file-not-dir', 'state') });
+    writeFileSync(join(dir, 'file-not-dir'), '');
+    await assert.rejects(blocked.setCredentials({ username: 'nojournal', password: testSecret(PASSWORD) }), /change journal/);
+    assert.deepEqual(writes(t), []);
+    void svc;
+  } finally {
+    await done();
+  }
+});
