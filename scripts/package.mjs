@@ -127,7 +127,7 @@ export function dependencyClosure(root = projectRoot) {
  * launcher/install/config files, units, lock file, built addons and the
  * identity of the Node runtime. Same digest, same artifact.
  */
-export function inputsDigest(root = projectRoot) {
+export function inputsDigest(root = projectRoot, { strip = true } = {}) {
   const h = createHash('sha256');
   const files = [
     ...runtimeSources(root),
@@ -153,7 +153,7 @@ export function inputsDigest(root = projectRoot) {
   }
   const st = statSync(process.execPath);
   h.update(`node ${process.version} ${process.arch} ${st.size} ${st.mtimeMs}`);
-  h.update(`strip ${!process.argv.includes('--no-strip')}`);
+  h.update(`strip ${strip}`);
   return h.digest('hex');
 }
 
@@ -310,7 +310,7 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
       ? readFileSync(path.join(root, 'build', 'addon-build-error.txt'), 'utf8').split('\n')[0] : 'not built';
     throw new Error(`${ADDON} is missing (${why}): a ramdisk artifact without the native backend is useless; run \`INBAND_AGENT_ADDON_REQUIRED=1 node scripts/build-addon.mjs\``);
   }
-  const inputs = inputsDigest(root);
+  const inputs = inputsDigest(root, { strip });
   mkdirSync(p.outDir, { recursive: true });
   const staging = path.join(p.outDir, `.staging-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });

@@ -17,6 +17,14 @@ import path from 'node:path';
 import { artifactUnavailable, ensureArtifact, installArtifact, unpackArtifact, type Artifact } from './artifact.js';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
+const STRACE = '/usr/bin/strace';
+/**
+ * System calls the bundled runtime makes that the unit's SystemCallFilter
+ * refuses (with EPERM, SystemCallErrorNumber=), each harmless:
+ * pkey_alloc: V8 probes for memory protection keys and runs without them when
+ * the call fails (it fails with EINVAL already on CPUs without PKU).
+ */
+const REFUSED_AND_HARMLESS = new Set(['pkey_alloc']);
 /**
  * Highest `systemd-analyze security` exposure accepted for the unit (2.0 when
  * this test was written: root without capabilities, network, IPMI devices and
@@ -35,6 +43,43 @@ let emptyPath: string;
 function launcher(args: readonly string[], env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
   return spawnSync(path.join(rootDir, 'usr', 'bin', 'inband-agent'), args,
     { encoding: 'utf8', env: { PATH: emptyPath, ...env }, timeout: 60_000 });
+}
+
+/** The system calls a systemd syscall-filter group stands for, nested groups expanded. */
+function expandSyscallGroup(name: string, cache = new Map<string, Set<string>>()): Set<string> {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  const out = new Set<string>();
+  cache.set(name, out);
+  const r = spawnSync(SYSTEMD_ANALYZE, ['syscall-filter', '--no-pager', name], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`systemd-analyze syscall-filter ${name}: ${r.stderr}`);
+  for (const line of r.stdout.split('\n').slice(1)) {
+    const s = line.trim();
+    if (!s || s.startsWith('#')) continue;
+    for (const x of s.startsWith('@') ? expandSyscallGroup(s, cache) : [s]) out.add(x);
+  }
+  return out;
+}
+
+/** What the unit's SystemCallFilter= lines allow: the union of the allow lists minus every ~deny list. */
+function unitSyscallAllowList(unitText: string): Set<string> {
+  const allow = new Set<string>();
+  const deny = new Set<string>();
+  for (const m of unitText.matchAll(/^SystemCallFilter=(~?)(.*)$/gm)) {
+    const into = m[1] ? deny : allow;
+    for (const name of m[2]!.trim().split(/\s+/)) {
+      for (const x of name.startsWith('@') ? expandSyscallGroup(name) : [name]) into.add(x);
+    }
+  }
+  return new Set([...allow].filter((x) => !deny.has(x)));
+}
+
+/** Names of the system calls in an `strace -f` log. */
+function syscallsIn(log: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of log.matchAll(/^(?:\d+\s+)?([a-z0-9_]+)\(/gm)) out.add(m[1]!);
+  for (const m of log.matchAll(/<\.\.\. ([a-z0-9_]+) resumed>/g)) out.add(m[1]!);
+  return out;
 }
 
 function filesUnder(dir: string): string[] {
@@ -202,6 +247,51 @@ describe('release artifact', { skip: unavailable }, () => {
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, /Command \/usr\/bin\/inband-agent is not executable/);
       rmSync(bare, { recursive: true, force: true });
+    });
+
+    it('its SystemCallFilter admits every system call the bundled runtime makes (bmc info, native attempt, serve)', { skip: existsSync(STRACE) ? undefined : `${STRACE} is missing (Debian package strace)` }, async (t) => {
+      const allowed = unitSyscallAllowList(readFileSync(path.join(rootDir, 'usr/lib/systemd/system/inband-agent.service'), 'utf8'));
+      assert.ok(allowed.has('ioctl') && allowed.has('openat') && allowed.has('mmap'), 'the filter was expanded');
+      const bin = path.join(rootDir, 'usr/bin/inband-agent');
+      const traced = (name: string) => path.join(work, `strace-${name}.log`);
+      const probe = spawnSync(STRACE, ['-f', '-qq', '-o', traced('probe'), '/bin/true'], { encoding: 'utf8' });
+      if (probe.status !== 0) {
+        t.skip(`strace cannot trace here: ${probe.stderr.trim()}`);
+        return;
+      }
+      for (const [name, args] of [['info', ['bmc', 'info', '--backend', 'simulated', '--json']], ['native', ['bmc', 'info', '--backend', 'native']]] as const) {
+        spawnSync(STRACE, ['-f', '-qq', '-o', traced(name), bin, ...args], { encoding: 'utf8', env: { PATH: emptyPath }, timeout: 60_000 });
+      }
+      // serve: until it answers /v1/status, then SIGTERM to the agent (strace exits with it).
+      const state = path.join(work, 'state-strace');
+      mkdirSync(state, { mode: 0o700 });
+      const child = spawn(STRACE, ['-f', '-qq', '-o', traced('serve'), bin, 'serve', '--standalone', '--backend', 'simulated',
+        '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', state], { env: { PATH: emptyPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+      let output = '';
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          const onData = (d: Buffer) => {
+            output += d.toString('utf8');
+            const m = /API listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+            if (m) resolve(m[1]!);
+          };
+          child.stdout.on('data', onData);
+          child.stderr.on('data', onData);
+          child.on('close', () => reject(new Error(`serve exited before listening:\n${output}`)));
+        });
+        assert.equal((await fetch(`${url}/v1/status`)).status, 200);
+      } finally {
+        // The traced agent is strace's only child (the launcher execs node).
+        const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        for (const pid of kids) process.kill(pid, 'SIGTERM');
+        await exited;
+      }
+      const used = new Set<string>();
+      for (const name of ['info', 'native', 'serve']) for (const x of syscallsIn(readFileSync(traced(name), 'utf8'))) used.add(x);
+      const refused = [...used].filter((x) => !allowed.has(x)).sort();
+      t.diagnostic(`${used.size} distinct system calls; refused by the unit's filter: ${refused.join(', ') || 'none'}`);
+      assert.deepEqual(refused.filter((x) => !REFUSED_AND_HARMLESS.has(x)), []);
     });
 
     it(`systemd-analyze security --offline rates its exposure at most ${MAX_EXPOSURE}`, (t) => {
