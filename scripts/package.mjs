@@ -312,6 +312,12 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
   }
   const inputs = inputsDigest(root, { strip });
   mkdirSync(p.outDir, { recursive: true });
+  // Leftovers of builds that died (staging trees are ~90 MB each).
+  for (const f of readdirSync(p.outDir)) {
+    const m = /^\.staging-(\d+)$|\.tmp-(\d+)$/.exec(f);
+    const pid = m && Number(m[1] ?? m[2]);
+    if (pid && pid !== process.pid && !pidAlive(pid)) rmSync(path.join(p.outDir, f), { recursive: true, force: true });
+  }
   const staging = path.join(p.outDir, `.staging-${process.pid}`);
   rmSync(staging, { recursive: true, force: true });
   const top = path.join(staging, p.name);
