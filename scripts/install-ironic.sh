@@ -7,6 +7,9 @@
 # services). test/harness/ironic.ts starts Ironic standalone through a tiny entry-point
 # shim with /usr/bin/python3, so nothing is written under /etc.
 #
+# python3-ironic-inspector (+8 small packages) is the legacy inspection callback the
+# discovery test posts the inventory to.
+#
 # ipmitool is what Ironic's `ipmi` hardware type runs against the BMC; ipmi_sim (openipmi)
 # is the BMC the test points it at.
 #
@@ -21,9 +24,9 @@ if [ "${INBAND_APT_UPDATE:-1}" = 1 ]; then
 fi
 t1=$(date +%s)
 $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-  python3-ironic ipmitool openipmi
+  python3-ironic python3-ironic-inspector ipmitool openipmi
 t2=$(date +%s)
 # Fail here rather than in the test if the library is not importable by the system Python.
-/usr/bin/python3 -c 'import ironic.cmd.singleprocess, ironic.cmd.dbsync' 
+/usr/bin/python3 -c "import ironic.cmd.singleprocess, ironic.cmd.dbsync, ironic_inspector.cmd.all"
 echo "install-ironic: apt-get update $((t1 - t0)) s, install $((t2 - t1)) s;" \
   "python3-ironic $(dpkg-query -W -f='${Version}' python3-ironic)"

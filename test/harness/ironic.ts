@@ -460,3 +460,122 @@ function lanAnswers(port: number): Promise<boolean> {
     sock.send(Buffer.from([0x06, 0x00, 0xff, 0x06, 0x00, 0x00, 0x11, 0xbe, 0x80, 0x00, 0x00, 0x00]), port, LOOPBACK);
   });
 }
+
+// ---------------------------------------------------------------------------
+// ironic-inspector 11.1 (Debian `python3-ironic-inspector`), standalone next to
+// an Ironic from this harness: the legacy `ipa-inspection-callback-url` peer.
+// With `node_not_found_hook = enroll` an unknown machine posting its inventory
+// to /v1/continue is enrolled in Ironic (discovery).
+// ---------------------------------------------------------------------------
+
+const INSPECTOR_SHIM = `import importlib, sys
+cmds = {'ironic-inspector': 'ironic_inspector.cmd.all', 'ironic-inspector-dbsync': 'ironic_inspector.cmd.dbsync'}
+name = sys.argv.pop(1)
+sys.argv[0] = name
+sys.exit(importlib.import_module(cmds[name]).main())
+`;
+
+function inspectorConf(state: string, port: number, ironicUrl: string): string {
+  return `[DEFAULT]
+standalone = true
+auth_strategy = noauth
+transport_url = fake://
+listen_address = 127.0.0.1
+listen_port = ${port}
+host = inband-test-inspector
+debug = true
+use_stderr = true
+introspection_delay = 0
+
+[ironic]
+auth_type = none
+endpoint_override = ${ironicUrl}
+
+[database]
+connection = sqlite:///${state}/inspector.sqlite
+
+[pxe_filter]
+driver = noop
+
+[processing]
+store_data = database
+add_ports = all
+keep_ports = all
+ramdisk_logs_dir = ${state}/ramdisk-logs
+node_not_found_hook = enroll
+power_off = false
+
+[discovery]
+enroll_node_driver = fake-hardware
+
+[oslo_concurrency]
+lock_path = ${state}/lock
+`;
+}
+
+export class Inspector {
+  private readonly chunks: string[] = [];
+  private readonly exited: Promise<void>;
+
+  private constructor(readonly url: string, readonly stateDir: string, private readonly child: ChildProcess) {
+    this.exited = new Promise((r) => child.once('exit', () => r()));
+    const keep = (d: Buffer): void => {
+      this.chunks.push(d.toString('utf8'));
+      if (this.chunks.length > 4000) this.chunks.splice(0, 1000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+  }
+
+  static async start(ironic: Ironic, opts: { readyTimeoutMs?: number } = {}): Promise<Inspector> {
+    const r = spawnSync(SYSTEM_PYTHON, ['-c', 'import ironic_inspector.cmd.all'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`python3-ironic-inspector is not installed (run scripts/install-ironic.sh): ${(r.stderr || '').trim().split('\n').pop()}`);
+    const state = await mkdtemp(join(tmpdir(), 'inspector-'));
+    await mkdir(join(state, 'lock'));
+    await mkdir(join(state, 'ramdisk-logs'));
+    const port = await freeLoopbackPort();
+    const conf = join(state, 'inspector.conf');
+    await writeFile(conf, inspectorConf(state, port, ironic.url));
+    await writeFile(join(state, 'run-inspector.py'), INSPECTOR_SHIM);
+    const db = spawnSync(SYSTEM_PYTHON, [join(state, 'run-inspector.py'), 'ironic-inspector-dbsync', '--config-file', conf, 'upgrade'], { encoding: 'utf8', timeout: 120_000 });
+    if (db.status !== 0) throw new Error(`ironic-inspector-dbsync failed (${db.status}): ${(db.stderr || '').slice(-2000)}`);
+    const child = spawn(SYSTEM_PYTHON, [join(state, 'run-inspector.py'), 'ironic-inspector', '--config-file', conf], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: state },
+    });
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
+    const inspector = new Inspector(`http://127.0.0.1:${port}`, state, child);
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+    while (Date.now() < deadline && child.exitCode === null) {
+      try {
+        if ((await fetch(`${inspector.url}/v1/introspection`)).status === 200) return inspector;
+      } catch {
+        // not yet
+      }
+      await delay(200);
+    }
+    const log = inspector.log();
+    await inspector.stop();
+    throw new Error(`ironic-inspector did not come up: ${log.slice(-3000)}`);
+  }
+
+  /** The legacy inspection callback (`ipa-inspection-callback-url`). */
+  get callbackUrl(): string {
+    return `${this.url}/v1/continue`;
+  }
+
+  log(): string {
+    return this.chunks.join('');
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    await rm(this.stateDir, { recursive: true, force: true });
+  }
+}
