@@ -27,7 +27,7 @@
 set -eu
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { sed -n '5,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,/^# Lays out:/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 root=/
 enable=0
