@@ -364,7 +364,7 @@ async function serveDirectory(dir: string): Promise<http.Server> {
 // ---------------------------------------------------------------------------
 
 export interface NodeBmcOptions {
-  /** Shell command line ipmi_sim runs on power on (through /bin/sh). */
+  /** Shell command line ipmi_sim runs on power on (through /bin/sh); `$NODE_VM_PORT` and `$NODE_LAN_PORT` are set. */
   startCmd: string;
   /** Environment for ipmi_sim and so for the started agent. */
   env?: Record<string, string>;
@@ -389,7 +389,9 @@ export async function startNodeBmc(opts: NodeBmcOptions): Promise<NodeBmc> {
     const lanPort = await freeUdpPort();
     const vmPort = await freeTcpPort();
     await mkdir(join(dir, 'state'), { mode: 0o700 });
-    await writeFile(join(dir, 'start-node.sh'), `#!/bin/sh\n${opts.startCmd}\n`, { mode: 0o700 });
+    // The pid file lets stop() end a node process ipmi_sim leaves behind (it does not kill its startcmd on exit).
+    await writeFile(join(dir, 'start-node.sh'),
+      `#!/bin/sh\nNODE_VM_PORT=${vmPort}\nNODE_LAN_PORT=${lanPort}\necho $$ > ${join(dir, 'node.pid')}\n${opts.startCmd}\n`, { mode: 0o700 });
     const conf = simLanConf('node', lanPort, vmPort, users).trimEnd() + '\n' + [
       `  startcmd "${join(dir, 'start-node.sh')}"`,
       '  startnow false',
@@ -425,6 +427,12 @@ export async function startNodeBmc(opts: NodeBmcOptions): Promise<NodeBmc> {
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(t);
+      }
+      try {
+        const pid = Number((await readFile(join(dir, 'node.pid'), 'utf8')).trim());
+        if (pid > 0) process.kill(pid, 'SIGTERM');
+      } catch {
+        // never powered on, or already gone
       }
       await rm(dir, { recursive: true, force: true });
     };

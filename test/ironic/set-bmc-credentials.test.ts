@@ -14,13 +14,13 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectInventory } from '../../agent/inventory/index.js';
-import { Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
+import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { recordSecret, testLogDir } from '../helpers/secrets.js';
 
 const enabled = process.env.INBAND_TEST_IRONIC === '1';
@@ -42,6 +42,7 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', () 
   let ironic: Ironic;
   let bmc: NodeBmc;
   let agentLog: string;
+  let work: string | undefined;
 
   // Skipped per test (not per suite) so run summaries count the skips; the hooks then do nothing.
   before(async () => {
@@ -50,9 +51,9 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', () 
     const cli = join(root, 'dist', 'agent', 'cli.js');
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run npm run build first`);
     ironic = await Ironic.start();
-    const work = mkdtempSync(join(tmpdir(), 'agent-e2e-'));
+    work = mkdtempSync(join(tmpdir(), 'agent-e2e-'));
     agentLog = join(testLogDir() ?? work, `ironic-e2e-agent-${process.pid}.log`);
-    const port = await import('../harness/ironic.js').then((m) => m.freeLoopbackPort());
+    const port = await freeLoopbackPort();
     // What the BMC runs on power on: the agent, configured the way Ironic's boot
     // config would (api url), plus the test's loopback addressing and the VM-codec backend.
     const startCmd = [
@@ -66,16 +67,13 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', () 
       '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
       '>>', sh(agentLog), '2>&1',
     ].join(' ');
-    bmc = await startNodeBmc({ startCmd, env: {} });
-    // The VM port is only known once the sim is up; ipmi_sim passes its environment on, so
-    // restart is not needed: the start script reads the port from a file next to it.
-    await import('node:fs/promises').then((fs) => fs.writeFile(join(bmc.dir, 'start-node.sh'),
-      `#!/bin/sh\nNODE_VM_PORT=${bmc.vmPort}\n${startCmd}\n`, { mode: 0o700 }));
+    bmc = await startNodeBmc({ startCmd });
   });
 
   after(async () => {
     if (bmc) await bmc.stop();
     if (ironic) await ironic.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('returns the node to manageable and the new BMC user logs in over lanplus', { skip }, async () => {
