@@ -6,6 +6,7 @@
 //   artifacts/inband-agent-<version>-linux-<arch>.tar.gz
 //     inband-agent-<version>-linux-<arch>/
 //       install.sh            install.sh --root DIR [--enable] (scripts/package/install.sh)
+//       dib/inband-agent/     diskimage-builder element running install.sh (scripts/package/dib/)
 //       VERSION, ARCH, BUILD-INFO.json
 //       root/                 the tree install.sh lays out under DIR:
 //         usr/bin/inband-agent                      launcher (scripts/package/inband-agent.sh)
@@ -29,7 +30,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync,
+  chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync,
   statSync, writeFileSync,
 } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -384,6 +385,8 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
 
     // The install step and what it reports.
     put(path.join(root, 'scripts', 'package', 'install.sh'), '../install.sh', 0o755);
+    // A diskimage-builder element that runs install.sh (ELEMENTS_PATH=<release>/dib).
+    cpSync(path.join(root, 'scripts', 'package', 'dib'), path.join(top, 'dib'), { recursive: true });
     writeFileSync(path.join(top, 'VERSION'), `${pkg.version}\n`);
     writeFileSync(path.join(top, 'ARCH'), `${process.arch}\n`);
 

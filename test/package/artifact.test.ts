@@ -162,6 +162,23 @@ describe('release artifact', { skip: unavailable }, () => {
     rmSync(again, { recursive: true, force: true });
   });
 
+  it('the bundled diskimage-builder element installs into $TARGET_ROOT, enables the unit and masks ironic-python-agent', () => {
+    const hook = path.join(release, 'dib', 'inband-agent', 'cleanup.d', '50-inband-agent');
+    assert.equal(statSync(hook).mode & 0o111, 0o111, 'DIB runs only executable hooks');
+    const target = path.join(work, 'dib-target');
+    mkdirSync(target);
+    // What diskimage-builder hands a cleanup.d hook.
+    const r = spawnSync(hook, [], { encoding: 'utf8', env: { PATH: process.env.PATH, TARGET_ROOT: target, DIB_INBAND_AGENT_TARBALL: artifact.tarball } });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.ok(existsSync(path.join(target, 'usr/lib/inband-agent/bin/node')));
+    assert.equal(readlinkSync(path.join(target, 'etc/systemd/system/multi-user.target.wants/inband-agent.service')), '/usr/lib/systemd/system/inband-agent.service');
+    assert.equal(readlinkSync(path.join(target, 'etc/systemd/system/ironic-python-agent.service')), '/dev/null');
+    const missing = spawnSync(hook, [], { encoding: 'utf8', env: { PATH: process.env.PATH, TARGET_ROOT: target } });
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /DIB_INBAND_AGENT_TARBALL/);
+    rmSync(target, { recursive: true, force: true });
+  });
+
   it('--version runs from the installed tree on the bundled Node, with no node on PATH', () => {
     assert.notEqual(spawnSync('/bin/sh', ['-c', 'command -v node'], { env: { PATH: emptyPath } }).status, 0, 'PATH has no node');
     const r = launcher(['--version']);
