@@ -3,6 +3,7 @@
  * a per-operation cache so a fresh change issues each read once.
  */
 import { CC } from '../ipmi-kcs/completion-codes.js';
+import { IpmiCompletionCodeError } from '../ipmi-kcs/errors.js';
 import { ANONYMOUS_USER_ID, ChannelMedium, LanParam } from '../ipmi-kcs/spec.js';
 import type { BmcClient } from './bmc-client.js';
 import {
@@ -31,6 +32,8 @@ const NO_CHANNEL = [CC.NOT_PRESENT, CC.INVALID_DATA_FIELD, CC.PARAMETER_OUT_OF_R
  * ipmi_sim for user 1), 0xC9 (OpenBMC), 0xCB — all mean "empty", as ipmitool treats 0xCC.
  */
 const EMPTY_NAME = [CC.INVALID_DATA_FIELD, CC.PARAMETER_OUT_OF_RANGE, CC.NOT_PRESENT];
+
+const INTEL_LAN_QUIRK = Object.freeze({ manufacturerId: 343, productId: 0x1b, channel: 7 });
 
 /** Names some BMCs show for an unused slot (HP, per MAAS `_pick_user_number`). */
 const EMPTY_NAME_PLACEHOLDERS = new Set(['(Empty User)']);
@@ -92,6 +95,15 @@ export class BmcReader {
       if (info.medium === ChannelMedium.LAN_802_3) out.push({ ...info, channel: ch, mediumName: '802.3 LAN' });
       else if (info.medium === ChannelMedium.OTHER_LAN) out.push({ ...info, channel: ch, mediumName: 'other LAN' });
     }
+    if (out.length === 0 && channels.includes(INTEL_LAN_QUIRK.channel)) {
+      // freeipmi (libfreeipmi/util/ipmi-channel-util.c): Intel (IANA 343) product 0x1B
+      // has its LAN on channel 7 whatever Get Channel Info says. Untested on real hardware.
+      const dev = await this.device();
+      if (dev.manufacturerId === INTEL_LAN_QUIRK.manufacturerId && dev.productId === INTEL_LAN_QUIRK.productId) {
+        const info = await this.channelInfo(INTEL_LAN_QUIRK.channel);
+        out.push({ channel: INTEL_LAN_QUIRK.channel, medium: ChannelMedium.LAN_802_3, protocol: info?.protocol ?? 1, sessionSupport: info?.sessionSupport ?? 2, activeSessions: info?.activeSessions ?? 0, mediumName: '802.3 LAN' });
+      }
+    }
     return out;
   }
 
@@ -106,9 +118,18 @@ export class BmcReader {
     return p;
   }
 
-  /** Slot count and fixed-name count, from Get User Access on user 1 (present on every BMC). */
+  /**
+   * Slot count and fixed-name count (§22.27 bytes 1 and 3, the same for every user
+   * id), read on user 1; a BMC that refuses user 1 is asked about user 2.
+   */
   async limits(channel: number): Promise<UserTableLimits> {
-    const a = await this.userAccess(channel, ANONYMOUS_USER_ID);
+    let a: UserAccess;
+    try {
+      a = await this.userAccess(channel, ANONYMOUS_USER_ID);
+    } catch (err) {
+      if (!(err instanceof IpmiCompletionCodeError)) throw err;
+      a = await this.userAccess(channel, ANONYMOUS_USER_ID + 1);
+    }
     return { maxUsers: a.maxUsers, fixedNameCount: a.fixedNameCount, enabledCount: a.enabledCount };
   }
 

@@ -420,3 +420,14 @@ test('an unwritable state directory stops the change before any BMC write', asyn
     await done();
   }
 });
+
+test('a BMC refusing Get User Access for user 1 gives the slot count through user 2', async () => {
+  const { t, svc, done } = setup('ipmi20');
+  try {
+    t.bmc.failNth(1, 0xcc, { cmd: AppCmd.GET_USER_ACCESS, userId: 1 });
+    const r = await svc.setCredentials({ username: 'via_user2', password: testSecret(PASSWORD) });
+    assertApplied(t.bmc, r.userId, 'via_user2', PASSWORD);
+  } finally {
+    await done();
+  }
+});
