@@ -49,6 +49,16 @@
  * (user-management writes are idempotent, so a re-sent one is harmless), and
  * EBUSY/EAGAIN, with bounded back-off (see bmc-client.ts).
  *
+ * Idempotent: a repeated request succeeds and writes nothing that matters —
+ * name, enable and access already in place are skipped and reported as
+ * "in place"; the password, which cannot be read back, is re-written, and
+ * `changed` counts it only when Test Password showed it differed (a control test
+ * with a wrong password exposes BMCs, like ipmi_sim, whose Test Password accepts
+ * anything: `passwordBefore: 'unknown'`, `verified.passwordTest: 'unreliable'`).
+ *
+ * Reads: `getInfo()` (device, LAN channels with access, the whole user table,
+ * LAN identity) and `getLanAddress()` (LAN identity only, no user-table scan).
+ *
  * One change at a time: a concurrent `setCredentials` is refused with BUSY at
  * once; `getInfo` reads may interleave with a change's commands (the transport
  * queue keeps each request whole).
