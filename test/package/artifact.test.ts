@@ -25,6 +25,8 @@ const STRACE = '/usr/bin/strace';
  * the call fails (it fails with EINVAL already on CPUs without PKU).
  */
 const REFUSED_AND_HARMLESS = new Set(['pkey_alloc']);
+/** The PATH systemd gives a service (the agent's children are found through it). */
+const UNIT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
 /**
  * Highest `systemd-analyze security` exposure accepted for the unit (2.0 when
  * this test was written: root without capabilities, network, IPMI devices and
@@ -148,20 +150,6 @@ describe('release artifact', { skip: unavailable }, () => {
     assert.equal(readlinkSync(wants), '/usr/lib/systemd/system/inband-agent.service');
   });
 
-  it('install.sh keeps an edited config on reinstall, and --force-config replaces it', () => {
-    const again = path.join(work, 'reinstall');
-    installArtifact(release, again);
-    assert.ok(!existsSync(path.join(again, 'etc/systemd/system/multi-user.target.wants')), 'not enabled without --enable');
-    const cfg = path.join(again, 'etc/inband-agent/agent.json');
-    writeFileSync(cfg, '{"log_level": "debug"}\n');
-    const kept = installArtifact(release, again);
-    assert.match(kept.stdout, /kept the existing \/etc\/inband-agent\/agent\.json/);
-    assert.equal(readFileSync(cfg, 'utf8'), '{"log_level": "debug"}\n');
-    installArtifact(release, again, ['--force-config']);
-    assert.deepEqual(JSON.parse(readFileSync(cfg, 'utf8')), JSON.parse(readFileSync(path.join(release, 'root/etc/inband-agent/agent.json'), 'utf8')));
-    rmSync(again, { recursive: true, force: true });
-  });
-
   it('the bundled diskimage-builder element installs into $TARGET_ROOT, enables the unit and masks ironic-python-agent', () => {
     const hook = path.join(release, 'dib', 'inband-agent', 'cleanup.d', '50-inband-agent');
     assert.equal(statSync(hook).mode & 0o111, 0o111, 'DIB runs only executable hooks');
@@ -176,6 +164,20 @@ describe('release artifact', { skip: unavailable }, () => {
     const missing = spawnSync(hook, [], { encoding: 'utf8', env: { PATH: process.env.PATH, TARGET_ROOT: target } });
     assert.notEqual(missing.status, 0);
     assert.match(missing.stderr, /DIB_INBAND_AGENT_TARBALL/);
+  });
+
+  it('install.sh over an earlier install keeps the edited config, enables only when asked, and --force-config replaces the config', () => {
+    const target = path.join(work, 'dib-target');
+    const wants = path.join(target, 'etc/systemd/system/multi-user.target.wants/inband-agent.service');
+    rmSync(wants);
+    const cfg = path.join(target, 'etc/inband-agent/agent.json');
+    writeFileSync(cfg, '{"log_level": "debug"}\n');
+    const kept = installArtifact(release, target);
+    assert.match(kept.stdout, /kept the existing \/etc\/inband-agent\/agent\.json/);
+    assert.equal(readFileSync(cfg, 'utf8'), '{"log_level": "debug"}\n');
+    assert.ok(!existsSync(wants), 'not enabled without --enable');
+    installArtifact(release, target, ['--force-config']);
+    assert.deepEqual(JSON.parse(readFileSync(cfg, 'utf8')), JSON.parse(readFileSync(path.join(release, 'root/etc/inband-agent/agent.json'), 'utf8')));
     rmSync(target, { recursive: true, force: true });
   });
 
@@ -266,7 +268,7 @@ describe('release artifact', { skip: unavailable }, () => {
       rmSync(bare, { recursive: true, force: true });
     });
 
-    it('its SystemCallFilter admits every system call the bundled runtime makes (bmc info, native attempt, serve)', { skip: existsSync(STRACE) ? undefined : `${STRACE} is missing (Debian package strace)` }, async (t) => {
+    it('its SystemCallFilter admits every system call the agent and its children make (bmc info, native attempt, serve, inventory, logs)', { skip: existsSync(STRACE) ? undefined : `${STRACE} is missing (Debian package strace)` }, async (t) => {
       const allowed = unitSyscallAllowList(readFileSync(path.join(rootDir, 'usr/lib/systemd/system/inband-agent.service'), 'utf8'));
       assert.ok(allowed.has('ioctl') && allowed.has('openat') && allowed.has('mmap'), 'the filter was expanded');
       const bin = path.join(rootDir, 'usr/bin/inband-agent');
@@ -283,7 +285,7 @@ describe('release artifact', { skip: unavailable }, () => {
       const state = path.join(work, 'state-strace');
       mkdirSync(state, { mode: 0o700 });
       const child = spawn(STRACE, ['-f', '-qq', '-o', traced('serve'), bin, 'serve', '--standalone', '--backend', 'simulated',
-        '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', state], { env: { PATH: emptyPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+        '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', state], { env: { PATH: UNIT_PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
       let output = '';
       try {
@@ -298,6 +300,13 @@ describe('release artifact', { skip: unavailable }, () => {
           child.on('close', () => reject(new Error(`serve exited before listening:\n${output}`)));
         });
         assert.equal((await fetch(`${url}/v1/status`)).status, 200);
+        // The inventory (systeminformation runs cat, lscpu, ip, lsblk, ...) and the
+        // log bundle (journalctl): children inherit the unit's filter too.
+        for (const name of ['poll.get_hardware_info', 'log.collect_system_logs']) {
+          const res = await fetch(`${url}/v1/commands/?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, params: {} }) });
+          const record = (await res.json()) as { command_status?: string; command_error?: unknown };
+          assert.equal(record.command_status, 'SUCCEEDED', `${name}: ${JSON.stringify(record.command_error)}`);
+        }
       } finally {
         // The traced agent is strace's only child (the launcher execs node).
         const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
