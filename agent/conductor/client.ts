@@ -136,7 +136,11 @@ export class ConductorClient {
         if (!callbackUrl) return;
         this.discovered = true;
         // Collected again: discovery may run minutes after start, and the BMC address may have changed.
-        inventory = await this.d.collectInventory();
+        try {
+          inventory = await this.d.collectInventory();
+        } catch (err) {
+          this.d.logger.warn(`collecting the inventory again failed (${err instanceof Error ? err.message : String(err)}); posting the one from start-up`);
+        }
         await runDiscovery({
           api: this.api,
           callbackUrl,
