@@ -16,6 +16,7 @@ import {
 } from './ipmi-commands.js';
 import { Journal, type ChannelAccessSnapshot, type JournalRecord, type SlotSnapshot } from './journal.js';
 import { silentLogger, type Logger } from './logger.js';
+import { chooseSlot } from './slot-choice.js';
 import { generatePassword, PASSWORD_POLICIES, policiesFor } from './password-generator.js';
 import { anyTouched, everythingTouched, nothingTouched, restoreSlot, sameAccess, type Touched } from './rollback.js';
 import type { Secret } from './secret.js';
@@ -330,36 +331,9 @@ export class CredentialService {
       } catch (err) {
         throw bmcError(err, 'reading the user table failed');
       }
-      const holders = [...names].filter(([, n]) => n === req.username).map(([id]) => id);
-      let uid: number;
-      let how: SetCredentialsResult['slot'];
-      if (req.slot !== undefined) {
-        uid = req.slot;
-        how = 'explicit';
-        if (uid > maxUsers) throw new ServiceError('INVALID_REQUEST', `slot ${uid} is beyond this BMC's ${maxUsers} user ids`, { field: 'slot', details: { maxUsers } });
-        const elsewhere = holders.filter((id) => id !== uid);
-        if (elsewhere.length) throw new ServiceError('INVALID_REQUEST', `user name "${req.username}" already exists in slot ${elsewhere.join(', ')}; several BMCs refuse duplicate names`, { field: 'username', details: { existingSlots: elsewhere } });
-      } else if (holders.length) {
-        uid = holders[0]!;
-        how = 'existing-name';
-        if (holders.length > 1) warnings.push(`user name "${req.username}" is in slots ${holders.join(', ')}; updated the lowest, which LAN logins match first`);
-      } else {
-        const free = [...names].find(([id, n]) => id > Math.max(fixed, 1) && n === '');
-        if (!free) {
-          throw new ServiceError('NO_FREE_SLOT', `no empty user slot among ${Math.max(fixed, 1) + 1}..${maxUsers} (slots 1..${Math.max(fixed, 1)} are anonymous or fixed-name); nothing was written`, { details: { maxUsers, fixedNameUsers: fixed } });
-        }
-        uid = free[0];
-        how = 'empty';
-      }
-      const currentName = names.get(uid) ?? '';
-      if (uid <= fixed) {
-        if (currentName !== req.username) {
-          throw new ServiceError('INVALID_REQUEST', `slot ${uid} is a vendor fixed-name slot ("${currentName}"); its name cannot be changed (§22.27)`, { field: 'slot', details: { fixedNameUsers: fixed } });
-        }
-        if (!req.allowFixedSlot) {
-          throw new ServiceError('INVALID_REQUEST', `"${req.username}" is the vendor fixed-name slot ${uid}; pass allowFixedSlot to change it`, { field: 'allowFixedSlot', details: { userId: uid, fixedNameUsers: fixed } });
-        }
-      }
+      const choice = chooseSlot({ username: req.username, slot: req.slot, allowFixedSlot: req.allowFixedSlot, names, maxUsers, fixedNameCount: fixed });
+      const { userId: uid, how, currentName } = choice;
+      warnings.push(...choice.warnings);
 
       // ---- 3. Snapshot the slot (for idempotency and roll-back) and the channels.
       let prior: SlotSnapshot;
