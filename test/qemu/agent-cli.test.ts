@@ -1,14 +1,15 @@
 /**
- * The agent's own command line on a real kernel driver: inside the qemu guest
- * (see native-kcs.test.ts for the set-up), the compiled `inband-agent` picks
- * its backend by itself (auto → native, because /dev/ipmi0 exists and the
- * addon loads), shows the BMC (`bmc info`) and creates a user
- * (`set-credentials --password-stdin`); the host then logs in with that user
- * over RMCP+. The console log keeps the agent's backend choice.
+ * The release artifact on a real kernel driver (issue #5 item 3): the tarball
+ * from scripts/package.mjs, installed with its own `install.sh --root DIR`,
+ * runs inside the qemu guest (see native-kcs.test.ts for the set-up) as an
+ * image builder would ship it — `DIR/usr/bin/inband-agent`, its bundled Node
+ * runtime and native addon. It picks its backend by itself (auto → native,
+ * because /dev/ipmi0 exists and the addon loads), shows the BMC (`bmc info`)
+ * and creates a user (`set-credentials --password-stdin`); the host then logs
+ * in with that user over RMCP+. The console log keeps the backend choice.
  *
  * Under TCG most of the time here is node loading the CLI's modules (~7 s per
- * command); the IPMI traffic itself takes milliseconds.
- */
+ * command); the IPMI traffic itself takes milliseconds. */
 import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,13 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordSecret } from '../helpers/secrets.js';
 import { startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
-import { bootGuest, chrootCommand, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
+import { bootGuest, chrootCommand, type GuestResult } from '../harness/qemu.js';
+import { installArtifactForGuest, type InstalledArtifact } from './artifact-root.js';
 import { qemuGate } from './prerequisites.js';
 
-const CLI = 'bin/inband-agent.js';
-// bin/inband-agent.js runs the compiled CLI (dist/), run from source or not.
-const { skip, image } = await qemuGate([CLI, 'dist/agent/cli.js']);
-const TITLE = 'inband-agent CLI through a real Linux IPMI driver (qemu guest, KCS → ipmi_sim)';
+const { skip, image } = await qemuGate(['dist/agent/cli.js'], { artifact: true });
+const TITLE = 'release artifact\'s inband-agent CLI through a real Linux IPMI driver (qemu guest, KCS → ipmi_sim)';
 
 interface Step {
   step: string;
@@ -38,6 +38,7 @@ if (skip) {
   const userName = 'cliagent';
   const password = recordSecret(`Ca-${randomBytes(6).toString('base64url')}`);
   let sim: IpmiSim;
+  let installed: InstalledArtifact;
   let guest: GuestResult;
   let shareDir: string;
   let loginBefore: LanplusLoginResult;
@@ -46,10 +47,11 @@ if (skip) {
   const json = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(shareDir, name), 'utf8')) as Record<string, unknown>;
 
   before(async () => {
+    installed = await installArtifactForGuest();
     sim = await startIpmiSim();
     shareDir = await mkdtemp(join(tmpdir(), 'inband-qemu-share-'));
     loginBefore = await sim.lanplusLogin(userName, password);
-    const agent = (...args: string[]): string => chrootCommand([process.execPath, join(PROJECT_ROOT, CLI), ...args, '--log-level', 'info']);
+    const agent = (...args: string[]): string => chrootCommand([installed.launcher, ...args, '--log-level', 'info']);
     // stdout (JSON) to the share, stderr (the agent's log) to the console log.
     const run = (step: string, out: string, line: string): string[] => [
       't0=$(up)',
@@ -83,6 +85,7 @@ if (skip) {
 
   after(async () => {
     await sim?.stop();
+    await installed?.remove();
     if (shareDir) await rm(shareDir, { recursive: true, force: true });
   });
 
@@ -93,10 +96,12 @@ if (skip) {
   };
   const secs = (s: Step): string => `${Math.round((s.end - s.start) * 1000)} ms`;
 
-  it('chooses the native backend by itself because the guest has /dev/ipmi0, and says so in its log', () => {
+  it('chooses the native backend by itself because the guest has /dev/ipmi0, and says so in its log', (t) => {
     assert.equal(guest.timedOut, false, `guest timed out; console in ${guest.logFile}`);
     assert.ok(guest.ipmiReady, `/dev/ipmi0 never appeared; console in ${guest.logFile}`);
     assert.match(guest.log, /IPMI backend: native \(\/dev\/ipmi0\); auto: IPMI device \/dev\/ipmi0 found and the native addon loaded/);
+    const { sizes } = installed.artifact.manifest;
+    t.diagnostic(`artifact ${installed.artifact.name}: tarball ${sizes.tarball} bytes, unpacked ${sizes.unpacked} bytes; ${installed.artifact.reused ? 'reused' : 'built'} in ${installed.timings.ensureMs} ms, installed in ${installed.timings.installMs} ms`);
   });
 
   it('shows the BMC behind the kernel driver (bmc info)', async (t) => {

@@ -1,7 +1,9 @@
 /**
- * The whole product on a real kernel: the agent daemon (`inband-agent serve`)
- * runs inside the qemu guest against the guest kernel's /dev/ipmi0 (ipmi_si on
- * a KCS interface wired to ipmi_sim), and the host drives it the way Ironic
+ * The whole product on a real kernel (issue #5 item 4): the agent daemon
+ * (`inband-agent serve`) from the release artifact, installed with its own
+ * install.sh --root (artifact-root.ts), runs inside the qemu guest against the
+ * guest kernel's /dev/ipmi0 (ipmi_si on a KCS interface wired to ipmi_sim),
+ * and the host drives it the way Ironic
  * does — over the network, through a port qemu forwards from host loopback —
  * with IPA's API: `POST /v1/commands/?wait=true` `bmc.set_credentials`. The
  * host then logs in with the new user over RMCP+.
@@ -14,14 +16,13 @@
 import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { recordSecret } from '../helpers/secrets.js';
 import { freeTcpPort, startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
-import { bootGuest, chrootCommand, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
+import { bootGuest, chrootCommand, type GuestResult } from '../harness/qemu.js';
+import { installArtifactForGuest, type InstalledArtifact } from './artifact-root.js';
 import { qemuGate } from './prerequisites.js';
 
-const CLI = 'bin/inband-agent.js';
-const { skip, image } = await qemuGate([CLI, 'dist/agent/cli.js']);
+const { skip, image } = await qemuGate(['dist/agent/cli.js'], { artifact: true });
 const TITLE = 'inband-agent daemon in the qemu guest, driven over a forwarded port with IPA\'s API (real ipmi_si → ipmi_sim)';
 const GUEST_PORT = 9999;
 /** Under TCG the daemon takes ~15 s to load; allow for a loaded CI machine. */
@@ -40,6 +41,7 @@ if (skip) {
   const password = recordSecret(`Da-${randomBytes(6).toString('base64url')}`);
   const token = recordSecret(randomBytes(32).toString('base64url'));
   let sim: IpmiSim;
+  let installed: InstalledArtifact;
   let guest: GuestResult;
   let hostPort: number;
   let daemonUpMs: number | undefined;
@@ -90,10 +92,11 @@ if (skip) {
   };
 
   before(async () => {
+    installed = await installArtifactForGuest();
     sim = await startIpmiSim();
     hostPort = await freeTcpPort();
     loginBefore = await sim.lanplusLogin(userName, password);
-    const daemon = chrootCommand([process.execPath, join(PROJECT_ROOT, CLI), 'serve', '--standalone',
+    const daemon = chrootCommand([installed.launcher, 'serve', '--standalone',
       '--listen-port', String(GUEST_PORT), '--agent-token-file', '/run/agent.token', '--log-level', 'info']);
     const script = [
       'cd /',
@@ -136,6 +139,7 @@ if (skip) {
 
   after(async () => {
     await sim?.stop();
+    await installed?.remove();
   });
 
   const ready = (): void => {

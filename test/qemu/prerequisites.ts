@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ipmiSimAvailability } from '../harness/ipmi-sim.js';
 import { prepareGuestImage, qemuAvailability, PROJECT_ROOT, type GuestImage } from '../harness/qemu.js';
+import { artifactUnavailable } from '../package/artifact.js';
 
 export const ENABLE_HINT = 'Enable with: scripts/setup.sh --test (qemu-system-x86, busybox-static, openipmi, ipmitool) and apt access to the Debian archive for the kernel';
 
@@ -16,8 +17,12 @@ export interface QemuGate {
   image?: GuestImage;
 }
 
-/** Project files the guest runs, relative to the project root (e.g. the compiled CLI). */
-export async function qemuGate(needFiles: readonly string[] = []): Promise<QemuGate> {
+/**
+ * `needFiles`: project files the guest runs, relative to the project root (e.g.
+ * the compiled CLI). `artifact`: the test runs the release tarball (built on
+ * demand by test/package/artifact.ts).
+ */
+export async function qemuGate(needFiles: readonly string[] = [], opts: { artifact?: boolean } = {}): Promise<QemuGate> {
   let skip: string | undefined;
   const q = qemuAvailability();
   const s = ipmiSimAvailability();
@@ -28,6 +33,7 @@ export async function qemuGate(needFiles: readonly string[] = []): Promise<QemuG
   else {
     const missing = needFiles.find((f) => !existsSync(join(PROJECT_ROOT, f)));
     if (missing) skip = `${missing} is missing (npm run build compiles it)`;
+    else if (opts.artifact) skip = artifactUnavailable();
   }
   let image: GuestImage | undefined;
   if (!skip) {
