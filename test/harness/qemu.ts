@@ -27,7 +27,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +139,10 @@ async function doPrepare(): Promise<GuestImage> {
     const built = await run(builder, [kernelDir, initrd], 120_000);
     if (built.code !== 0) throw new Error(`scripts/build-initramfs.sh failed (${built.code}): ${built.stderr.trim()}`);
     buildInitrdMs = built.ms;
+    // Initramfs images of earlier builder versions are dead weight now.
+    for (const f of await readdir(initrdDir)) {
+      if (f.startsWith(`${release}-`) && f.endsWith('.cpio.gz') && join(initrdDir, f) !== initrd) await rm(join(initrdDir, f), { force: true });
+    }
   }
   return {
     kernelDir, vmlinuz, initrd,
