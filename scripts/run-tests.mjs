@@ -6,7 +6,7 @@
 //
 // While the suite runs, this process samples every /proc/*/cmdline so that the
 // leak check can prove no secret was ever passed as a process argument.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -43,6 +43,16 @@ if (!files.length) {
 
 const artifacts = mkdtempSync(join(tmpdir(), 'inband-test-'));
 const env = { ...process.env, INBAND_TEST_ARTIFACTS: artifacts };
+
+// The real-Ironic stage runs whenever Debian's Ironic is installed
+// (scripts/setup.sh --test installs it); otherwise its tests skip, saying so.
+if (env.INBAND_TEST_IRONIC === undefined) {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import ironic.cmd.singleprocess'], { stdio: 'ignore' });
+  env.INBAND_TEST_IRONIC = probe.status === 0 ? '1' : '0';
+  console.log(env.INBAND_TEST_IRONIC === '1'
+    ? '# real-Ironic stage: enabled (python3-ironic found)'
+    : '# real-Ironic stage: SKIPPED, python3-ironic is not installed (scripts/install-ironic.sh installs it)');
+}
 
 // --- process-argument sampler -------------------------------------------------
 const cmdlines = new Set();

@@ -33,8 +33,12 @@ apt_install() {
 
 if [ $want_test = 1 ]; then
   t0=$(date +%s)
-  apt_install openipmi ipmitool
-  # Optional stages install their own extras (scripts/install-ironic.sh).
+  # ipmi_sim + ipmitool: the real BMC emulator and the out-of-band proof;
+  # qemu + busybox: the guest with a real kernel /dev/ipmi0 (test/qemu);
+  # systemd + strace: verifying the unit and its system-call filter.
+  apt_install openipmi ipmitool qemu-system-x86 busybox-static systemd strace
+  # Debian's Ironic (and inspector) for the end-to-end stage (test/ironic).
+  INBAND_APT_UPDATE=0 scripts/install-ironic.sh
   echo "setup: test packages ready in $(( $(date +%s) - t0 )) s"
 fi
 
