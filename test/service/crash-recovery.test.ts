@@ -81,9 +81,12 @@ test('a journal held by a change still running (another instance) makes recovery
   const t = createSimulatedTransport({ profile: 'ipmi20' });
   try {
     t.bmc.noResponse({ netFn: NetFn.APP, cmd: AppCmd.SET_USER_ACCESS });
-    const first = new CredentialService({ transport: t, stateDir: dir, timeoutMs: 300, retry: { attempts: 1 } });
-    const running = first.setCredentials({ username: 'first', password: testSecret(PASSWORD) }).catch((e: unknown) => e);
-    while (!t.bmc.record.some((e) => e.cmd === AppCmd.SET_USER_ACCESS)) await new Promise((r) => setTimeout(r, 2));
+    const first = new CredentialService({ transport: t, stateDir: dir, timeoutMs: 1000, retry: { attempts: 1 } });
+    let settled = false;
+    const running = first.setCredentials({ username: 'first', password: testSecret(PASSWORD) }).catch((e: unknown) => e).finally(() => { settled = true; });
+    const hung = (): boolean => t.bmc.record.some((e) => e.cmd === AppCmd.SET_USER_ACCESS);
+    while (!hung() && !settled) await new Promise((r) => setTimeout(r, 2));
+    assert.ok(hung(), `the first change ended before reaching Set User Access: ${String(await running)}`);
     const second = new CredentialService({ transport: t, stateDir: dir });
     await assert.rejects(second.recover(), (e: unknown) => e instanceof ServiceError && e.code === 'BUSY');
     await assert.rejects(second.setCredentials({ username: 'second', password: testSecret(PASSWORD) }), (e: unknown) => e instanceof ServiceError && e.code === 'BUSY');
