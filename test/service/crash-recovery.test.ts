@@ -86,7 +86,7 @@ test('a journal held by a change still running (another instance) makes recovery
     const running = first.setCredentials({ username: 'first', password: testSecret(PASSWORD) }).catch((e: unknown) => e).finally(() => { settled = true; });
     const hung = (): boolean => t.bmc.record.some((e) => e.cmd === AppCmd.SET_USER_ACCESS);
     while (!hung() && !settled) await new Promise((r) => setTimeout(r, 2));
-    assert.ok(hung(), `the first change ended before reaching Set User Access: ${String(await running)}`);
+    if (!hung()) assert.fail(`the first change ended before reaching Set User Access: ${String(await running)}`);
     const second = new CredentialService({ transport: t, stateDir: dir });
     await assert.rejects(second.recover(), (e: unknown) => e instanceof ServiceError && e.code === 'BUSY');
     await assert.rejects(second.setCredentials({ username: 'second', password: testSecret(PASSWORD) }), (e: unknown) => e instanceof ServiceError && e.code === 'BUSY');
