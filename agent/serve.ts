@@ -16,10 +16,10 @@ import { AgentTokenStore } from './token.js';
 import { createApp, type AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
 import { defaultLogCollector } from './api/commands/system.js';
-import { autoTls, operatorTls, raiseMinVersion, tlsVersion, type TlsSetup } from './tls/server-tls.js';
+import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
-import { CredentialService } from '../service/credential-service.js';
+import type { CredentialService } from '../service/credential-service.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -144,7 +144,10 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   // for); a command that arrives meanwhile waits for the engine.
   let service: CredentialService | undefined;
   const backendReady = (async () => {
-    const opened = await (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' }));
+    const [opened, { CredentialService }] = await Promise.all([
+      (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' })),
+      import('../service/credential-service.js'),
+    ]);
     const svc = new CredentialService({ transport: opened.transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir });
     try {
       const report = await svc.recover();
@@ -176,10 +179,13 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   let tlsMinVersion: string = config.tls_min_version;
   let tls: TlsSetup = { mode: 'none' };
-  if (config.listen_tls) {
+  // TLS code (and key generation) is loaded only when TLS is on.
+  const tlsMod = config.listen_tls || (conductorMode && config.enable_auto_tls) ? await import('./tls/server-tls.js') : null;
+  if (config.listen_tls && tlsMod) {
+    const { operatorTls } = tlsMod;
     tls = operatorTls(config.tls_cert_file!, config.tls_key_file!, tlsMinVersion);
-  } else if (conductorMode && config.enable_auto_tls) {
-    if (advertiseHost) tls = autoTls(advertiseHost, tlsMinVersion);
+  } else if (conductorMode && config.enable_auto_tls && tlsMod) {
+    if (advertiseHost) tls = tlsMod.autoTls(advertiseHost, tlsMinVersion);
     else main.warn('auto-TLS is off: the advertised address is unknown (set --advertise-host); serving plain HTTP');
   }
 
@@ -251,10 +257,11 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
           return runSetCredentials(credentials, toSetCredentialsArgs({ ...(rest as object), username: creds.username, password } as never, logger.redactor));
         },
         onNodeInfo: (_node: unknown, lookupConfig: { tls_min_version?: unknown }) => {
-          const raised = raiseMinVersion(tlsMinVersion, lookupConfig?.tls_min_version);
+          if (!tlsMod) return;
+          const raised = tlsMod.raiseMinVersion(tlsMinVersion, lookupConfig?.tls_min_version);
           if (raised !== tlsMinVersion && tls.options && 'setSecureContext' in server) {
             tlsMinVersion = raised;
-            tls.options.minVersion = tlsVersion(raised);
+            tls.options.minVersion = tlsMod.tlsVersion(raised);
             (server as HttpsServer).setSecureContext(tls.options);
             main.info(`TLS minimum raised to ${tls.options.minVersion} as the conductor asks`);
           }
