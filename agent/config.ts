@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ValidateFunction } from 'ajv';
-import { ajv } from './ajv.js';
+import { validateConfig } from './config-validator.generated.js';
 
 type OptType = 'string' | 'int' | 'bool' | 'list' | 'enum';
 
@@ -262,22 +262,26 @@ export function parseFlags(argv: readonly string[]): { values: Map<OptionName, s
   return { values, positionals };
 }
 
-let validator: ValidateFunction | null = null;
-function validate(obj: Record<string, unknown>): void {
-  if (!validator) {
-    const properties: Record<string, object> = {};
-    for (const n of names) {
-      const s = specs[n];
-      const p: Record<string, unknown> = {};
-      if (s.type === 'int') Object.assign(p, { type: 'integer', ...(s.min !== undefined ? { minimum: s.min } : {}), ...(s.max !== undefined ? { maximum: s.max } : {}) });
-      else if (s.type === 'bool') p.type = 'boolean';
-      else if (s.type === 'list') Object.assign(p, { type: 'array', items: { type: 'string', ...(s.pattern ? { pattern: s.pattern } : {}) } });
-      else if (s.type === 'enum') Object.assign(p, { type: 'string', enum: s.choices });
-      else Object.assign(p, { type: 'string', ...(s.pattern ? { pattern: s.pattern } : {}) });
-      properties[n] = p;
-    }
-    validator = ajv().compile({ type: 'object', properties, additionalProperties: false });
+/** The JSON schema of the merged config, generated from {@link OPTIONS}. */
+export function configSchema(): object {
+  const properties: Record<string, object> = {};
+  for (const n of names) {
+    const s = specs[n];
+    const p: Record<string, unknown> = {};
+    if (s.type === 'int') Object.assign(p, { type: 'integer', ...(s.min !== undefined ? { minimum: s.min } : {}), ...(s.max !== undefined ? { maximum: s.max } : {}) });
+    else if (s.type === 'bool') p.type = 'boolean';
+    else if (s.type === 'list') Object.assign(p, { type: 'array', items: { type: 'string', ...(s.pattern ? { pattern: s.pattern } : {}) } });
+    else if (s.type === 'enum') Object.assign(p, { type: 'string', enum: s.choices });
+    else Object.assign(p, { type: 'string', ...(s.pattern ? { pattern: s.pattern } : {}) });
+    properties[n] = p;
   }
+  return { type: 'object', properties, additionalProperties: false };
+}
+
+function validate(obj: Record<string, unknown>): void {
+  // ajv's standalone code for configSchema(), generated ahead of time (agent/tools/gen-config-validator.ts):
+  // importing and running ajv's compiler at start-up costs ~50 ms before the API can answer.
+  const validator = validateConfig as ValidateFunction;
   if (!validator(obj)) {
     const msgs = (validator.errors ?? []).map((e) => {
       const key = e.instancePath.split('/')[1] as OptionName | undefined;

@@ -1,5 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateConfigValidator } from '../../agent/tools/gen-config-validator.js';
 import { ConfigError, envName, flagName, loadConfig, OPTIONS, optionsHelp, parseKernelCmdline, type OptionName } from '../../agent/config.js';
 import { recordSecret } from '../helpers/secrets.js';
 
@@ -111,4 +115,11 @@ test('serve --help lists every option with its default and every source it can c
   for (const ipa of ['ipa-api-url', 'ipa-listen-port', 'ipa-advertise-host', 'ipa-advertise-port', 'ipa-agent-token', 'ipa-insecure', 'ipa-inspection-callback-url', 'ipa-lookup-timeout']) {
     assert.ok(help.includes(ipa), ipa);
   }
+});
+
+test('the generated config validator matches the option table (regenerate: node --import tsx agent/tools/gen-config-validator.ts)', () => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  const onDisk = readFileSync(join(dir, 'agent', 'config-validator.generated.ts'), 'utf8');
+  assert.equal(onDisk, generateConfigValidator(), 'agent/config-validator.generated.ts is stale');
 });
