@@ -11,7 +11,7 @@
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
-import { bitString, boolean, explicit, implicitPrimitive, octetString, oid, pem, sequence, set, smallInteger, time, tlv, unsignedInteger, utf8String } from './der.js';
+import { bitString, boolean, explicit, implicitPrimitive, octetString, oid, pem, sequence, set, smallInteger, time, unsignedInteger, utf8String } from './der.js';
 
 const OID = {
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
@@ -92,4 +92,3 @@ export function generateSelfSigned(opts: SelfSignedOptions): SelfSigned {
   return { certPem, keyPem, key: createPrivateKey(keyPem), notBefore, notAfter };
 }
 
-export { tlv };
