@@ -193,7 +193,8 @@ async function cmdServe(argv: string[], io: CliIo): Promise<number> {
   }
   await agent.stopped;
   await agent.close();
-  return 0;
+  // A conductor client that gave up (lookup timeout) is a failure: systemd's Restart= boots a fresh attempt.
+  return agent.fatal ? 1 : 0;
 }
 
 async function cmdBmcRaw(argv: string[], io: CliIo): Promise<number> {

@@ -50,8 +50,10 @@ export interface RunningAgent {
   tls: TlsSetup;
   selection: Selection;
   credentials: CredentialService;
-  /** Resolves when the agent stopped on its own (fatal conductor error). */
+  /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
   stopped: Promise<void>;
+  /** Why the agent gave up on its own, if it did (the CLI exits non-zero so systemd restarts it). */
+  readonly fatal: Error | undefined;
   close(): Promise<void>;
 }
 
@@ -232,6 +234,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
   const advertiseUrl = () => `${scheme}://${urlHost(advertiseHost ?? '127.0.0.1')}:${advertisePort}`;
 
+  let fatal: Error | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let conductor: { stop(): Promise<void>; forceHeartbeat(): void } | null = null;
@@ -267,7 +270,14 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
           }
         },
         onFatal: (err: Error) => {
-          main.error(`conductor client stopped: ${err.message}`);
+          if (tokens.lockdownReason) {
+            // Locked down (IPA stops serving in this case): stay up refusing commands
+            // rather than exit and be restarted into the same "******" answer forever.
+            main.error(`conductor client stopped; the agent stays locked down: ${err.message}`);
+            return;
+          }
+          main.error(`conductor client gave up: ${err.message}`);
+          fatal = err;
           resolveStopped();
         },
       });
@@ -294,5 +304,10 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     return closing;
   };
 
-  return { url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, stopped, close };
+  return {
+    url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, stopped, close,
+    get fatal() {
+      return fatal;
+    },
+  };
 }

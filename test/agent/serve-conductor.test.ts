@@ -95,7 +95,36 @@ test('a lookup answering "******" to an agent without a token locks the API down
       const r = await httpsJson(`https://127.0.0.1:${agent.port}/v1/commands/?wait=true`, agent.tls.verifyCa!, 'POST', { name: 'bmc.get_info', params: {} });
       assert.equal(r.status, 403);
       assert.match(r.json.faultstring, /locked down/);
+      // Locked down is not a crash: the agent stays up (a restart would meet the same "******").
+      await new Promise((res) => setTimeout(res, 200));
+      assert.equal(agent.fatal, undefined);
+      const status = await httpsJson(`https://127.0.0.1:${agent.port}/v1/status`, agent.tls.verifyCa!, 'GET');
+      assert.equal(status.status, 200);
     });
+  } finally {
+    await fc.stop();
+  }
+});
+
+test('a lookup that times out stops the agent with a fatal error (the CLI then exits 1 for systemd to restart it)', async () => {
+  const fc = await new FakeConductor('1.82').start(); // lookup: 404 "Resource could not be found." by default
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'inband-cond-'));
+    const lines = new LineCollector();
+    const loaded = loadConfig({
+      argv: ['--api-url', fc.url, '--lookup-timeout', '1', '--advertise-host', '127.0.0.1', '--listen-host', '127.0.0.1', '--listen-port', '0', '--backend', 'simulated', '--state-dir', join(dir, 's')],
+      env: {}, cmdlinePath: null,
+    });
+    const agent = await serve({ loaded, logger: createLogger({ stream: lines, format: 'json' }) });
+    try {
+      await agent.stopped;
+      assert.ok(agent.fatal, 'the agent says why it gave up');
+      assert.ok(fc.of('lookup').length >= 1);
+    } finally {
+      await agent.close();
+      captureLines('agent-conductor-timeout', lines.lines);
+      rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     await fc.stop();
   }
