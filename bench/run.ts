@@ -4,12 +4,17 @@
  * test suite; no thresholds. `--quick` for a short smoke run.
  */
 import { benchTransport } from './transport.js';
+import { benchTraffic } from './traffic.js';
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
 const t0 = Date.now();
+
+const traffic = await benchTraffic();
+rows.push(...traffic.rows);
+raw.traffic = traffic.raw;
 
 const transport = await benchTransport({ quick });
 rows.push(...transport.rows);
