@@ -6,7 +6,9 @@
  * and the host drives it the way Ironic
  * does — over the network, through a port qemu forwards from host loopback —
  * with IPA's API: `POST /v1/commands/?wait=true` `bmc.set_credentials`. The
- * host then logs in with the new user over RMCP+.
+ * host then logs in with the new user over RMCP+. Then the fault: ipmi_sim is
+ * stopped under a running command; the agent must keep answering its API, log
+ * the lost response (a timeout), and finish the command once the BMC is back.
  *
  * Forwarded connections reach the guest from 10.0.2.2, so the agent sees a
  * remote client and the pre-shared agent token is required, as on a real
@@ -25,6 +27,10 @@ import { qemuGate } from './prerequisites.js';
 const { skip, image } = await qemuGate(['dist/agent/cli.js'], { artifact: true });
 const TITLE = 'inband-agent daemon in the qemu guest, driven over a forwarded port with IPA\'s API (real ipmi_si → ipmi_sim)';
 const GUEST_PORT = 9999;
+/** The agent's debug line when a request to the stopped BMC timed out (transport or kernel/qemu completion code). */
+const RETRY_LINE = /retrying IPMI request .*(timed out after \d+ ms \(native backend\)|completion code 0xc3 \(Timeout while processing command\))/;
+/** Longest the BMC stays stopped waiting for that line: past the agent's 10 s per-request timeout. */
+const STALL_LIMIT_MS = 30_000;
 /** Under TCG the daemon takes ~15 s to load; allow for a loaded CI machine. */
 const DAEMON_UP_TIMEOUT_MS = 120_000;
 
@@ -50,6 +56,23 @@ if (skip) {
   let setCreds: HttpResult | undefined;
   let list: HttpResult | undefined;
   let login: LanplusLoginResult | undefined;
+  // The fault: the BMC stopped under a running command.
+  const stalledUser = 'ironicbmc2';
+  const stalledPassword = recordSecret(`Ds-${randomBytes(6).toString('base64url')}`);
+  let stalled: HttpResult | undefined;
+  let whileStopped: HttpResult | undefined;
+  let statusWhileStopped: HttpResult | undefined;
+  let stalledFinal: HttpResult | undefined;
+  let stalledLogin: LanplusLoginResult | undefined;
+  let retryLine: string | undefined;
+  let stalledMs: number | undefined;
+  const watchers: Array<{ re: RegExp; resolve: (line: string | undefined) => void }> = [];
+  /** Resolves with the next console line matching `re`, or undefined after `timeoutMs`. */
+  const consoleLine = (re: RegExp, timeoutMs: number): Promise<string | undefined> => new Promise((resolve) => {
+    const w = { re, resolve: (line: string | undefined): void => { clearTimeout(timer); watchers.splice(watchers.indexOf(w), 1); resolve(line); } };
+    const timer = setTimeout(() => w.resolve(undefined), timeoutMs);
+    watchers.push(w);
+  });
   let loginBefore: LanplusLoginResult;
   let driveError: string | undefined;
 
@@ -89,6 +112,30 @@ if (skip) {
     setCreds = await http('POST', `/v1/commands/?wait=true&agent_token=${encodeURIComponent(token)}`, command);
     list = await http('GET', `/v1/commands/?agent_token=${encodeURIComponent(token)}`);
     login = await sim.lanplusLogin(userName, password);
+
+    // Fault: the BMC stops before the next command starts. The agent must keep
+    // answering its API, time the request out (and say so), and finish the
+    // command once the BMC is back: its retry policy resends idempotent writes.
+    const q = `agent_token=${encodeURIComponent(token)}`;
+    sim.pause();
+    const paused = performance.now();
+    try {
+      stalled = await http('POST', `/v1/commands/?wait=false&${q}`, { name: 'bmc.set_credentials', params: { username: stalledUser, password: stalledPassword } });
+      // Stopped until the agent reports the lost response on its console: qemu's
+      // ipmi-bmc-extern answers 0xC3 after ~4 s, else the agent's own 10 s timeout fires.
+      retryLine = await consoleLine(RETRY_LINE, STALL_LIMIT_MS);
+      whileStopped = await http('GET', `/v1/commands/${String(stalled.json.id)}?${q}`);
+      statusWhileStopped = await http('GET', '/v1/status');
+    } finally {
+      sim.resume();
+      stalledMs = Math.round(performance.now() - paused);
+    }
+    const t1 = performance.now();
+    do {
+      await new Promise((r) => setTimeout(r, 500));
+      stalledFinal = await http('GET', `/v1/commands/${String(stalled.json.id)}?${q}`);
+    } while (stalledFinal.json.command_status === 'RUNNING' && performance.now() - t1 < 120_000);
+    stalledLogin = await sim.lanplusLogin(stalledUser, stalledPassword);
   };
 
   before(async () => {
@@ -97,7 +144,7 @@ if (skip) {
     hostPort = await freeTcpPort();
     loginBefore = await sim.lanplusLogin(userName, password);
     const daemon = chrootCommand([installed.launcher, 'serve', '--standalone',
-      '--listen-port', String(GUEST_PORT), '--agent-token-file', '/run/agent.token', '--log-level', 'info']);
+      '--listen-port', String(GUEST_PORT), '--agent-token-file', '/run/agent.token', '--log-level', 'debug']);
     const script = [
       'cd /',
       // /host/run is the guest's tmpfs: the token never touches a disk.
@@ -121,6 +168,9 @@ if (skip) {
       name: 'agent-daemon',
       script,
       forward: [{ hostPort, guestPort: GUEST_PORT }],
+      onLine: (line) => {
+        for (const w of [...watchers]) if (w.re.test(line)) w.resolve(line);
+      },
       timeoutMs: 240_000,
       onAsk: async (what) => {
         if (what === 'secret:token') return token;
@@ -173,10 +223,26 @@ if (skip) {
     t.diagnostic(`POST bmc.set_credentials (wait=true) answered in ${setCreds!.ms} ms over the forwarded port; ${String(result.requests)} IPMI requests through /dev/ipmi0`);
   });
 
-  it('keeps the password and the token out of command records, the console and the agent log', () => {
+  it('keeps answering while the BMC is stopped under a running command, logs the timeout, and finishes once the BMC is back', (t) => {
     ready();
-    for (const [what, text] of [['the set_credentials record', JSON.stringify(setCreds?.json)], ['GET /v1/commands', JSON.stringify(list?.json)], ['the guest console', guest.log]] as const) {
-      assert.ok(!text.includes(password), `the password appeared in ${what}`);
+    assert.equal(stalled?.status, 200, JSON.stringify(stalled?.json));
+    assert.equal(whileStopped?.status, 200);
+    assert.equal(whileStopped?.json.command_status, 'RUNNING', 'the command must still be running, not failed or done, while the BMC is stopped');
+    assert.equal(statusWhileStopped?.status, 200);
+    // The agent's debug log (on the console) reports the lost response while the BMC is stopped.
+    assert.ok(retryLine, `the agent logged no timeout within ${STALL_LIMIT_MS} ms of the BMC stopping; console in ${guest.logFile}`);
+    assert.equal(stalledFinal?.json.command_status, 'SUCCEEDED', JSON.stringify(stalledFinal?.json.command_error));
+    assert.equal(stalledLogin?.ok, true, `lanplus login with the user set across the stall failed: ${stalledLogin?.stderr}`);
+    t.diagnostic(`BMC stopped for ${stalledMs} ms; the agent logged: ${retryLine!.replace(/^.*retrying IPMI request /, 'retrying IPMI request ')}`);
+    t.diagnostic(`API answered in ${whileStopped!.ms} ms (command record) and ${statusWhileStopped!.ms} ms (status) while the BMC was stopped; the command then succeeded`);
+  });
+
+  it('keeps the passwords and the token out of command records, the console and the agent log', () => {
+    ready();
+    const texts = [['the set_credentials record', JSON.stringify(setCreds?.json)], ['GET /v1/commands', JSON.stringify(list?.json)],
+      ['the stalled command\'s record', JSON.stringify(stalledFinal?.json)], ['the guest console', guest.log]] as const;
+    for (const [what, text] of texts) {
+      assert.ok(!text.includes(password) && !text.includes(stalledPassword), `a password appeared in ${what}`);
       assert.ok(!text.includes(token), `the token appeared in ${what}`);
     }
   });
