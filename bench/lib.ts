@@ -50,7 +50,7 @@ export function ratio(r: Row): number {
   return r.better === 'lower' ? r.peerValue / r.oursValue : r.oursValue / r.peerValue;
 }
 
-const fmt = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number): string => (!Number.isFinite(v) ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 export function markdownTable(rows: Row[]): string {
   const head = '| section | measure | ours | value | peer | value | unit | ratio (ours vs peer) |\n|---|---|---|---:|---|---:|---|---:|';

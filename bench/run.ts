@@ -5,6 +5,7 @@
  */
 import { benchTransport } from './transport.js';
 import { benchTraffic } from './traffic.js';
+import { benchDaemon } from './daemon.js';
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
@@ -15,6 +16,10 @@ const t0 = Date.now();
 const traffic = await benchTraffic();
 rows.push(...traffic.rows);
 raw.traffic = traffic.raw;
+
+const daemon = await benchDaemon({ quick });
+rows.push(...daemon.rows);
+raw.daemon = daemon.raw;
 
 const transport = await benchTransport({ quick });
 rows.push(...transport.rows);
