@@ -103,6 +103,13 @@ if grep -q 'inband\.hostroot' /proc/cmdline; then
     mount -o bind /dev /host/dev && mount -t proc proc /host/proc && mount -t sysfs sys /host/sys \
       && mount -t tmpfs -o mode=755 run /host/run && mount -t tmpfs -o mode=1777 tmp /host/tmp
     if grep -q ' /share ' /proc/mounts; then mkdir -p /host/run/inband-share && mount -o bind /share /host/run/inband-share; fi
+    # "inband.project=PATH": the project lives under a host directory the tmpfs
+    # mounts above hide (a clone under /tmp, as CI may make): mount it again there.
+    proj=$(sed -n 's/.*inband\.project=\([^ ]*\).*/\1/p' /proc/cmdline)
+    if [ -n "$proj" ]; then
+      mkdir -p "/host$proj" && mount -t 9p -o "$p9,ro,cache=loose" project "/host$proj" \
+        || echo "@@inband:error cannot mount the project at $proj"
+    fi
     echo "@@inband:hostroot $(up)"
   else
     echo "@@inband:error cannot mount the host root"

@@ -284,6 +284,9 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
   const image = opts.image ?? await prepareGuestImage();
   const hostRoot = opts.hostRoot ?? true;
   const forward = opts.forward ?? [];
+  // The guest mounts fresh tmpfs on the host root's /tmp and /run; a project
+  // checked out below them (CI's clones may be) is mounted again on top.
+  const projectHidden = hostRoot && /^\/(tmp|run)(\/|$)/.test(PROJECT_ROOT);
   for (const f of forward) {
     if (![f.hostPort, f.guestPort].every((p) => Number.isInteger(p) && p > 0 && p < 65536)) throw new Error('bootGuest: forward ports must be TCP ports');
   }
@@ -310,9 +313,10 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
       // Console on stdio without qemu's monitor multiplexer: a stray ^A must not reach a monitor.
       '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
       '-kernel', image.vmlinuz, '-initrd', image.initrd,
-      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}`,
+      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}${projectHidden ? ` inband.project=${PROJECT_ROOT}` : ''}`,
       '-virtfs', `local,path=${shareDir},mount_tag=share,security_model=none,multidevs=remap`,
       ...(hostRoot ? ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'] : []),
+      ...(projectHidden ? ['-virtfs', `local,path=${PROJECT_ROOT},mount_tag=project,security_model=none,readonly=on,multidevs=remap`] : []),
       // §9 KCS system interface at the ISA default io 0xca2, announced through ACPI/SMBIOS so ipmi_si finds it.
       '-chardev', `socket,id=ipmi0,host=127.0.0.1,port=${opts.vmPort},reconnect=10`,
       '-device', 'ipmi-bmc-extern,id=bmc0,chardev=ipmi0',
