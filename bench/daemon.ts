@@ -37,7 +37,7 @@ export const IPA_RECORDED = Object.freeze({
 });
 const RECORDED = 'IPA 9.4.1 (recorded, not measured in this run)';
 
-function projectRoot(): string {
+export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     if (existsSync(join(dir, 'bin', 'inband-agent.js')) && existsSync(join(dir, 'package.json'))) return dir;
@@ -119,7 +119,7 @@ const CLEAN_STEPS_PARAMS = {
   ports: [],
 };
 
-async function waitAnswering(port: number, child: ChildProcess, t0: number, deadlineMs = 60_000): Promise<number> {
+export async function waitAnswering(port: number, child: ChildProcess, t0: number, deadlineMs = 60_000): Promise<number> {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode} before answering`);
     try {
@@ -131,7 +131,7 @@ async function waitAnswering(port: number, child: ChildProcess, t0: number, dead
   }
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');

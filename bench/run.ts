@@ -6,6 +6,7 @@
 import { benchTransport } from './transport.js';
 import { benchTraffic } from './traffic.js';
 import { benchDaemon } from './daemon.js';
+import { benchCredentialChange } from './credential-change.js';
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
@@ -16,6 +17,10 @@ const t0 = Date.now();
 const traffic = await benchTraffic();
 rows.push(...traffic.rows);
 raw.traffic = traffic.raw;
+
+const change = await benchCredentialChange({ quick });
+rows.push(...change.rows);
+raw.credentialChange = change.raw;
 
 const daemon = await benchDaemon({ quick });
 rows.push(...daemon.rows);
