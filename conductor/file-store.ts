@@ -1,0 +1,267 @@
+/**
+ * The embedded secret store: one JSON file, no server.
+ *
+ * - Each password is sealed with AES-256-GCM under a 32-byte key read from a key
+ *   file (created 0600 with O_EXCL when absent; refused when group or others may
+ *   read it). The additional authenticated data binds a ciphertext to its node
+ *   and entry id, so a value copied to another node's entry does not decrypt.
+ * - The store file is 0600 and always replaced atomically: written to a temp
+ *   file in the same directory, fsync'd, renamed over the old one, then the
+ *   directory is fsync'd — a crash leaves the old file or the new, never half.
+ * - Node names, user names, states and times are plain (they are what an
+ *   operator needs to read a failure record); passwords never are.
+ *
+ * One writer at a time: operations of one FileSecretStore are serialised; two
+ * processes writing the same file at once are not supported (the conductor CLI
+ * runs one rotation per invocation).
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Secret } from '../service/secret.js';
+import { checkNode, deletable, SecretStoreError, transition, type SecretEntry, type SecretStore } from './secret-store.js';
+
+const KEY_BYTES = 32;
+const IV_BYTES = 12;
+const FORMAT = 'inband-conductor-secrets/1';
+
+interface Sealed {
+  iv: string;
+  tag: string;
+  ct: string;
+}
+
+type StoredEntry = SecretEntry & { value: Sealed };
+
+interface StoreFile {
+  format: typeof FORMAT;
+  nodes: Record<string, StoredEntry[]>;
+}
+
+export interface FileSecretStoreOptions {
+  /** The store file (created on first write). */
+  path: string;
+  /** The key file; default `<path>.key`. */
+  keyPath?: string;
+  now?: () => Date;
+}
+
+export class FileSecretStore implements SecretStore {
+  readonly kind = 'file' as const;
+  readonly path: string;
+  readonly keyPath: string;
+  private readonly now: () => Date;
+  private key: Buffer | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: FileSecretStoreOptions) {
+    this.path = opts.path;
+    this.keyPath = opts.keyPath ?? `${opts.path}.key`;
+    this.now = opts.now ?? (() => new Date());
+  }
+
+  putPending(node: string, username: string, secret: Secret): Promise<SecretEntry> {
+    checkNode(node);
+    if (!username) throw new SecretStoreError('BAD_REQUEST', 'username is required');
+    return this.mutate(async (file, key) => {
+      const at = this.now().toISOString();
+      const id = randomBytes(8).toString('hex');
+      const entry: SecretEntry = { id, node, username, state: 'pending', createdAt: at, updatedAt: at };
+      const list = file.nodes[node] ?? (file.nodes[node] = []);
+      list.push({ ...entry, value: seal(key, node, id, secret) });
+      return entry;
+    });
+  }
+
+  markCurrent(node: string, id: string): Promise<SecretEntry> {
+    return this.change(node, id, 'current');
+  }
+
+  markFailed(node: string, id: string, note: string): Promise<SecretEntry> {
+    return this.change(node, id, 'failed', note);
+  }
+
+  async getCurrent(node: string): Promise<{ entry: SecretEntry; secret: Secret } | null> {
+    checkNode(node);
+    return this.serial(async () => {
+      const file = await this.load();
+      const cur = (file.nodes[node] ?? []).find((e) => e.state === 'current');
+      if (!cur) return null;
+      return { entry: strip(cur), secret: unseal(await this.loadKey(), node, cur) };
+    });
+  }
+
+  async getSecret(node: string, id: string): Promise<Secret> {
+    checkNode(node);
+    return this.serial(async () => {
+      const file = await this.load();
+      const e = (file.nodes[node] ?? []).find((x) => x.id === id);
+      if (!e) throw new SecretStoreError('NOT_FOUND', `no secret entry ${id} for node ${node}`);
+      return unseal(await this.loadKey(), node, e);
+    });
+  }
+
+  async history(node: string): Promise<SecretEntry[]> {
+    checkNode(node);
+    return this.serial(async () => ((await this.load()).nodes[node] ?? []).map(strip));
+  }
+
+  deleteSuperseded(node: string, opts: { keep?: number } = {}): Promise<number> {
+    checkNode(node);
+    return this.mutate(async (file) => {
+      const list = file.nodes[node] ?? [];
+      const gone = new Set(deletable(list, opts.keep).map((e) => e.id));
+      file.nodes[node] = list.filter((e) => !gone.has(e.id));
+      return gone.size;
+    });
+  }
+
+  private change(node: string, id: string, to: 'current' | 'failed', note?: string): Promise<SecretEntry> {
+    checkNode(node);
+    return this.mutate(async (file) => {
+      const list = file.nodes[node] ?? [];
+      const next = transition(list.map(strip), id, to, this.now().toISOString(), note);
+      const values = new Map(list.map((e) => [e.id, e.value]));
+      file.nodes[node] = next.map((e) => ({ ...e, value: values.get(e.id) as Sealed }));
+      return next.find((e) => e.id === id) as SecretEntry;
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private mutate<T>(fn: (file: StoreFile, key: Buffer) => Promise<T>): Promise<T> {
+    return this.serial(async () => {
+      const key = await this.loadKey(true);
+      const file = await this.load();
+      const result = await fn(file, key);
+      await this.save(file);
+      return result;
+    });
+  }
+
+  private async load(): Promise<StoreFile> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { format: FORMAT, nodes: {} };
+      throw new SecretStoreError('UNAVAILABLE', `cannot read secret store ${this.path}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new SecretStoreError('CORRUPT', `secret store ${this.path} is not JSON`);
+    }
+    const f = parsed as StoreFile;
+    if (!f || f.format !== FORMAT || typeof f.nodes !== 'object' || f.nodes === null) {
+      throw new SecretStoreError('CORRUPT', `secret store ${this.path} is not a ${FORMAT} file`);
+    }
+    return f;
+  }
+
+  /** Atomic replace: temp file (0600, O_EXCL) + fsync + rename + directory fsync. */
+  private async save(file: StoreFile): Promise<void> {
+    const dir = dirname(this.path);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(file, null, 1) + '\n');
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    try {
+      await rename(tmp, this.path);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    const d = await open(dir, fsc.O_RDONLY);
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+
+  /** Reads the key file; with `create`, makes one (0600, O_EXCL) when absent. */
+  private async loadKey(create = false): Promise<Buffer> {
+    if (this.key) return this.key;
+    let st;
+    try {
+      st = await stat(this.keyPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!create) throw new SecretStoreError('NOT_FOUND', `key file ${this.keyPath} is missing`);
+      await mkdir(dirname(this.keyPath), { recursive: true, mode: 0o700 });
+      const fresh = randomBytes(KEY_BYTES);
+      try {
+        const fh = await open(this.keyPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        try {
+          await fh.writeFile(fresh);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      } catch (e) {
+        // Another process created it first: use theirs.
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      st = await stat(this.keyPath);
+    }
+    if ((st.mode & 0o077) !== 0) {
+      throw new SecretStoreError('DENIED', `key file ${this.keyPath} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    }
+    const key = await readFile(this.keyPath);
+    if (key.length !== KEY_BYTES) throw new SecretStoreError('CORRUPT', `key file ${this.keyPath} must hold ${KEY_BYTES} bytes`);
+    this.key = key;
+    return key;
+  }
+}
+
+function aad(node: string, id: string): Buffer {
+  return Buffer.from(`${FORMAT}\0${node}\0${id}`, 'utf8');
+}
+
+function seal(key: Buffer, node: string, id: string, secret: Secret): Sealed {
+  const iv = randomBytes(IV_BYTES);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(aad(node, id));
+  const plain = secret.copyBytes();
+  try {
+    const ct = Buffer.concat([c.update(plain), c.final()]);
+    return { iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+  } finally {
+    plain.fill(0);
+  }
+}
+
+function unseal(key: Buffer, node: string, e: StoredEntry): Secret {
+  if (!e.value) throw new SecretStoreError('NOT_FOUND', `entry ${e.id} holds no value`);
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, Buffer.from(e.value.iv, 'base64'));
+    d.setAAD(aad(node, e.id));
+    d.setAuthTag(Buffer.from(e.value.tag, 'base64'));
+    const plain = Buffer.concat([d.update(Buffer.from(e.value.ct, 'base64')), d.final()]);
+    const s = Secret.fromBuffer(plain);
+    plain.fill(0);
+    return s;
+  } catch {
+    throw new SecretStoreError('CORRUPT', `entry ${e.id} of node ${node} does not decrypt with ${'this key'} (wrong key file or tampered entry)`);
+  }
+}
+
+function strip(e: StoredEntry | SecretEntry): SecretEntry {
+  const { id, node, username, state, createdAt, updatedAt, note } = e;
+  return { id, node, username, state, createdAt, updatedAt, ...(note !== undefined ? { note } : {}) };
+}

@@ -1,0 +1,90 @@
+/**
+ * FileSecretStore: the store contract, plus what only a file store must prove —
+ * the password never appears in the file, 0600 files, an over-permissive key
+ * file is refused, a tampered entry or another key does not decrypt, and writes
+ * leave no temp files.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FileSecretStore } from '../../conductor/file-store.js';
+import { SecretStoreError } from '../../conductor/secret-store.js';
+import { generatePassword } from '../../service/password-generator.js';
+import { recordSecret } from '../helpers/secrets.js';
+import { secretStoreContract } from './secret-store-contract.js';
+
+const dirs: string[] = [];
+const fresh = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'file-store-'));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('FileSecretStore: store contract', () => {
+  secretStoreContract({ make: async () => new FileSecretStore({ path: join(fresh(), 'secrets.json') }) });
+});
+
+describe('FileSecretStore: at rest', () => {
+  it('encrypts: the plain password is nowhere in the store file; files are 0600; no temp files stay', async () => {
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    const store = new FileSecretStore({ path });
+    const s = generatePassword(0);
+    const plain = recordSecret(s.reveal());
+    const e = await store.putPending('node-1', 'ironic', s);
+    await store.markCurrent('node-1', e.id);
+    const raw = readFileSync(path);
+    assert.ok(!raw.includes(Buffer.from(plain)), 'plain password absent from the store file');
+    assert.ok(!raw.includes(Buffer.from(Buffer.from(plain).toString('base64'))), 'not merely base64-encoded either');
+    assert.ok(!readFileSync(`${path}.key`).includes(Buffer.from(plain)));
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(`${path}.key`).mode & 0o777, 0o600);
+    assert.equal(statSync(`${path}.key`).size, 32);
+    assert.deepEqual(readdirSync(dir).sort(), ['secrets.json', 'secrets.json.key']);
+    // Another instance (a later CLI run) reads it back with the key file.
+    const again = new FileSecretStore({ path });
+    assert.ok((await again.getCurrent('node-1'))?.secret.equals(s));
+  });
+
+  it('refuses a key file that group or others can read', async () => {
+    const path = join(fresh(), 'secrets.json');
+    const store = new FileSecretStore({ path });
+    await store.putPending('node-1', 'ironic', generatePassword(0));
+    chmodSync(`${path}.key`, 0o644);
+    const other = new FileSecretStore({ path });
+    await assert.rejects(other.history('node-1').then(() => other.putPending('node-1', 'x', generatePassword(0))),
+      (e: unknown) => e instanceof SecretStoreError && e.code === 'DENIED' && /chmod 600/.test(e.message));
+  });
+
+  it('a tampered entry, an entry moved to another node, or another key does not decrypt', async () => {
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    const store = new FileSecretStore({ path });
+    const e = await store.putPending('node-1', 'ironic', generatePassword(0));
+    const f = JSON.parse(readFileSync(path, 'utf8'));
+    // moved to another node: the AAD binds node and id
+    f.nodes['node-2'] = f.nodes['node-1'];
+    writeFileSync(path, JSON.stringify(f), { mode: 0o600 });
+    const reread = new FileSecretStore({ path });
+    await assert.rejects(reread.getSecret('node-2', e.id), (x: unknown) => x instanceof SecretStoreError && x.code === 'CORRUPT');
+    assert.ok(await reread.getSecret('node-1', e.id));
+    // another key
+    const otherKey = join(dir, 'other.key');
+    writeFileSync(otherKey, Buffer.alloc(32, 7), { mode: 0o600 });
+    const wrong = new FileSecretStore({ path, keyPath: otherKey });
+    await assert.rejects(wrong.getSecret('node-1', e.id), (x: unknown) => x instanceof SecretStoreError && x.code === 'CORRUPT');
+  });
+
+  it('a corrupt store file is reported, not overwritten', async () => {
+    const path = join(fresh(), 'secrets.json');
+    writeFileSync(path, '{"half": ', { mode: 0o600 });
+    const store = new FileSecretStore({ path });
+    await assert.rejects(store.putPending('node-1', 'ironic', generatePassword(0)), (x: unknown) => x instanceof SecretStoreError && x.code === 'CORRUPT');
+    assert.equal(readFileSync(path, 'utf8'), '{"half": ');
+  });
+});
