@@ -52,9 +52,17 @@ export function ratio(r: Row): number {
 
 const fmt = (v: number): string => (!Number.isFinite(v) ? '—' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
+/** "**4.2×** less" when ours is ahead; "peer ahead: **1.5×** more" when it is not (a ratio below 1 reads badly). */
+function ratioText(r: Row): string {
+  const q = ratio(r);
+  if (!Number.isFinite(q)) return '—';
+  if (q >= 1) return `**${fmt(q)}×** ${r.better === 'lower' ? 'less' : 'more'}`;
+  return `peer ahead: ours **${fmt(1 / q)}×** ${r.better === 'lower' ? 'more' : 'less'}`;
+}
+
 export function markdownTable(rows: Row[]): string {
   const head = '| section | measure | ours | value | peer | value | unit | ratio (ours vs peer) |\n|---|---|---|---:|---|---:|---|---:|';
-  const lines = rows.map((r) => `| ${r.section} | ${r.what}${r.note ? ` (${r.note})` : ''} | ${r.ours} | ${fmt(r.oursValue)} | ${r.peer} | ${fmt(r.peerValue)} | ${r.unit} | **${fmt(ratio(r))}×** ${r.better === 'lower' ? 'less' : 'more'} |`);
+  const lines = rows.map((r) => `| ${r.section} | ${r.what}${r.note ? ` (${r.note})` : ''} | ${r.ours} | ${fmt(r.oursValue)} | ${r.peer} | ${fmt(r.peerValue)} | ${r.unit} | ${ratioText(r)} |`);
   return [head, ...lines].join('\n');
 }
 
