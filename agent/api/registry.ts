@@ -23,8 +23,8 @@ export interface CommandDefinition<P = Record<string, unknown>, A = P> {
   mode: 'sync' | 'async';
   /** JSON schema of `params`. */
   schema: object;
-  /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw {@link ParamError} to refuse. */
-  prepare?: (params: P, name: string) => A;
+  /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw (or reject with) {@link ParamError} to refuse. */
+  prepare?: (params: P, name: string) => A | Promise<A>;
   run: (args: A, ctx: CommandContext) => Promise<unknown>;
   /** A secret-free note for the log line that starts the command (e.g. which step). */
   summary?: (args: A) => string;
@@ -41,7 +41,7 @@ export class ParamError extends Error {
 interface Entry {
   def: CommandDefinition<unknown, unknown>;
   /** The params validator, compiled on the command's first use (start-up stays fast), then reused. */
-  validator: () => ValidateFunction;
+  validator: () => Promise<ValidateFunction>;
 }
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
@@ -119,18 +119,22 @@ export class CommandExecutor {
     const entry = this.opts.registry.resolve(name);
     const busy = this.opts.store.running();
     if (busy) throw agentBusy(busy.name);
-    const validate = entry.validator();
+    const validate = await entry.validator();
     if (!validate(params)) throw invalidParams(name, describeAjvError(validate.errors));
     let args: unknown = params;
     if (entry.def.prepare) {
       try {
-        args = entry.def.prepare(params, name);
+        args = await entry.def.prepare(params, name);
       } catch (e) {
         if (e instanceof ParamError) throw invalidParams(name, e.message);
         if (e instanceof ApiError) throw e;
         throw invalidParams(name, (e as Error).message);
       }
     }
+    // Validation may have waited (ajv loads, and a schema compiles, on first use): a command
+    // that started meanwhile makes this one busy, exactly as if it had arrived later.
+    const started = this.opts.store.running();
+    if (started) throw agentBusy(started.name);
     const record = new CommandRecord(name);
     this.opts.store.add(record);
     const log = this.opts.log;

@@ -86,13 +86,13 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
     registry.register<StepParams, StepPlan>(`${kind}.execute_${kind}_step`, {
       mode: 'async',
       schema: stepEnvelope(kind),
-      prepare: (p) => {
+      prepare: async (p) => {
         const echo = echoStep(p.step);
         if (p.step.interface !== STEP_INTERFACE || p.step.step !== SET_BMC_CREDENTIALS_STEP) {
           return { kind: 'unknown', echo, id: `${p.step.interface}.${p.step.step}` };
         }
         const args = p.step.args ?? {};
-        const validate = argsValidator();
+        const validate = await argsValidator();
         if (!validate(args)) {
           const d = describeAjvError(validate.errors, 'params.step.args');
           const i = d.indexOf(': ');
