@@ -6,7 +6,7 @@
 import { benchTransport } from './transport.js';
 import { benchTraffic } from './traffic.js';
 import { benchDaemon } from './daemon.js';
-import { benchCredentialChange } from './credential-change.js';
+import { benchCredentialChangeHost } from './credential-change.js';
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
@@ -18,7 +18,7 @@ const traffic = await benchTraffic();
 rows.push(...traffic.rows);
 raw.traffic = traffic.raw;
 
-const change = await benchCredentialChange({ quick });
+const change = await benchCredentialChangeHost({ quick });
 rows.push(...change.rows);
 raw.credentialChange = change.raw;
 
