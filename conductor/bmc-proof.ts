@@ -1,0 +1,100 @@
+/**
+ * Out-of-band checks at the node's BMC over RMCP+ (lanplus), with ipmitool:
+ * proving a credential (`mc info`, §20.1 Get Device ID inside a session) and
+ * retiring a superseded user (`user disable`, §22.30 Set User Password op 0).
+ *
+ * The password reaches ipmitool only through its environment (`-E` reads
+ * IPMI_PASSWORD): /proc/<pid>/cmdline is world-readable, /proc/<pid>/environ is not.
+ */
+import { spawn } from 'node:child_process';
+import type { Secret } from '../service/secret.js';
+
+export interface BmcEndpoint {
+  host: string;
+  port: number;
+  /** RMCP+ cipher suite; 3 (SHA1/AES-128) skips ipmitool's cipher-suite query. */
+  cipherSuite: string;
+}
+
+export interface BmcCredential {
+  username: string;
+  password: Secret;
+}
+
+export interface ProofResult {
+  ok: boolean;
+  /** ipmitool's stderr, squeezed to one line (never holds the password). */
+  detail: string;
+  attempts: number;
+}
+
+export interface BmcProver {
+  prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult>;
+  /** Disables the user named `username`, logged in as `as`. */
+  retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number }>;
+}
+
+export interface IpmitoolProverOptions {
+  ipmitoolPath?: string;
+  /** Per ipmitool run, default 20 s. */
+  timeoutMs?: number;
+  /** Login attempts before a proof fails (a BMC may still be busy after the node's reboot), default 3. */
+  attempts?: number;
+  retryDelayMs?: number;
+}
+
+/** Reads driver_info the way Ironic's ipmitool driver does (ipmi_port default 623). */
+export function endpointFromDriverInfo(info: Record<string, unknown>): BmcEndpoint {
+  const host = info.ipmi_address;
+  if (typeof host !== 'string' || !host) throw new Error('driver_info has no ipmi_address');
+  return { host, port: Number(info.ipmi_port ?? 623), cipherSuite: String(info.ipmi_cipher_suite ?? '3') };
+}
+
+export class IpmitoolProver implements BmcProver {
+  constructor(private readonly opts: IpmitoolProverOptions = {}) {}
+
+  async prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult> {
+    const attempts = this.opts.attempts ?? 3;
+    let last = '';
+    for (let i = 1; i <= attempts; i++) {
+      const r = await this.run(bmc, cred, ['mc', 'info']);
+      if (r.code === 0 && /IPMI Version/.test(r.stdout)) return { ok: true, detail: 'mc info over lanplus', attempts: i };
+      last = r.stderr || `exit ${r.code}`;
+      if (i < attempts) await new Promise((res) => setTimeout(res, this.opts.retryDelayMs ?? 2000));
+    }
+    return { ok: false, detail: last, attempts };
+  }
+
+  async retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number }> {
+    // Names are global to the BMC (§22.28); the channel only shapes the access columns.
+    const list = await this.run(bmc, as, ['user', 'list', '1']);
+    if (list.code !== 0) return { ok: false, detail: `user list: ${list.stderr || `exit ${list.code}`}` };
+    const ids = list.stdout.split('\n').map((l) => /^\s*(\d+)\s+(\S+)\s/.exec(l)).filter((m): m is RegExpExecArray => m !== null && m[2] === username).map((m) => Number(m[1]));
+    if (ids.length !== 1) return { ok: false, detail: ids.length ? `${ids.length} users are named ${username}` : `no user named ${username}` };
+    const userId = ids[0] as number;
+    const dis = await this.run(bmc, as, ['user', 'disable', String(userId)]);
+    if (dis.code !== 0) return { ok: false, detail: `user disable ${userId}: ${dis.stderr || `exit ${dis.code}`}`, userId };
+    return { ok: true, detail: `user ${userId} (${username}) disabled`, userId };
+  }
+
+  private run(bmc: BmcEndpoint, cred: BmcCredential, cmd: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const args = ['-I', 'lanplus', '-C', bmc.cipherSuite, '-H', bmc.host, '-p', String(bmc.port), '-U', cred.username, '-E', '-N', '1', '-R', '2', ...cmd];
+    return new Promise((resolve) => {
+      const child = spawn(this.opts.ipmitoolPath ?? '/usr/bin/ipmitool', args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', IPMI_PASSWORD: cred.password.reveal() },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.timeoutMs ?? 20_000);
+      const done = (code: number | null, extra = ''): void => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr: (stderr + extra).replace(/\s+/g, ' ').trim().slice(0, 300) });
+      };
+      child.once('error', (e) => done(null, ` ${e.message}`));
+      child.once('close', (code, sig) => done(code, sig ? ` killed by ${sig}` : ''));
+    });
+  }
+}

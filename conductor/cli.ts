@@ -1,0 +1,174 @@
+/**
+ * `inband-agent conductor ...` — the conductor half, run by an operator or a
+ * controller next to Ironic.
+ *
+ *   inband-agent conductor rotate NODE --ironic-url URL [--username U] [--username-b U2]
+ *       [--store file|barbican] [--store-path FILE] [--barbican-url URL] [--barbican-project-id ID]
+ *       [--records-dir DIR] [--keep-previous] [--clean-timeout S] [--ipmitool PATH]
+ *
+ * Tokens come from the environment, never from arguments: IRONIC_AUTH_TOKEN,
+ * BARBICAN_AUTH_TOKEN (both fall back to OS_AUTH_TOKEN). The rotation record
+ * (no secrets) is printed as JSON on stdout and kept under --records-dir.
+ * Exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage.
+ */
+import { constants as fsc } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Secret } from '../service/secret.js';
+import { BarbicanSecretStore } from './barbican-store.js';
+import { IpmitoolProver } from './bmc-proof.js';
+import { FileSecretStore } from './file-store.js';
+import { IronicApi } from './ironic-api.js';
+import { rotate, type RotationRecord } from './rotate.js';
+import type { SecretStore } from './secret-store.js';
+
+export const USAGE = `usage: inband-agent conductor rotate NODE --ironic-url URL [options]
+
+Rotates NODE's BMC credential: a new password for the BMC user Ironic does not
+hold (alternating U and U_b), set in-band by the agent through a manual clean,
+proven over lanplus, then given to Ironic; the previous user is disabled.
+
+options:
+  --ironic-url URL            Ironic API (required)
+  --username U                the pair's first user (default ironic; the second is U_b)
+  --username-b U2             the pair's second user
+  --store file|barbican       where generated passwords live (default file)
+  --store-path FILE           file store (default $XDG_STATE_HOME/inband-conductor/secrets.json)
+  --barbican-url URL          Barbican API (with --store barbican)
+  --barbican-project-id ID    X-Project-Id for Barbican without Keystone
+  --records-dir DIR           where rotation records go (default next to the file store)
+  --keep-previous             leave the previous BMC user enabled
+  --clean-timeout S           seconds to wait for the clean (default 1800)
+  --ipmitool PATH             ipmitool binary (default /usr/bin/ipmitool)
+
+environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN)
+exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage`;
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env });
+
+function stateDir(env: NodeJS.ProcessEnv): string {
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'inband-conductor');
+}
+
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  const [cmd, ...rest] = argv[0] === 'conductor' ? argv.slice(1) : argv;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    io.stdout(USAGE + '\n');
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd !== 'rotate') {
+    io.stderr(`conductor: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
+    return 2;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...rest],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'ironic-url': { type: 'string' },
+        username: { type: 'string', default: 'ironic' },
+        'username-b': { type: 'string' },
+        store: { type: 'string', default: 'file' },
+        'store-path': { type: 'string' },
+        'barbican-url': { type: 'string' },
+        'barbican-project-id': { type: 'string' },
+        'records-dir': { type: 'string' },
+        'keep-previous': { type: 'boolean', default: false },
+        'clean-timeout': { type: 'string', default: '1800' },
+        ipmitool: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    io.stderr(`conductor rotate: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    io.stdout(USAGE + '\n');
+    return 0;
+  }
+  const usage = (msg: string): number => {
+    io.stderr(`conductor rotate: ${msg}\n${USAGE}\n`);
+    return 2;
+  };
+  if (parsed.positionals.length !== 1) return usage('give exactly one NODE (uuid or name)');
+  const node = parsed.positionals[0] as string;
+  if (!v['ironic-url']) return usage('--ironic-url is required');
+  const userA = v.username as string;
+  const userB = v['username-b'] ?? `${userA}_b`;
+  for (const u of [userA, userB]) {
+    if (!/^[A-Za-z0-9_.-]{1,16}$/.test(u)) return usage(`BMC user name ${JSON.stringify(u)} must be 1-16 of [A-Za-z0-9_.-]`);
+  }
+  if (userA === userB) return usage('the two BMC users must differ');
+  const cleanTimeout = Number(v['clean-timeout']);
+  if (!Number.isFinite(cleanTimeout) || cleanTimeout <= 0) return usage('--clean-timeout must be a positive number of seconds');
+
+  const token = (name: string): Secret | undefined => {
+    const t = io.env[name] || io.env.OS_AUTH_TOKEN;
+    return t ? Secret.fromString(t) : undefined;
+  };
+  const storePath = v['store-path'] ?? join(stateDir(io.env), 'secrets.json');
+  let store: SecretStore;
+  if (v.store === 'file') {
+    store = new FileSecretStore({ path: storePath });
+  } else if (v.store === 'barbican') {
+    if (!v['barbican-url']) return usage('--store barbican needs --barbican-url');
+    const bt = token('BARBICAN_AUTH_TOKEN');
+    if (!bt && !v['barbican-project-id']) return usage('Barbican needs BARBICAN_AUTH_TOKEN/OS_AUTH_TOKEN or --barbican-project-id');
+    store = new BarbicanSecretStore({ url: v['barbican-url'], auth: { ...(bt ? { token: bt } : {}), ...(v['barbican-project-id'] ? { projectId: v['barbican-project-id'] } : {}) } });
+  } else {
+    return usage('--store is file or barbican');
+  }
+  const it = token('IRONIC_AUTH_TOKEN');
+  const ironic = new IronicApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) });
+  const record = await rotate({
+    node, ironic, store,
+    prover: new IpmitoolProver(v.ipmitool ? { ipmitoolPath: v.ipmitool } : {}),
+    usernames: [userA, userB],
+    retirePrevious: !v['keep-previous'],
+    cleanTimeoutMs: cleanTimeout * 1000,
+    log: (line) => io.stderr(line + '\n'),
+  });
+  const dir = v['records-dir'] ?? join(v['store-path'] ? join(storePath, '..') : stateDir(io.env), 'records');
+  try {
+    const file = await writeRecord(dir, record);
+    io.stderr(`rotation record: ${file}\n`);
+  } catch (err) {
+    io.stderr(`conductor rotate: could not keep the record in ${dir}: ${(err as Error).message}\n`);
+  }
+  io.stdout(JSON.stringify(record, null, 2) + '\n');
+  if (record.outcome !== 'rotated') {
+    io.stderr(`conductor rotate: FAILED at ${record.failedStep}: ${record.error}\n` +
+      `  Ironic logs in as ${record.current.username ?? '(unknown)'} (${record.current.note})\n`);
+    return 1;
+  }
+  return record.warnings.length ? 3 : 0;
+}
+
+/** `<dir>/<node uuid or ident>-<started>.json`, 0600, written whole (temp + fsync + rename). */
+export async function writeRecord(dir: string, record: RotationRecord): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const base = `${(record.nodeUuid ?? record.node).replace(/[^A-Za-z0-9._-]/g, '_')}-${record.startedAt.replace(/[:.]/g, '-')}.json`;
+  const file = join(dir, base);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(record, null, 2) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  return file;
+}

@@ -1,0 +1,340 @@
+/**
+ * Scenario 2, explicit request: rotate one node's BMC credential through
+ * Ironic's public REST API and the agent's `deploy.set_bmc_credentials` step,
+ * with no lock-out at any point.
+ *
+ * ## Two user slots
+ * The new password never goes to the user Ironic is logged in as. A node
+ * alternates between two BMC users, `<U>` and `<U>_b` (or a configured pair):
+ * the rotation writes the one Ironic does not hold, so the credential in
+ * Ironic's driver_info keeps working until the new one is proven out-of-band
+ * and Ironic holds it. Only then is the previous user disabled (§22.30 op 0),
+ * and the next rotation overwrites its password and enables it again.
+ *
+ * ## Order, and why each failure point is safe
+ *  1. read-node — refuse nodes in maintenance, without an ipmi_address, or not
+ *     `manageable`/`available`. Nothing applied.
+ *  2. store-pending — the new password is stored as *pending* before it goes
+ *     anywhere, so a password that may reach the BMC is never only in memory.
+ *     Store down (e.g. Barbican): nothing applied, Ironic's credential untouched.
+ *  3. manage (from `available` only) — a state change Ironic undoes with `provide`.
+ *  4. clean — manual clean with set_bmc_credentials for the *other* user. If
+ *     it fails (agent dies, BMC stops answering, step error), Ironic still
+ *     holds the previous user, whose slot was not touched; the agent rolls
+ *     its own write back, and if it died mid-write the other slot holds at
+ *     most the pending password (recorded as failed in the store). The node is
+ *     moved from `clean failed` back to `manageable`.
+ *  5. prove — ipmitool lanplus `mc info` with the new user at the BMC address
+ *     Ironic uses. Failure: driver_info untouched, previous user still works.
+ *  6. update-ironic — PATCH driver_info ipmi_username/ipmi_password.
+ *     Failure: Ironic keeps the previous (working) credential.
+ *  7. ironic-power-check — Ironic's own power status call (a power request to
+ *     the state the node is already in, which makes the conductor query the
+ *     BMC). Failure: driver_info is put back to the previous credential when
+ *     the store knows its password; the previous user is still enabled.
+ *  8. store-current — mark the new entry current (the old one superseded).
+ *     Failure: Ironic holds the new, proven credential; the store still has
+ *     it as *pending*, so it is not lost; the previous user stays enabled.
+ *  9. retire-previous — disable the previous user over lanplus, logged in as
+ *     the new one. Failure: a warning; the previous user stays enabled (no
+ *     lock-out possible: Ironic no longer uses it).
+ * 10. delete-superseded — drop superseded values from the store (kept when
+ *     the previous user could not be retired, since it still logs in).
+ * 11. return-node — `provide` back to `available` if that is where it was.
+ *
+ * Every run ends in a {@link RotationRecord}: node, each step with its
+ * outcome, what was applied, what was rolled back, and which credential
+ * Ironic holds (and that works) now. No record or log line holds a password.
+ */
+import type { Secret } from '../service/secret.js';
+import { generatePassword } from '../service/password-generator.js';
+import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
+import type { IronicApi, IronicNodeView } from './ironic-api.js';
+import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
+
+export type RotationStepName =
+  | 'read-node' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
+  | 'ironic-power-check' | 'store-current' | 'retire-previous' | 'delete-superseded' | 'return-node';
+
+export interface RotationStep {
+  step: RotationStepName;
+  status: 'ok' | 'failed' | 'skipped';
+  at: string;
+  detail: string;
+}
+
+export interface RotationRecord {
+  node: string;
+  nodeUuid: string | null;
+  startedAt: string;
+  finishedAt: string;
+  outcome: 'rotated' | 'failed';
+  failedStep: RotationStepName | null;
+  error: string | null;
+  warnings: string[];
+  initial: { provisionState: string | null; powerState: string | null; username: string | null };
+  /** The user the rotation wrote, and its store entry. */
+  next: { username: string | null; secretId: string | null; secretState: SecretState | null; store: string };
+  applied: string[];
+  rolledBack: string[];
+  /** The credential Ironic holds at the end, which works. */
+  current: { username: string | null; note: string };
+  steps: RotationStep[];
+}
+
+export interface RotateOptions {
+  node: string;
+  ironic: IronicApi;
+  store: SecretStore;
+  prover: BmcProver;
+  /** The two users a node alternates between. */
+  usernames: readonly [string, string];
+  privilege?: 'administrator' | 'operator';
+  /** Disable the previous user once the new one is current (default true). */
+  retirePrevious?: boolean;
+  /** Default: the first BMC-safe policy (16 characters, fits every BMC). */
+  generate?: () => Secret;
+  /** The clean (reboot, agent, step, power off), default 30 min. */
+  cleanTimeoutMs?: number;
+  /** Other provision/power transitions, default 5 min. */
+  stateTimeoutMs?: number;
+  log?: (line: string) => void;
+  now?: () => Date;
+}
+
+class StepFailure extends Error {
+  constructor(readonly step: RotationStepName, message: string) {
+    super(message);
+  }
+}
+
+export const STEP_INTERFACE = 'deploy';
+export const STEP_NAME = 'set_bmc_credentials';
+
+/** The user of the pair Ironic does not hold now. */
+export function nextUsername(pair: readonly [string, string], held: string | null): string {
+  return held === pair[0] ? pair[1] : pair[0];
+}
+
+export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
+  const now = opts.now ?? (() => new Date());
+  const log = opts.log ?? (() => undefined);
+  const stateTimeout = opts.stateTimeoutMs ?? 300_000;
+  const rec: RotationRecord = {
+    node: opts.node, nodeUuid: null, startedAt: now().toISOString(), finishedAt: '', outcome: 'failed', failedStep: null, error: null, warnings: [],
+    initial: { provisionState: null, powerState: null, username: null },
+    next: { username: null, secretId: null, secretState: null, store: opts.store.kind },
+    applied: [], rolledBack: [], current: { username: null, note: '' }, steps: [],
+  };
+  const mark = (step: RotationStepName, status: RotationStep['status'], detail: string): void => {
+    rec.steps.push({ step, status, at: now().toISOString(), detail });
+    log(`rotate ${opts.node}: ${step} ${status}${detail ? `: ${detail}` : ''}`);
+  };
+  const run = async <T>(step: RotationStepName, fn: () => Promise<T>, detail: (v: T) => string): Promise<T> => {
+    try {
+      const v = await fn();
+      mark(step, 'ok', detail(v));
+      return v;
+    } catch (err) {
+      const msg = err instanceof StepFailure ? err.message : (err as Error).message;
+      mark(step, 'failed', msg);
+      throw new StepFailure(step, msg);
+    }
+  };
+
+  let node: IronicNodeView | undefined;
+  let entry: SecretEntry | undefined;
+  let secret: Secret | undefined;
+  let bmc: BmcEndpoint | undefined;
+  let movedToManageable = false;
+  let ironicUpdated = false;
+  let storeCurrent = false;
+
+  try {
+    node = await run('read-node', async () => {
+      const n = await opts.ironic.node(opts.node);
+      if (n.maintenance) throw new Error('node is in maintenance; a rotation needs Ironic to reach the BMC');
+      if (!['manageable', 'available'].includes(n.provision_state) || n.target_provision_state) {
+        throw new Error(`node is "${n.provision_state}"${n.target_provision_state ? ` → ${n.target_provision_state}` : ''}; rotate needs manageable or available`);
+      }
+      return n;
+    }, (n) => `${n.uuid} ${n.provision_state}, ${n.power_state ?? 'power unknown'}, Ironic logs in as ${String(n.driver_info.ipmi_username ?? '(none)')}`);
+    rec.nodeUuid = node.uuid;
+    const held = typeof node.driver_info.ipmi_username === 'string' ? node.driver_info.ipmi_username : null;
+    rec.initial = { provisionState: node.provision_state, powerState: node.power_state, username: held };
+    rec.current = { username: held, note: 'unchanged: the credential Ironic held before the rotation' };
+    try {
+      bmc = endpointFromDriverInfo(node.driver_info);
+    } catch (err) {
+      mark('read-node', 'failed', (err as Error).message);
+      throw new StepFailure('read-node', (err as Error).message);
+    }
+    const username = nextUsername(opts.usernames, held);
+    rec.next.username = username;
+    const uuid = node.uuid;
+
+    secret = (opts.generate ?? (() => generatePassword(0)))();
+    entry = await run('store-pending', () => opts.store.putPending(uuid, username, secret as Secret), (e) => `entry ${e.id} for ${username} in the ${opts.store.kind} store`);
+    rec.next.secretId = entry.id;
+    rec.next.secretState = 'pending';
+
+    if (node.provision_state === 'available') {
+      await run('manage', async () => {
+        await opts.ironic.provision(uuid, 'manage');
+        movedToManageable = true;
+        rec.applied.push('node moved available → manageable');
+        await opts.ironic.waitForProvision(uuid, ['manageable'], stateTimeout);
+      }, () => 'available → manageable');
+    }
+
+    await run('clean', async () => {
+      rec.applied.push(`manual clean started: ${STEP_INTERFACE}.${STEP_NAME} for BMC user ${username}`);
+      await opts.ironic.provision(uuid, 'clean', {
+        clean_steps: [{ interface: STEP_INTERFACE, step: STEP_NAME, args: { username, password: (secret as Secret).reveal(), privilege: opts.privilege ?? 'administrator' } }],
+      });
+      const done = await opts.ironic.waitForProvision(uuid, ['manageable', 'clean failed'], opts.cleanTimeoutMs ?? 1_800_000);
+      if (done.provision_state !== 'manageable') {
+        throw new Error(`clean failed: ${done.last_error ?? '(no last_error)'}; BMC user ${username} may hold the pending password, ${held ?? 'the previous user'} is untouched`);
+      }
+      rec.applied.push(`BMC user ${username} set in-band by the agent`);
+    }, () => `BMC user ${username} set in-band; node back to manageable`);
+
+    await run('prove', async () => {
+      const p = await opts.prover.prove(bmc as BmcEndpoint, { username, password: secret as Secret });
+      if (!p.ok) throw new Error(`lanplus login as ${username} at ${bmc?.host}:${bmc?.port} failed after ${p.attempts} attempt(s): ${p.detail}`);
+      return p;
+    }, (p) => `lanplus login as ${username} at ${bmc?.host}:${bmc?.port} (attempt ${p.attempts})`);
+
+    await run('update-ironic', async () => {
+      await opts.ironic.patchDriverInfo(uuid, { ipmi_username: username, ipmi_password: secret as Secret });
+      ironicUpdated = true;
+      rec.applied.push(`Ironic driver_info now logs in as ${username}`);
+      rec.current = { username, note: 'proven over lanplus; in Ironic driver_info' };
+    }, () => `driver_info ipmi_username=${username}, ipmi_password updated`);
+
+    await run('ironic-power-check', async () => {
+      const before = await opts.ironic.node(uuid);
+      if (before.power_state !== 'power on' && before.power_state !== 'power off') throw new Error(`power state "${before.power_state}" unknown to Ironic`);
+      // A request for the state the node is in: the conductor asks the BMC (with driver_info) and changes nothing.
+      await opts.ironic.power(uuid, before.power_state);
+      const after = await opts.ironic.waitForPower(uuid, stateTimeout);
+      if (after.last_error) throw new Error(`Ironic could not reach the BMC as ${username}: ${after.last_error}`);
+      return after.power_state;
+    }, (p) => `Ironic's power status call as ${username} answered ${p}`);
+
+    await run('store-current', () => opts.store.markCurrent(uuid, (entry as SecretEntry).id), (e) => `entry ${e.id} current`);
+    storeCurrent = true;
+    rec.next.secretState = 'current';
+
+    let retired = false;
+    if (opts.retirePrevious === false || !held || held === username) {
+      mark('retire-previous', 'skipped', opts.retirePrevious === false ? 'asked to keep the previous user' : 'no previous user to retire');
+    } else {
+      const r = await opts.prover.retire(bmc, { username, password: secret }, held);
+      if (r.ok) {
+        retired = true;
+        rec.applied.push(`previous BMC user ${held} disabled`);
+        mark('retire-previous', 'ok', r.detail);
+      } else {
+        rec.warnings.push(`previous BMC user ${held} is still enabled (${r.detail}); the next rotation overwrites it`);
+        mark('retire-previous', 'failed', r.detail);
+      }
+    }
+
+    try {
+      const n = await opts.store.deleteSuperseded(uuid, { keep: retired || !held || held === username ? 0 : 1 });
+      mark('delete-superseded', 'ok', `${n} superseded or failed value(s) deleted`);
+    } catch (err) {
+      rec.warnings.push(`superseded values not deleted: ${(err as Error).message}`);
+      mark('delete-superseded', 'failed', (err as Error).message);
+    }
+
+    if (movedToManageable) {
+      try {
+        await opts.ironic.provision(uuid, 'provide');
+        await opts.ironic.waitForProvision(uuid, ['available'], stateTimeout);
+        mark('return-node', 'ok', 'manageable → available');
+      } catch (err) {
+        rec.warnings.push(`node left manageable: ${(err as Error).message}`);
+        mark('return-node', 'failed', (err as Error).message);
+      }
+    }
+    rec.outcome = 'rotated';
+  } catch (err) {
+    const f = err instanceof StepFailure ? err : new StepFailure('read-node', (err as Error).message);
+    rec.failedStep = f.step;
+    rec.error = f.message;
+    await recover(opts, rec, { node, entry, secret, movedToManageable, ironicUpdated, storeCurrent, stateTimeout, mark });
+  } finally {
+    secret?.dispose();
+    rec.finishedAt = now().toISOString();
+  }
+  return rec;
+}
+
+interface RecoverState {
+  node: IronicNodeView | undefined;
+  entry: SecretEntry | undefined;
+  secret: Secret | undefined;
+  movedToManageable: boolean;
+  ironicUpdated: boolean;
+  storeCurrent: boolean;
+  stateTimeout: number;
+  mark: (step: RotationStepName, status: RotationStep['status'], detail: string) => void;
+}
+
+/** After a failed step: put Ironic back on a working credential, the node back where it was, and the store entry in a final state. */
+async function recover(opts: RotateOptions, rec: RotationRecord, s: RecoverState): Promise<void> {
+  const uuid = s.node?.uuid;
+  if (!uuid) return;
+  const held = rec.initial.username;
+  // Ironic was switched but its own power call failed: switch back when the store knows the previous password.
+  if (s.ironicUpdated && !s.storeCurrent && rec.failedStep === 'ironic-power-check') {
+    try {
+      const prev = await opts.store.getCurrent(uuid);
+      if (prev && prev.entry.username === held) {
+        await opts.ironic.patchDriverInfo(uuid, { ipmi_username: held as string, ipmi_password: prev.secret });
+        prev.secret.dispose();
+        rec.rolledBack.push(`Ironic driver_info back to ${held}`);
+        rec.current = { username: held, note: 'restored: the credential Ironic held before; its BMC user was never changed' };
+      } else {
+        rec.warnings.push(`Ironic keeps ${rec.next.username} (proven over lanplus); the store has no password for ${held ?? 'the previous user'} to switch back to`);
+      }
+    } catch (err) {
+      rec.warnings.push(`could not switch Ironic back to ${held}: ${(err as Error).message}`);
+    }
+  }
+  if (s.entry && !s.storeCurrent) {
+    if (s.ironicUpdated && rec.current.username === rec.next.username) {
+      rec.warnings.push(`store entry ${s.entry.id} stays pending: it is the password Ironic now uses`);
+    } else {
+      try {
+        await opts.store.markFailed(uuid, s.entry.id, `rotation failed at ${rec.failedStep}`);
+        rec.next.secretState = 'failed';
+        rec.rolledBack.push(`store entry ${s.entry.id} marked failed`);
+      } catch (err) {
+        rec.warnings.push(`store entry ${s.entry.id} could not be marked failed: ${(err as Error).message}`);
+      }
+    }
+  }
+  try {
+    let n = await opts.ironic.node(uuid);
+    if (n.target_provision_state && !n.provision_state.endsWith('failed')) {
+      n = await opts.ironic.waitForProvision(uuid, ['manageable', 'available', 'clean failed'], s.stateTimeout);
+    }
+    if (n.provision_state === 'clean failed') {
+      await opts.ironic.provision(uuid, 'manage');
+      await opts.ironic.waitForProvision(uuid, ['manageable'], s.stateTimeout);
+      rec.rolledBack.push('node moved clean failed → manageable');
+    }
+    if (s.movedToManageable) {
+      await opts.ironic.provision(uuid, 'provide');
+      await opts.ironic.waitForProvision(uuid, ['available'], s.stateTimeout);
+      rec.rolledBack.push('node moved manageable → available');
+    }
+    s.mark('return-node', 'ok', `node ${(await opts.ironic.node(uuid)).provision_state}`);
+  } catch (err) {
+    rec.warnings.push(`node not returned to ${rec.initial.provisionState}: ${(err as Error).message}`);
+    s.mark('return-node', 'failed', (err as Error).message);
+  }
+}

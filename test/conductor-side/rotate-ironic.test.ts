@@ -1,0 +1,151 @@
+/**
+ * `inband-agent conductor rotate` end to end with the real Ironic from Debian
+ * (21.4, standalone, noauth, sqlite), a real BMC (ipmi_sim, whose power-on
+ * starts our agent) and the file store: rotate twice. After each rotation
+ * Ironic's own power status call works with the new credential, the new user
+ * logs in over lanplus, the previous password no longer does, the store holds
+ * the new password as current, and neither the record nor the output holds it.
+ *
+ * Needs scripts/install-ironic.sh and a build (dist/). Gated by INBAND_TEST_IRONIC=1.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { collectInventory } from '../../agent/inventory/index.js';
+import { main } from '../../conductor/cli.js';
+import { FileSecretStore } from '../../conductor/file-store.js';
+import type { RotationRecord } from '../../conductor/rotate.js';
+import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
+import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
+
+const enabled = process.env.INBAND_TEST_IRONIC === '1';
+const skip = enabled ? false : 'real-Ironic end-to-end test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run it';
+
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('project root not found');
+}
+
+const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const INITIAL = recordSecret('initpw-rotate1');
+
+describe('conductor rotate against the real Ironic', () => {
+  let ironic: Ironic;
+  let bmc: NodeBmc;
+  let work: string;
+  let agentLog: string;
+
+  before(async () => {
+    if (skip) return;
+    const root = projectRoot();
+    if (!existsSync(join(root, 'dist', 'agent', 'cli.js'))) throw new Error('dist/agent/cli.js is missing: run npm run build first');
+    ironic = await Ironic.start();
+    work = mkdtempSync(join(tmpdir(), 'rotate-e2e-'));
+    agentLog = join(testLogDir() ?? work, `rotate-e2e-agent-${process.pid}.log`);
+    const port = await freeLoopbackPort();
+    const startCmd = [
+      'exec', sh(process.execPath), sh(join(root, 'bin', 'inband-agent.js')), 'serve',
+      '--api-url', sh(ironic.url),
+      '--listen-host', '127.0.0.1', '--listen-port', String(port),
+      '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
+      '--lookup-timeout', '120', '--state-dir', sh(join(work, 'agent')), '--log-level', 'debug',
+      '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
+      '>>', sh(agentLog), '2>&1',
+    ].join(' ');
+    bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
+  });
+
+  after(async () => {
+    if (bmc) await bmc.stop();
+    if (ironic) await ironic.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('rotates twice between ironic and ironic_b; each time Ironic works with the new credential and the previous one is dead', { skip }, async () => {
+    const inv = await collectInventory();
+    const macs = inv.interfaces.map((i) => i.mac_address);
+    assert.ok(macs.length > 0, 'this machine has a NIC with a MAC for lookup');
+    const kernel = await ironic.publish('deploy.kernel', Buffer.alloc(4096, 1));
+    const ramdisk = await ironic.publish('deploy.initramfs', Buffer.alloc(4096, 2));
+    const node = await ironic.enroll({
+      name: 'rotate-e2e', driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
+      management_interface: 'noop', network_interface: 'noop',
+      driver_info: {
+        ipmi_address: '127.0.0.1', ipmi_port: bmc.lanPort, ipmi_username: 'admin', ipmi_password: INITIAL,
+        ipmi_cipher_suite: 3, deploy_kernel: kernel, deploy_ramdisk: ramdisk,
+      },
+    }, macs);
+    const storePath = join(work, 'store', 'secrets.json');
+    const store = new FileSecretStore({ path: storePath });
+    const out: string[] = [];
+    const err: string[] = [];
+    try {
+      await ironic.provision(node.uuid, 'manage');
+      await ironic.waitForState(node.uuid, 'manageable', 60_000);
+
+      let previous = { user: 'admin', password: INITIAL };
+      for (const expected of ['ironic', 'ironic_b']) {
+        const t0 = Date.now();
+        out.length = 0;
+        const code = await main(['conductor', 'rotate', 'rotate-e2e', '--ironic-url', ironic.url, '--store-path', storePath, '--clean-timeout', '300'], {
+          stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: { PATH: process.env.PATH },
+        });
+        const record = JSON.parse(out.join('')) as RotationRecord;
+        assert.equal(code, 0, `rotation to ${expected}: ${record.failedStep} ${record.error} ${record.warnings.join('; ')}`);
+        assert.equal(record.outcome, 'rotated');
+        assert.equal(record.next.username, expected);
+        assert.equal(record.current.username, expected);
+        const cur = await store.getCurrent(node.uuid);
+        assert.ok(cur, 'the store holds a current password');
+        assert.equal(cur.entry.username, expected);
+        assert.equal(cur.entry.id, record.next.secretId);
+        const pw = recordSecret(cur.secret.reveal());
+        assert.ok(!out.join('').includes(pw) && !err.join('').includes(pw), 'neither the record nor the log holds the password');
+
+        const n = await ironic.node(node.uuid);
+        assert.equal(n.provision_state, 'manageable', 'the node is back where it was');
+        assert.equal(n.driver_info.ipmi_username, expected);
+        // Ironic's own power status call, with the credential it now holds.
+        const r = await ironic.api('PUT', `/v1/nodes/${node.uuid}/states/power`, { target: n.power_state });
+        assert.equal(r.status, 202);
+        let after = await ironic.node(node.uuid);
+        for (let i = 0; i < 120 && after.target_power_state; i++) {
+          await new Promise((res) => setTimeout(res, 250));
+          after = await ironic.node(node.uuid);
+        }
+        assert.equal(after.last_error, null, `Ironic reaches the BMC as ${expected}`);
+
+        assert.ok((await bmc.lanplusLogin(expected, pw)).ok, `${expected} logs in over lanplus`);
+        assert.equal((await bmc.lanplusLogin(previous.user, previous.password)).ok, false, `the previous password of ${previous.user} no longer logs in`);
+        const states = (await store.history(node.uuid)).map((e) => e.state);
+        assert.deepEqual(states, ['current'], 'superseded values are deleted once the previous user is retired');
+        console.log(`# rotate to ${expected}: ${Date.now() - t0} ms`);
+        previous = { user: expected, password: pw };
+      }
+      const dir = join(work, 'store', 'records');
+      const records = readdirSync(dir);
+      assert.equal(records.length, 2);
+      for (const f of records) assert.ok(!readFileSync(join(dir, f), 'utf8').includes(previous.password));
+      assert.ok(!readFileSync(storePath, 'utf8').includes(previous.password), 'the store file holds no plain password');
+    } catch (e) {
+      const scrub = (x: string): string => x.replace(/ipmi_password[^,}]*/g, 'ipmi_password ***').replace(/"password": "[^"]*"/g, '"password": "***"');
+      let log = '(no agent log)';
+      try {
+        log = readFileSync(agentLog, 'utf8').slice(-4000);
+      } catch {
+        // none
+      }
+      throw new Error(scrub(`${(e as Error).message}\n--- conductor:\n${err.join('').slice(-4000)}\n--- agent log tail:\n${log}\n--- ironic log tail:\n${ironic.log().slice(-4000)}`));
+    } finally {
+      captureLines('conductor-rotate-e2e', err.join(''));
+    }
+  });
+});
