@@ -18,7 +18,8 @@
  * choose one by itself.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -89,5 +90,64 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
   } finally {
     await sim.stop();
     rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+interface GuestStep { step: string; a?: number[]; b?: number[]; requests?: number[]; samples?: number[]; rps?: number; startMs?: number; message?: string }
+
+/** The same comparison inside the qemu guest, native backend vs `ipmitool -I open` on the guest's /dev/ipmi0. */
+export async function benchCredentialChangeGuest(opts: { quick?: boolean } = {}): Promise<{ rows: Row[]; raw: unknown }> {
+  const root = projectRoot();
+  const { qemuAvailability, prepareGuestImage, bootGuest, chrootCommand } = await import('../test/harness/qemu.js');
+  const why = !qemuAvailability().available ? qemuAvailability().reason
+    : !ipmiSimAvailability().available ? ipmiSimAvailability().reason
+      : !existsSync(join(root, 'build', 'Release', 'ipmi_kcs.node')) ? 'the native addon is not built (build/Release/ipmi_kcs.node)'
+        : !existsSync(join(root, 'dist', 'bench', 'guest-driver.js')) ? 'dist/bench/guest-driver.js is missing (npm run build)' : '';
+  if (why) {
+    console.log(`credential-change bench, guest: skipped (${why})`);
+    return { rows: [], raw: { skipped: why } };
+  }
+  let image;
+  try {
+    image = await prepareGuestImage();
+  } catch (e) {
+    console.log(`credential-change bench, guest: skipped (${(e as Error).message})`);
+    return { rows: [], raw: { skipped: (e as Error).message } };
+  }
+  const rounds = opts.quick ? 2 : 4;
+  const sim = await startIpmiSim({ users: [{ id: 2, name: ADMIN.name, password: ADMIN.password, privilege: 'admin' }] });
+  const base = `Gb-${randomBytes(5).toString('hex')}-`;
+  try {
+    const script = [
+      'cd /',
+      `exec ${chrootCommand([process.execPath, join(root, 'dist', 'bench', 'guest-driver.js'), '--rounds', String(rounds), '--ipmitool-slot', String(IPMITOOL_SLOT), '--state-dir', '/tmp/inband-bench'])}`,
+      '',
+    ].join('\n');
+    const guest = await bootGuest({ vmPort: sim.vmPort, image, name: 'bench-credential-change', script, timeoutMs: 400_000,
+      onAsk: (what) => {
+        if (what === 'secret:password') return base;
+        throw new Error(`unexpected request ${what}`);
+      } });
+    const results = guest.results as GuestStep[];
+    const by = (s: string): GuestStep | undefined => results.find((r) => r.step === s);
+    const failure = by('error')?.message ?? (guest.timedOut ? 'guest timed out' : undefined);
+    const cli = by('cli');
+    const daemon = by('daemon');
+    const nat = by('native-transport');
+    const machine = { accel: 'TCG (software emulation; /dev/kvm unusable here)', kernel: image.kernel.release, cpus: process.env.INBAND_QEMU_SMP ?? '1', consoleLog: guest.logFile, bootMs: guest.timings.ipmiReadyMs, totalMs: guest.timings.totalMs };
+    if (failure || !cli) console.log(`credential-change bench, guest: ${failure ?? 'no results'}; console in ${guest.logFile}`);
+    const section = 'credential change (qemu guest, TCG, /dev/ipmi0)';
+    const peer = `${IPMITOOL_SEQUENCE}, -I open`;
+    const rows: Row[] = [];
+    if (cli?.a && cli.b) rows.push(changeRow(section, 'complete change', 'inband-agent set-credentials process (native backend)', peer, phase({ a: cli.a, b: cli.b }), `; ours ${Math.round(summarize(cli.requests ?? []).median)} IPMI requests`));
+    if (daemon?.a && daemon.b) rows.push(changeRow(section, 'the step in a running daemon', 'bmc.set_credentials over HTTP, wait=true (native backend)', peer, phase({ a: daemon.a, b: daemon.b }), `; daemon exec → API answering ${daemon.startMs?.toFixed(0)} ms in the guest`));
+    if (nat?.samples) {
+      const s = summarize(nat.samples);
+      rows.push({ section: 'transport', what: 'Get Device ID latency, median', ours: 'native /dev/ipmi0 in the guest (kernel KCS → ipmi_sim)', oursValue: s.median, peer: 'ipmitool -I open process per request (same guest)',
+        peerValue: daemon?.b && cli?.b ? summarize([...cli.b, ...daemon.b]).median / 5 : NaN, unit: 'ms', better: 'lower', note: `p99 ${s.p99.toFixed(1)} ms, ${nat.rps?.toFixed(0)} req/s; peer = one fifth of the 5-process sequence` });
+    }
+    return { rows, raw: { rounds, results, failure, machine } };
+  } finally {
+    await sim.stop();
   }
 }

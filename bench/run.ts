@@ -6,7 +6,7 @@
 import { benchTransport } from './transport.js';
 import { benchTraffic } from './traffic.js';
 import { benchDaemon } from './daemon.js';
-import { benchCredentialChangeHost } from './credential-change.js';
+import { benchCredentialChangeHost, benchCredentialChangeGuest } from './credential-change.js';
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
@@ -21,6 +21,10 @@ raw.traffic = traffic.raw;
 const change = await benchCredentialChangeHost({ quick });
 rows.push(...change.rows);
 raw.credentialChange = change.raw;
+
+const guest = await benchCredentialChangeGuest({ quick });
+rows.push(...guest.rows);
+raw.credentialChangeGuest = guest.raw;
 
 const daemon = await benchDaemon({ quick });
 rows.push(...daemon.rows);
