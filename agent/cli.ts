@@ -150,7 +150,9 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const { createLogger } = await import('./logger.js');
   // Subcommands print results on stdout; their log lines go to stderr, warnings and worse unless asked.
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
-  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr });
+  // The daemon defers winston until the API listens and writes each loop turn's lines in one
+  // write (see logger.ts); a subcommand's few lines go out as they are logged.
+  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, ...(forServe ? { defer: true, buffered: true } : {}) });
 }
 
 async function openBackend(config: Config, logger: AgentLogger): Promise<Transport> {

@@ -11,9 +11,20 @@
  *
  * The last lines written are also kept in memory (already redacted) so that
  * `log.collect_system_logs` can hand them to the conductor after a failure.
+ *
+ * Start-up: loading winston and its formats (~35 CommonJS modules) takes
+ * 25–50 ms, so the daemon creates its logger with `defer`: lines logged before
+ * {@link AgentLogger.start} are queued with their time and written, in order,
+ * when winston is created (serve does that right after the API listens; a
+ * process exit does it too, so no line is lost). With `buffered`, the lines of
+ * one event-loop turn reach the stream in one write instead of one write per
+ * line (the request log under load), flushed after the turn and at exit.
  */
+import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
-import winston from 'winston';
+import type winstonModule from 'winston';
+
+type Winston = typeof winstonModule;
 
 /** The logging surface every module codes against (winston's Logger satisfies it). */
 export interface Log {
@@ -102,12 +113,150 @@ export interface CreateLoggerOptions {
   format?: 'json' | 'human';
   redactor?: SecretRedactor;
   ring?: LogRing;
+  /** Create winston only on {@link AgentLogger.start} (or at exit); lines logged before are queued. */
+  defer?: boolean;
+  /** Write the lines of one event-loop turn to the stream in one write (flushed after the turn and at exit). */
+  buffered?: boolean;
 }
 
 export interface AgentLogger {
   log: Log;
   redactor: SecretRedactor;
   ring: LogRing;
+  /** Creates winston now if it was deferred and writes the queued lines; a no-op afterwards. */
+  start(): void;
+}
+
+type Level = LogLevel;
+
+/** A line logged before winston exists: replayed through the same child logger, stamped with its own time. */
+interface Queued {
+  from: DeferredLog;
+  level: Level;
+  message: string;
+  meta: object | undefined;
+  timestamp: string;
+}
+
+/** Owns the winston logger once created, and the queue before. */
+class LoggerCore {
+  private winston: winstonModule.Logger | null = null;
+  private queue: Queued[] = [];
+  private readonly onExit = (): void => this.start();
+
+  constructor(private readonly create: () => winstonModule.Logger, defer: boolean) {
+    if (defer) process.once('exit', this.onExit);
+    else this.start();
+  }
+
+  get started(): boolean {
+    return this.winston !== null;
+  }
+
+  root(): winstonModule.Logger {
+    if (!this.winston) throw new Error('logger not started');
+    return this.winston;
+  }
+
+  start(): void {
+    if (this.winston) return;
+    this.winston = this.create();
+    process.off('exit', this.onExit);
+    const queued = this.queue;
+    this.queue = [];
+    for (const q of queued) {
+      // The time the line was logged, not the time winston arrived (the timestamp format keeps a set one).
+      const meta = q.meta instanceof Error ? q.meta : { timestamp: q.timestamp, ...q.meta };
+      q.from.target()[q.level](q.message, meta);
+    }
+  }
+
+  enqueue(q: Queued): void {
+    this.queue.push(q);
+  }
+}
+
+/** The Log every module holds: winston's child logger once winston exists, a queue before. */
+class DeferredLog implements Log {
+  private w: winstonModule.Logger | null = null;
+
+  constructor(private readonly core: LoggerCore, private readonly parent: DeferredLog | null, private readonly meta: object | null) {}
+
+  target(): winstonModule.Logger {
+    // Built through winston's own child chain, so meta merges exactly as winston's children do.
+    this.w ??= this.parent ? this.parent.target().child(this.meta ?? {}) : this.core.root();
+    return this.w;
+  }
+
+  private write(level: Level, message: string, meta: object | undefined): void {
+    if (this.w) this.w[level](message, meta);
+    else if (this.core.started) this.target()[level](message, meta);
+    else this.core.enqueue({ from: this, level, message, meta, timestamp: new Date().toISOString() });
+  }
+
+  error(message: string, meta?: object): void {
+    this.write('error', message, meta);
+  }
+  warn(message: string, meta?: object): void {
+    this.write('warn', message, meta);
+  }
+  info(message: string, meta?: object): void {
+    this.write('info', message, meta);
+  }
+  debug(message: string, meta?: object): void {
+    this.write('debug', message, meta);
+  }
+  child(meta: object): Log {
+    return new DeferredLog(this.core, this, meta);
+  }
+}
+
+/**
+ * Collects the lines written during one event-loop turn and hands them to
+ * `target` in one write after the turn (setImmediate), and synchronously at
+ * process exit, so a burst of request-log lines costs one write.
+ */
+export class CoalescingWriter extends Writable {
+  private parts: string[] = [];
+  private scheduled = false;
+  private readonly onExit = (): void => this.flush();
+
+  constructor(private readonly target: NodeJS.WritableStream) {
+    super({ decodeStrings: false });
+  }
+
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.parts.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // Registered only while lines wait, so many writers never pile up exit listeners.
+      process.once('exit', this.onExit);
+      setImmediate(() => this.flush());
+    }
+    cb();
+  }
+
+  /** Writes what is pending now. */
+  flush(): void {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    process.off('exit', this.onExit);
+    const text = this.parts.join('');
+    this.parts = [];
+    if (text) this.target.write(text);
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.flush();
+    cb();
+  }
+}
+
+let winstonLoaded: Winston | null = null;
+/** winston, loaded synchronously on first use (it is CommonJS). */
+function loadWinston(): Winston {
+  winstonLoaded ??= createRequire(import.meta.url)('winston') as Winston;
+  return winstonLoaded;
 }
 
 export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
@@ -116,34 +265,40 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const ring = opts.ring ?? new LogRing();
   const human = (opts.format ?? (stream.isTTY ? 'human' : 'json')) === 'human';
 
-  // The final step for every line: redact, remember, then hand to the transport.
-  const finalize = winston.format((info) => {
-    const rec = info as unknown as Record<string | symbol, unknown>;
-    const line = redactor.redact(String(rec[MESSAGE]));
-    rec[MESSAGE] = line;
-    ring.push(line);
-    return info;
-  });
+  const create = (): winstonModule.Logger => {
+    const winston = loadWinston();
+    // The final step for every line: redact, remember, then hand to the transport.
+    const finalize = winston.format((info) => {
+      const rec = info as unknown as Record<string | symbol, unknown>;
+      const line = redactor.redact(String(rec[MESSAGE]));
+      rec[MESSAGE] = line;
+      ring.push(line);
+      return info;
+    });
 
-  const humanLine = winston.format.printf((info) => {
-    const { level, message, timestamp, module, ...rest } = info as Record<string, unknown>;
-    const extra = Object.keys(rest).length ? ` ${safeJson(rest)}` : '';
-    return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${module ? `[${String(module)}] ` : ''}${String(message)}${extra}`;
-  });
+    const humanLine = winston.format.printf((info) => {
+      const { level, message, timestamp, module, ...rest } = info as Record<string, unknown>;
+      const extra = Object.keys(rest).length ? ` ${safeJson(rest)}` : '';
+      return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${module ? `[${String(module)}] ` : ''}${String(message)}${extra}`;
+    });
 
-  const logger = winston.createLogger({
-    level: opts.level ?? 'info',
-    levels: { error: 0, warn: 1, info: 2, debug: 3 },
-    format: winston.format.combine(
-      winston.format.timestamp(),
-      winston.format.errors({ stack: false }),
-      human ? humanLine : winston.format.json(),
-      finalize(),
-    ),
-    transports: [new winston.transports.Stream({ stream: stream as NodeJS.WritableStream as Writable })],
-    exitOnError: false,
-  });
-  return { log: logger as unknown as Log, redactor, ring };
+    const out = opts.buffered ? new CoalescingWriter(stream) : (stream as NodeJS.WritableStream as Writable);
+    return winston.createLogger({
+      level: opts.level ?? 'info',
+      levels: { error: 0, warn: 1, info: 2, debug: 3 },
+      format: winston.format.combine(
+        winston.format.timestamp(),
+        winston.format.errors({ stack: false }),
+        human ? humanLine : winston.format.json(),
+        finalize(),
+      ),
+      transports: [new winston.transports.Stream({ stream: out })],
+      exitOnError: false,
+    });
+  };
+
+  const core = new LoggerCore(create, opts.defer ?? false);
+  return { log: new DeferredLog(core, null, null), redactor, ring, start: () => core.start() };
 }
 
 function safeJson(v: unknown): string {

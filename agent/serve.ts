@@ -6,16 +6,16 @@
  * finds it answering.
  */
 import { createSocket } from 'node:dgram';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import type { LoadedConfig, Config } from './config.js';
 import { createLogger, type AgentLogger, type Log } from './logger.js';
 import { AgentTokenStore } from './token.js';
-import { createApp, type AgentApi } from './api/app.js';
+import type { AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
-import { defaultLogCollector } from './api/commands/system.js';
+import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
@@ -143,9 +143,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   // The API listens before the backend is open (opening /dev/ipmi0 or a VM-codec
   // socket, and recovering an interrupted change, take time the API need not wait
-  // for); a command that arrives meanwhile waits for the engine.
+  // for); a command that arrives meanwhile waits for the engine. Started after listen.
   let service: CredentialService | undefined;
-  const backendReady = (async () => {
+  const openEngine = async () => {
     const [opened, { CredentialService }] = await Promise.all([
       (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' })),
       import('../service/credential-service.js'),
@@ -159,7 +159,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     }
     service = svc;
     return { ...opened, service: svc };
-  })();
+  };
+  let startEngine!: () => void;
+  const backendReady = new Promise<void>((r) => (startEngine = r)).then(openEngine);
   backendReady.catch(() => undefined);
   const credentials: CredentialsPort = {
     getInfo: async () => (await backendReady).service.getInfo(),
@@ -200,23 +202,68 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   });
 
-  const api = createApp({
-    credentials,
-    tokens,
-    log,
-    redactor: logger.redactor,
-    version: AGENT_VERSION,
-    config,
-    collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
-    inventory: { collect: collectInventory },
+  // Until the Koa app is loaded (after listen), and ever after for GET /v1/status,
+  // status is answered here: the first answer waits for neither Koa, the
+  // router, the commands, the engine nor winston (their loading costs
+  // 100–200 ms on this kind of machine). Any other request waits for the app.
+  const status = new StatusDocument(AGENT_VERSION);
+  const reqLog = log.child({ module: 'http' });
+  const logStatus = (u: string, ms: number) => reqLog.info(`GET ${loggablePath(u)} 200 ${ms.toFixed(1)}ms`);
+  let startApp!: () => void;
+  const apiReady = new Promise<void>((r) => (startApp = r)).then(async () => {
+    const [{ createApp }, { defaultLogCollector }] = await Promise.all([import('./api/app.js'), import('./api/commands/system.js')]);
+    const created = createApp({
+      credentials,
+      tokens,
+      log,
+      redactor: logger.redactor,
+      version: AGENT_VERSION,
+      config,
+      status,
+      collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
+      inventory: { collect: collectInventory },
+    });
+    return { api: created, handle: created.app.callback() };
   });
+  apiReady.catch(() => undefined);
+  let handle: ((req: IncomingMessage, res: ServerResponse) => unknown) | null = null;
+  const front = (req: IncomingMessage, res: ServerResponse): void => {
+    if (answerStatus(req, res, status, logStatus)) return;
+    if (handle) {
+      void handle(req, res);
+      return;
+    }
+    apiReady.then(({ handle: h }) => void h(req, res), () => {
+      res.statusCode = 503;
+      res.end();
+    });
+  };
 
-  const server = tls.options ? createHttpsServer(tls.options, api.app.callback()) : createHttpServer(api.app.callback());
+  const server = tls.options ? createHttpsServer(tls.options, front) : createHttpServer(front);
   server.keepAliveTimeout = 65_000;
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
+
+  // The rest loads once the loop has seen the first connections: the app and the
+  // engine first, winston after them (lines logged meanwhile are queued).
+  setImmediate(() => {
+    startApp();
+    startEngine();
+  });
+  let api: AgentApi;
+  try {
+    ({ api } = await apiReady);
+  } catch (e) {
+    main.error(`cannot load the API: ${(e as Error).message}`);
+    server.closeAllConnections?.();
+    await new Promise<void>((r) => server.close(() => r()));
+    logger.start();
+    throw e;
+  }
+  handle = (await apiReady).handle;
+  setImmediate(() => logger.start());
 
   let transport: Transport;
   let selection: Selection;

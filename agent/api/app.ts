@@ -27,6 +27,7 @@ import { ApiError, commandNotFound, invalidEnvelope, methodNotAllowed, routeNotF
 import { CommandStore, type CommandRecord } from './records.js';
 import { CommandExecutor, CommandRegistry } from './registry.js';
 import type { BackendInfo, CredentialsPort, InventoryPort, LogFile } from './ports.js';
+import { isStatusPath, loggablePath, StatusDocument } from './status.js';
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerStepCommands } from './commands/steps.js';
 import { registerSystemCommands } from './commands/system.js';
@@ -57,6 +58,8 @@ export interface AppDeps {
   /** Seconds since the epoch (default: now). */
   startedAt?: number;
   backend?: BackendInfo;
+  /** The status document, shared with a server that answers status before the app exists (default: a new one). */
+  status?: StatusDocument;
   collectLogs?: () => Promise<LogFile[]>;
   inventory?: InventoryPort;
   sync?: () => Promise<void>;
@@ -82,19 +85,6 @@ const MEDIA_TYPE = 'application/vnd.openstack.ironic-python-agent.v1+json';
 function isLoopback(addr: string | undefined): boolean {
   if (!addr) return false;
   return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
-}
-
-/** The path for the request log: query values masked except `wait` (a token in a query string is never logged). */
-export function loggablePath(url: string): string {
-  const q = url.indexOf('?');
-  if (q < 0) return url;
-  const parts = url.slice(q + 1).split('&').map((kv) => {
-    const eq = kv.indexOf('=');
-    const k = eq < 0 ? kv : kv.slice(0, eq);
-    if (eq < 0) return k;
-    return k === 'wait' ? kv : `${k}=***`;
-  });
-  return `${url.slice(0, q)}?${parts.join('&')}`;
 }
 
 /** Reads the request body as text, refusing more than `limit` bytes with 413. */
@@ -159,14 +149,7 @@ export function createApp(deps: AppDeps): AgentApi {
     lockdown: () => deps.tokens.lockdownReason,
   });
 
-  // /v1/status is polled; its body changes only when the backend is set, so it is built then.
-  const startedAt = deps.startedAt ?? Date.now() / 1000;
-  const buildStatus = (b: BackendInfo | undefined): Buffer => Buffer.from(JSON.stringify({
-    started_at: startedAt,
-    version: deps.version,
-    ...(b ? { backend: { kind: b.kind, reason: b.reason, ...(b.warning ? { warning: b.warning } : {}) } } : {}),
-  }));
-  let statusBody = buildStatus(deps.backend);
+  const status = deps.status ?? new StatusDocument(deps.version, deps.startedAt, deps.backend);
 
   const clientAddress = deps.clientAddress ?? ((ctx: Koa.Context) => ctx.req.socket.remoteAddress);
   const authorizeCommand = (ctx: Koa.Context): void => {
@@ -252,9 +235,9 @@ export function createApp(deps: AppDeps): AgentApi {
   });
 
   app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && (ctx.path === '/v1/status' || ctx.path === '/status' || ctx.path === '/v1/status/')) {
+    if (ctx.method === 'GET' && isStatusPath(ctx.path)) {
       ctx.set('Content-Type', 'application/json');
-      ctx.body = statusBody;
+      ctx.body = status.body;
       return;
     }
     await next();
@@ -271,7 +254,7 @@ export function createApp(deps: AppDeps): AgentApi {
     }
   });
 
-  return { app, store, registry, executor, hooks, setBackend: (b) => void (statusBody = buildStatus(b)) };
+  return { app, store, registry, executor, hooks, setBackend: (b) => status.setBackend(b) };
 }
 
 /** Anything not an ApiError: Koa's own http-errors keep their status; the rest is a logged 500. */
