@@ -50,6 +50,9 @@ import type { Secret } from '../service/secret.js';
 import { generatePassword } from '../service/password-generator.js';
 import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
 import type { IronicApi, IronicNodeView } from './ironic-api.js';
+
+/** The Ironic calls a rotation makes (IronicApi implements them over REST). */
+export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patchDriverInfo' | 'waitForProvision' | 'waitForPower'>;
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
 export type RotationStepName =
@@ -84,7 +87,7 @@ export interface RotationRecord {
 
 export interface RotateOptions {
   node: string;
-  ironic: IronicApi;
+  ironic: IronicPort;
   store: SecretStore;
   prover: BmcProver;
   /** The two users a node alternates between. */

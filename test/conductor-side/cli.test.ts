@@ -1,0 +1,43 @@
+/**
+ * `inband-agent conductor` argument handling: usage errors exit 2 before any
+ * network call; --help prints the usage; tokens are read from the environment
+ * only (there is no option that takes one).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { main, USAGE } from '../../conductor/cli.js';
+
+async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s), env: {} });
+  return { code, out, err };
+}
+
+describe('conductor CLI', () => {
+  it('prints the usage on --help and with no command', async () => {
+    assert.deepEqual(await run('conductor', '--help'), { code: 0, out: USAGE + '\n', err: '' });
+    assert.equal((await run('rotate', '--help')).code, 0);
+    assert.equal((await run()).code, 2);
+  });
+
+  it('refuses bad usage with exit 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command/],
+      [['rotate'], /exactly one NODE/],
+      [['rotate', 'n1'], /--ironic-url is required/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--username', 'way-too-long-bmc-user'], /1-16/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--username', 'a', '--username-b', 'a'], /must differ/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--store', 'vault'], /file or barbican/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--store', 'barbican'], /--barbican-url/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--store', 'barbican', '--barbican-url', 'http://127.0.0.1:1'], /BARBICAN_AUTH_TOKEN/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--password', 'x'], /Unknown option '--password'/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--clean-timeout', '0'], /positive/],
+    ];
+    for (const [argv, re] of cases) {
+      const r = await run(...argv);
+      assert.equal(r.code, 2, argv.join(' '));
+      assert.match(r.err, re, argv.join(' '));
+    }
+  });
+});
