@@ -5,9 +5,8 @@
  * first, then lookup and heartbeats start, so the conductor's first callback
  * finds it answering.
  */
-import { createSocket } from 'node:dgram';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
 import type { LoadedConfig, Config } from './config.js';
@@ -70,7 +69,9 @@ export async function openBackendFromConfig(config: Config, log: Log): Promise<{
 }
 
 /** The local address the kernel would use to reach `url`'s host (`ip route get`), without sending a packet. */
-export function sourceAddressFor(url: string): Promise<string | undefined> {
+export async function sourceAddressFor(url: string): Promise<string | undefined> {
+  // node:dgram (and node:https below) load only in the modes that use them: not on the way to a standalone answer.
+  const { createSocket } = await import('node:dgram');
   return new Promise((resolve) => {
     let host: string;
     let port: number;
@@ -239,7 +240,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   };
 
-  const server = tls.options ? createHttpsServer(tls.options, front) : createHttpServer(front);
+  const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
   server.keepAliveTimeout = 65_000;
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
