@@ -21,7 +21,8 @@ set -euo pipefail
 kroot=$(cd "$1" && pwd)
 out=$2
 busybox=${BUSYBOX:-/bin/busybox}
-if ! "$busybox" --list 2>/dev/null | grep -qx cpio || ldd "$busybox" 2>/dev/null | grep -q '=>'; then
+# (grep without -q reads all of --list: an early exit would SIGPIPE busybox and, under pipefail, fail the test at random)
+if ! "$busybox" --list 2>/dev/null | grep -x cpio >/dev/null || ldd "$busybox" 2>/dev/null | grep "=>" >/dev/null; then
   echo "build-initramfs: $busybox is not a static busybox with cpio (Debian package busybox-static)" >&2
   exit 3
 fi
