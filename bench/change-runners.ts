@@ -89,3 +89,10 @@ export async function alternate(rounds: number, a: (i: number) => Promise<number
   }
   return out;
 }
+
+/** A bare `node -e 0`: the floor under any Node CLI on this machine (exec, V8, Node's own bootstrap). */
+export async function nodeFloor(): Promise<number> {
+  const s = performance.now();
+  await run(process.execPath, ['-e', '0']);
+  return performance.now() - s;
+}

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startIpmiSim, ipmiSimAvailability } from '../test/harness/ipmi-sim.js';
-import { alternate, ipmitoolSequence, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
+import { alternate, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
 import { freePort, projectRoot, waitAnswering, stop } from './daemon.js';
 import { summarize, type Row, type Summary } from './lib.js';
 
@@ -58,11 +58,13 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
   const backend = ['--backend', 'vm-codec', '--vm-codec', `${sim.host}:${sim.vmPort}`];
   let channel = 1;
   const requests: number[] = [];
+  const floor: number[] = [];
   try {
     const cli = phase(await alternate(rounds, async (i) => {
       const r = await oursCli(root, backend, stateDir, `cli${i}`, `Bench-pw-c${i}`);
       channel = r.channels[0] ?? channel;
       requests.push(r.requests);
+      floor.push(await nodeFloor());
       return r.ms;
     }, (i) => ipmitoolSequence(tool, IPMITOOL_SLOT, channel, `tool${i}`, `Bench-pw-c${i}`)));
 
@@ -82,10 +84,10 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
     const peer = `${IPMITOOL_SEQUENCE}, -I lanplus -C 3`;
     return {
       rows: [
-        changeRow(section, 'complete change', 'inband-agent set-credentials process (vm-codec; scan, write, verify)', peer, cli, `; ours ${Math.round(summarize(requests).median)} IPMI requests`),
+        changeRow(section, 'complete change', 'inband-agent set-credentials process (vm-codec; scan, write, verify)', peer, cli, `; ours ${Math.round(summarize(requests).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(floor).median.toFixed(0)} ms here`),
         changeRow(section, 'the step in a running daemon', 'bmc.set_credentials over HTTP, wait=true (vm-codec)', peer, step),
       ],
-      raw: { rounds, cli, step, requests },
+      raw: { rounds, cli, step, requests, nodeFloor: floor },
     };
   } finally {
     await sim.stop();
@@ -93,7 +95,7 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
   }
 }
 
-interface GuestStep { step: string; a?: number[]; b?: number[]; requests?: number[]; samples?: number[]; rps?: number; startMs?: number; message?: string }
+interface GuestStep { step: string; a?: number[]; b?: number[]; requests?: number[]; nodeFloor?: number[]; samples?: number[]; rps?: number; startMs?: number; message?: string }
 
 /** The same comparison inside the qemu guest, native backend vs `ipmitool -I open` on the guest's /dev/ipmi0. */
 export async function benchCredentialChangeGuest(opts: { quick?: boolean } = {}): Promise<{ rows: Row[]; raw: unknown }> {
@@ -139,7 +141,7 @@ export async function benchCredentialChangeGuest(opts: { quick?: boolean } = {})
     const section = 'credential change (qemu guest, TCG, /dev/ipmi0)';
     const peer = `${IPMITOOL_SEQUENCE}, -I open`;
     const rows: Row[] = [];
-    if (cli?.a && cli.b) rows.push(changeRow(section, 'complete change', 'inband-agent set-credentials process (native backend)', peer, phase({ a: cli.a, b: cli.b }), `; ours ${Math.round(summarize(cli.requests ?? []).median)} IPMI requests`));
+    if (cli?.a && cli.b) rows.push(changeRow(section, 'complete change', 'inband-agent set-credentials process (native backend)', peer, phase({ a: cli.a, b: cli.b }), `; ours ${Math.round(summarize(cli.requests ?? []).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(cli.nodeFloor ?? []).median.toFixed(0)} ms in this guest`));
     if (daemon?.a && daemon.b) rows.push(changeRow(section, 'the step in a running daemon', 'bmc.set_credentials over HTTP, wait=true (native backend)', peer, phase({ a: daemon.a, b: daemon.b }), `; daemon exec → API answering ${daemon.startMs?.toFixed(0)} ms in the guest`));
     if (nat?.samples) {
       const s = summarize(nat.samples);

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { openNativeTransport } from '../ipmi-kcs/kcs-native.js';
 import { AppCmd, NetFn } from '../ipmi-kcs/spec.js';
 import { HostChannel, report } from '../test/qemu/guest/protocol.js';
-import { alternate, ipmitoolSequence, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
+import { alternate, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
 import { freePort, projectRoot, waitAnswering, stop } from './daemon.js';
 
 function arg(name: string, dflt: string): string {
@@ -58,7 +58,9 @@ async function main(): Promise<number> {
     requests.push(r.requests);
     return r.ms;
   }, (i) => ipmitoolSequence(tool, slot, channel, `gtool${i}`, `${base}c${i}`));
-  report({ step: 'cli', ...cli, requests });
+  const floor: number[] = [];
+  for (let i = 0; i < rounds; i++) floor.push(await nodeFloor());
+  report({ step: 'cli', ...cli, requests, nodeFloor: floor });
 
   const port = await freePort();
   const s0 = performance.now();

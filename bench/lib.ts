@@ -71,7 +71,8 @@ export function writeReport(name: string, rows: Row[], raw: unknown, extra: Reco
   mkdirSync(dir, { recursive: true });
   const m = machine();
   const header = `Machine: ${m.cores} cores, ${m.cpu}, kernel ${m.kernel}, ${m.memoryGiB} GiB, Node ${m.node}. Date: ${new Date().toISOString()}.`;
-  const md = `# ${name}\n\n${header}\n\n${markdownTable(rows)}\n`;
+  const notes = Array.isArray(extra.notes) ? (extra.notes as string[]).map((n) => `- ${n}`).join('\n') : '';
+  const md = `# ${name}\n\n${header}\n\n${markdownTable(rows)}\n${notes ? `\n${notes}\n` : ''}`;
   const mdPath = join(dir, `${name}.md`);
   const jsonPath = join(dir, `${name}.json`);
   writeFileSync(mdPath, md);

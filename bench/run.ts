@@ -2,6 +2,10 @@
  * `npm run bench`: runs every benchmark and prints one side-by-side table
  * (also written as markdown and JSON under bench/results/). Not part of the
  * test suite; no thresholds. `--quick` for a short smoke run.
+ *
+ * Environment: INBAND_BENCH_IPA_CMD, a command that starts ironic-python-agent
+ * standalone on 127.0.0.1:{port} (see daemon.ts); without it IPA's recorded
+ * figures stand in, labelled as such.
  */
 import { benchTransport } from './transport.js';
 import { benchTraffic } from './traffic.js';
@@ -12,30 +16,46 @@ import { markdownTable, writeReport, machine, type Row } from './lib.js';
 const quick = process.argv.includes('--quick');
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
+const notes: string[] = [];
 const t0 = Date.now();
 
-const traffic = await benchTraffic();
-rows.push(...traffic.rows);
-raw.traffic = traffic.raw;
+/** One section; a failure is reported in the notes and the others still run. */
+async function section(name: string, fn: () => Promise<{ rows: Row[]; raw: unknown }>): Promise<unknown> {
+  const s = Date.now();
+  try {
+    const r = await fn();
+    rows.push(...r.rows);
+    raw[name] = r.raw;
+    return r.raw;
+  } catch (e) {
+    const msg = `${name}: failed — ${(e as Error).message}`;
+    console.log(msg);
+    notes.push(msg);
+    raw[name] = { error: (e as Error).message };
+    return undefined;
+  } finally {
+    console.log(`${name}: ${((Date.now() - s) / 1000).toFixed(0)} s`);
+  }
+}
 
-const change = await benchCredentialChangeHost({ quick });
-rows.push(...change.rows);
-raw.credentialChange = change.raw;
+await section('traffic', benchTraffic);
+await section('credentialChange', () => benchCredentialChangeHost({ quick }));
+const guest = await section('credentialChangeGuest', () => benchCredentialChangeGuest({ quick })) as { skipped?: string; machine?: Record<string, unknown> } | undefined;
+const daemon = await section('daemon', () => benchDaemon({ quick })) as { ipa?: unknown; ipaError?: string } | undefined;
+await section('transport', () => benchTransport({ quick }));
 
-const guest = await benchCredentialChangeGuest({ quick });
-rows.push(...guest.rows);
-raw.credentialChangeGuest = guest.raw;
+if (guest?.machine) notes.push(`Guest: qemu ${String(guest.machine.accel)}, ${String(guest.machine.cpus)} vCPU, Debian kernel ${String(guest.machine.kernel)}, ipmi_si KCS → ipmi_sim on the host; console log ${String(guest.machine.consoleLog)}.`);
+else if (guest?.skipped) notes.push(`Guest rows skipped: ${guest.skipped}.`);
+if (daemon) {
+  notes.push(daemon.ipa ? 'IPA peer: ironic-python-agent 9.4.1 run standalone on loopback ($INBAND_BENCH_IPA_CMD), measured in this run with the same client.'
+    : `IPA peer: recorded figures (not measured in this run${daemon.ipaError ? `: ${daemon.ipaError}` : '; set INBAND_BENCH_IPA_CMD to measure it'}).`);
+}
+notes.push('Ratios: peer/ours for times and sizes, ours/peer for rates; above 1 means ours is ahead. This machine is shared and noisy: A/B sides alternate round by round, raw samples are in latest.json.');
+if (quick) notes.push('Quick run (--quick): fewer rounds, shorter loads.');
 
-const daemon = await benchDaemon({ quick });
-rows.push(...daemon.rows);
-raw.daemon = daemon.raw;
-
-const transport = await benchTransport({ quick });
-rows.push(...transport.rows);
-raw.transport = transport.raw;
-
-const paths = writeReport('latest', rows, raw, { quick });
+const paths = writeReport('latest', rows, raw, { quick, notes });
 const m = machine();
 console.log(`\nMachine: ${m.cores} cores, ${m.cpu}, kernel ${m.kernel}, Node ${m.node}\n`);
 console.log(markdownTable(rows));
+if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`);
 console.log(`\n(${((Date.now() - t0) / 1000).toFixed(0)} s; written to ${paths.md} and ${paths.json})`);
