@@ -11,9 +11,10 @@
  * - Node names, user names, states and times are plain (they are what an
  *   operator needs to read a failure record); passwords never are.
  *
- * One writer at a time: operations of one FileSecretStore are serialised; two
- * processes writing the same file at once are not supported (the conductor CLI
- * runs one rotation per invocation).
+ * One writer at a time: operations of one FileSecretStore are serialised, and
+ * every read-modify-write holds `<path>.lock` (created with O_EXCL, holding the
+ * owner's pid; a lock whose owner is gone is taken over), so rotations of
+ * different nodes run by separate CLI processes do not lose each other's entries.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
@@ -137,11 +138,40 @@ export class FileSecretStore implements SecretStore {
   private mutate<T>(fn: (file: StoreFile, key: Buffer) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       const key = await this.loadKey(true);
-      const file = await this.load();
-      const result = await fn(file, key);
-      await this.save(file);
-      return result;
+      const release = await this.lock();
+      try {
+        const file = await this.load();
+        const result = await fn(file, key);
+        await this.save(file);
+        return result;
+      } finally {
+        await release();
+      }
     });
+  }
+
+  /** Cross-process lock: `<path>.lock` with O_EXCL; a stale one (owner not running) is removed. */
+  private async lock(timeoutMs = 15_000): Promise<() => Promise<void>> {
+    const lockPath = `${this.path}.lock`;
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const fh = await open(lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        return () => unlink(lockPath).catch(() => undefined);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (owner > 0 && owner !== process.pid && !alive(owner)) {
+        await unlink(lockPath).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
+      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
+    }
   }
 
   private async load(): Promise<StoreFile> {
@@ -226,6 +256,15 @@ export class FileSecretStore implements SecretStore {
     if (key.length !== KEY_BYTES) throw new SecretStoreError('CORRUPT', `key file ${this.keyPath} must hold ${KEY_BYTES} bytes`);
     this.key = key;
     return key;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -5,6 +5,7 @@
  * leave no temp files.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ describe('FileSecretStore: at rest', () => {
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.equal(statSync(`${path}.key`).mode & 0o777, 0o600);
     assert.equal(statSync(`${path}.key`).size, 32);
-    assert.deepEqual(readdirSync(dir).sort(), ['secrets.json', 'secrets.json.key']);
+    assert.deepEqual(readdirSync(dir).sort(), ['secrets.json', 'secrets.json.key'], 'no lock or temp file stays');
     // Another instance (a later CLI run) reads it back with the key file.
     const again = new FileSecretStore({ path });
     assert.ok((await again.getCurrent('node-1'))?.secret.equals(s));
@@ -78,6 +79,32 @@ describe('FileSecretStore: at rest', () => {
     writeFileSync(otherKey, Buffer.alloc(32, 7), { mode: 0o600 });
     const wrong = new FileSecretStore({ path, keyPath: otherKey });
     await assert.rejects(wrong.getSecret('node-1', e.id), (x: unknown) => x instanceof SecretStoreError && x.code === 'CORRUPT');
+  });
+
+  it('writers in separate processes do not lose each other\'s entries; a stale lock is taken over', async () => {
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    // A lock left by a process that is gone (pid far above pid_max's usual range is not running).
+    writeFileSync(`${path}.lock`, '4194000', { mode: 0o600 });
+    const child = `
+      const { FileSecretStore } = await import(${JSON.stringify(new URL('../../conductor/file-store.js', import.meta.url).href)});
+      const { Secret } = await import(${JSON.stringify(new URL('../../service/secret.js', import.meta.url).href)});
+      const s = new FileSecretStore({ path: process.argv[1] });
+      for (let i = 0; i < 10; i++) await s.putPending('node-' + process.argv[2], 'ironic', Secret.fromString('Child-secret-' + i));
+    `;
+    const runChild = (n: string): Promise<number | null> => new Promise((res) => {
+      const c = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', child, path, n], { stdio: 'inherit' });
+      c.once('exit', (code) => res(code));
+    });
+    const store = new FileSecretStore({ path });
+    // The key exists before the children race to create it.
+    await store.putPending('node-main', 'ironic', generatePassword(0));
+    const [a, b] = await Promise.all([runChild('a'), runChild('b')]);
+    assert.deepEqual([a, b], [0, 0]);
+    assert.equal((await store.history('node-a')).length, 10);
+    assert.equal((await store.history('node-b')).length, 10);
+    assert.equal((await store.history('node-main')).length, 1);
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.lock') || f.endsWith('.tmp')));
   });
 
   it('a corrupt store file is reported, not overwritten', async () => {
