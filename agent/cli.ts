@@ -11,6 +11,7 @@
  * subcommand that needs them.
  */
 import type { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import { BACKEND_OPTIONS, ConfigError, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
@@ -175,11 +176,28 @@ function load(argv: readonly string[], io: CliIo): LoadedConfig {
   return loadConfig({ argv, env: io.env, cmdlinePath: io.cmdlinePath });
 }
 
+/**
+ * Keeps V8's young generation at the size it starts with (1 MiB semi-spaces)
+ * for the daemon. V8 otherwise doubles it, up to 16 MiB semi-spaces (48 MiB of
+ * RSS that is never given back while the process lives), whenever allocation
+ * is brisk: module loading at start-up, and any burst of requests. The
+ * daemon's live data is small and a request's garbage fits a 1 MiB semi-space
+ * many times over, so scavenges stay short. Measured: VmRSS after ~100,000
+ * GET /v1/status 100 -> 72 MiB with no loss of requests/s (see the commit).
+ * `--max-semi-space-size` would say the same but only on node's command line,
+ * which the unit and `node bin/inband-agent.js` do not control; the growth
+ * factor is read at each growth, so setting it here, before loading, works.
+ */
+function capYoungGeneration(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
+}
+
 async function cmdServe(argv: string[], io: CliIo): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     write(io.stdout, SERVE_HELP);
     return 0;
   }
+  capYoungGeneration();
   const loaded = load(argv, io);
   if (loaded.positionals.length) throw new UsageError(`serve takes no arguments (got "${loaded.positionals[0]}")`);
   const logger = await makeLogger(loaded, io, true);
