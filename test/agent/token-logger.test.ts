@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, LineCollector, redactShapes, SecretRedactor } from '../../agent/logger.js';
+import { createLogger, LineCollector, LogRing, redactShapes, SecretRedactor } from '../../agent/logger.js';
 import { AgentTokenStore, MASKED_TOKEN } from '../../agent/token.js';
 import { Secret } from '../../service/secret.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
@@ -75,4 +75,18 @@ test('redaction shapes leave masked values and ordinary text alone', () => {
   const r = new SecretRedactor();
   r.register('abc');
   assert.equal(r.size, 0, 'too-short values are not registered');
+});
+
+test('the log ring keeps the last lines in order as it wraps around', () => {
+  const ring = new LogRing(3);
+  assert.equal(ring.text(), '');
+  ring.push('a');
+  ring.push('b');
+  assert.equal(ring.text(), 'a\nb\n');
+  for (const l of ['c', 'd', 'e']) ring.push(l);
+  assert.equal(ring.text(), 'c\nd\ne\n');
+  ring.push('f');
+  assert.equal(ring.text(), 'd\ne\nf\n');
+  for (let i = 0; i < 7; i++) ring.push(`n${i}`);
+  assert.equal(ring.text(), 'n4\nn5\nn6\n');
 });
