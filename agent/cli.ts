@@ -38,6 +38,8 @@ Usage:
   inband-agent bmc info [--json]                  show the BMC: device, IPMI version, LAN channels, users
   inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
                                                   create or update a BMC user and verify it
+  inband-agent conductor rotate NODE --ironic-url URL [options]
+                                                  conductor side: rotate a node's BMC password through Ironic
   inband-agent --version | --help
 
 Every subcommand takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file).
@@ -408,6 +410,9 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       }
       case 'set-credentials':
         return await cmdSetCredentials(rest, io);
+      case 'conductor':
+        // The conductor half runs beside Ironic, not in the ramdisk: load it only when asked.
+        return await (await import('../conductor/cli.js')).main(rest);
       default:
         throw new UsageError(`unknown command "${sub}"`);
     }
