@@ -37,8 +37,10 @@ if [ $want_test = 1 ]; then
   # qemu + busybox: the guest with a real kernel /dev/ipmi0 (test/qemu);
   # systemd + strace: verifying the unit and its system-call filter.
   apt_install openipmi ipmitool qemu-system-x86 busybox-static systemd strace
-  # Debian's Ironic (and inspector) for the end-to-end stage (test/ironic).
+  # Debian's Ironic (and inspector) for the end-to-end stage (test/ironic),
+  # Barbican for the external secret store (test/conductor-side).
   INBAND_APT_UPDATE=0 scripts/install-ironic.sh
+  INBAND_APT_UPDATE=0 scripts/install-barbican.sh
   echo "setup: test packages ready in $(( $(date +%s) - t0 )) s"
 fi
 
