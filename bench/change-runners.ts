@@ -96,3 +96,10 @@ export async function nodeFloor(): Promise<number> {
   await run(process.execPath, ['-e', '0']);
   return performance.now() - s;
 }
+
+/** `inband-agent --version`: node plus the CLI's entry and config modules, no backend, no service. */
+export async function cliVersion(root: string): Promise<number> {
+  const s = performance.now();
+  await run(process.execPath, [join(root, 'bin', 'inband-agent.js'), '--version']);
+  return performance.now() - s;
+}

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startIpmiSim, ipmiSimAvailability } from '../test/harness/ipmi-sim.js';
-import { alternate, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
+import { alternate, cliVersion, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
 import { freePort, projectRoot, waitAnswering, stop } from './daemon.js';
 import { summarize, type Row, type Summary } from './lib.js';
 
@@ -59,12 +59,14 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
   let channel = 1;
   const requests: number[] = [];
   const floor: number[] = [];
+  const version: number[] = [];
   try {
     const cli = phase(await alternate(rounds, async (i) => {
       const r = await oursCli(root, backend, stateDir, `cli${i}`, `Bench-pw-c${i}`);
       channel = r.channels[0] ?? channel;
       requests.push(r.requests);
       floor.push(await nodeFloor());
+      version.push(await cliVersion(root));
       return r.ms;
     }, (i) => ipmitoolSequence(tool, IPMITOOL_SLOT, channel, `tool${i}`, `Bench-pw-c${i}`)));
 
@@ -84,10 +86,10 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
     const peer = `${IPMITOOL_SEQUENCE}, -I lanplus -C 3`;
     return {
       rows: [
-        changeRow(section, 'complete change', 'inband-agent set-credentials process (vm-codec; scan, write, verify)', peer, cli, `; ours ${Math.round(summarize(requests).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(floor).median.toFixed(0)} ms here`),
+        changeRow(section, 'complete change', 'inband-agent set-credentials process (vm-codec; scan, write, verify)', peer, cli, `; ours ${Math.round(summarize(requests).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(floor).median.toFixed(0)} ms here, \`inband-agent --version\` ${summarize(version).median.toFixed(0)} ms`),
         changeRow(section, 'the step in a running daemon', 'bmc.set_credentials over HTTP, wait=true (vm-codec)', peer, step),
       ],
-      raw: { rounds, cli, step, requests, nodeFloor: floor },
+      raw: { rounds, cli, step, requests, nodeFloor: floor, cliVersion: version },
     };
   } finally {
     await sim.stop();
@@ -95,7 +97,7 @@ export async function benchCredentialChangeHost(opts: { quick?: boolean } = {}):
   }
 }
 
-interface GuestStep { step: string; a?: number[]; b?: number[]; requests?: number[]; nodeFloor?: number[]; samples?: number[]; rps?: number; startMs?: number; message?: string }
+interface GuestStep { step: string; a?: number[]; b?: number[]; requests?: number[]; nodeFloor?: number[]; cliVersion?: number[]; samples?: number[]; rps?: number; startMs?: number; message?: string }
 
 /** The same comparison inside the qemu guest, native backend vs `ipmitool -I open` on the guest's /dev/ipmi0. */
 export async function benchCredentialChangeGuest(opts: { quick?: boolean } = {}): Promise<{ rows: Row[]; raw: unknown }> {
@@ -141,7 +143,7 @@ export async function benchCredentialChangeGuest(opts: { quick?: boolean } = {})
     const section = 'credential change (qemu guest, TCG, /dev/ipmi0)';
     const peer = `${IPMITOOL_SEQUENCE}, -I open`;
     const rows: Row[] = [];
-    if (cli?.a && cli.b) rows.push(changeRow(section, 'complete change', 'inband-agent set-credentials process (native backend)', peer, phase({ a: cli.a, b: cli.b }), `; ours ${Math.round(summarize(cli.requests ?? []).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(cli.nodeFloor ?? []).median.toFixed(0)} ms in this guest`));
+    if (cli?.a && cli.b) rows.push(changeRow(section, 'complete change', 'inband-agent set-credentials process (native backend)', peer, phase({ a: cli.a, b: cli.b }), `; ours ${Math.round(summarize(cli.requests ?? []).median)} IPMI requests; a bare \`node -e 0\` takes ${summarize(cli.nodeFloor ?? []).median.toFixed(0)} ms in this guest, \`inband-agent --version\` ${summarize(cli.cliVersion ?? []).median.toFixed(0)} ms`));
     if (daemon?.a && daemon.b) rows.push(changeRow(section, 'the step in a running daemon', 'bmc.set_credentials over HTTP, wait=true (native backend)', peer, phase({ a: daemon.a, b: daemon.b }), `; daemon exec → API answering ${daemon.startMs?.toFixed(0)} ms in the guest`));
     if (nat?.samples) {
       const s = summarize(nat.samples);

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { openNativeTransport } from '../ipmi-kcs/kcs-native.js';
 import { AppCmd, NetFn } from '../ipmi-kcs/spec.js';
 import { HostChannel, report } from '../test/qemu/guest/protocol.js';
-import { alternate, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
+import { alternate, cliVersion, ipmitoolSequence, nodeFloor, oursCli, oursDaemon, type IpmitoolTarget } from './change-runners.js';
 import { freePort, projectRoot, waitAnswering, stop } from './daemon.js';
 
 function arg(name: string, dflt: string): string {
@@ -59,8 +59,12 @@ async function main(): Promise<number> {
     return r.ms;
   }, (i) => ipmitoolSequence(tool, slot, channel, `gtool${i}`, `${base}c${i}`));
   const floor: number[] = [];
-  for (let i = 0; i < rounds; i++) floor.push(await nodeFloor());
-  report({ step: 'cli', ...cli, requests, nodeFloor: floor });
+  const version: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    floor.push(await nodeFloor());
+    version.push(await cliVersion(root));
+  }
+  report({ step: 'cli', ...cli, requests, nodeFloor: floor, cliVersion: version });
 
   const port = await freePort();
   const s0 = performance.now();
