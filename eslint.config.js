@@ -30,6 +30,14 @@ export default tseslint.config(
     },
   },
   {
+    files: ['conductor/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: ['koa', '@koa/router'], patterns: [
+        { group: ['**/agent/**'], message: 'conductor/ runs beside Ironic and talks to the agent over its HTTP API only; it must not import agent/.' },
+      ] }],
+    },
+  },
+  {
     files: ['scripts/**/*.mjs', 'bin/**/*.js', 'eslint.config.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
   },
