@@ -154,9 +154,14 @@ interface Queued {
 class LoggerCore {
   private winston: winstonModule.Logger | null = null;
   private queue: Queued[] = [];
-  private readonly onExit = (): void => this.start();
+  // At exit, the queued lines go through winston and whatever that leaves in a buffer is written:
+  // listeners added while 'exit' is emitted (the writer's own) are not called.
+  private readonly onExit = (): void => {
+    this.start();
+    this.afterExit();
+  };
 
-  constructor(private readonly create: () => winstonModule.Logger, defer: boolean) {
+  constructor(private readonly create: () => winstonModule.Logger, defer: boolean, private readonly afterExit: () => void = () => undefined) {
     if (defer) process.once('exit', this.onExit);
     else this.start();
   }
@@ -277,6 +282,8 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const ring = opts.ring ?? new LogRing();
   const human = (opts.format ?? (stream.isTTY ? 'human' : 'json')) === 'human';
 
+  const buffer = opts.buffered ? new CoalescingWriter(stream) : null;
+  const out = buffer ?? (stream as NodeJS.WritableStream as Writable);
   const create = (): winstonModule.Logger => {
     const winston = loadWinston();
     // The final step for every line: redact, remember, then hand to the transport.
@@ -294,7 +301,6 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
       return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${module ? `[${String(module)}] ` : ''}${String(message)}${extra}`;
     });
 
-    const out = opts.buffered ? new CoalescingWriter(stream) : (stream as NodeJS.WritableStream as Writable);
     return winston.createLogger({
       level: opts.level ?? 'info',
       levels: { error: 0, warn: 1, info: 2, debug: 3 },
@@ -309,7 +315,7 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
     });
   };
 
-  const core = new LoggerCore(create, opts.defer ?? false);
+  const core = new LoggerCore(create, opts.defer ?? false, () => buffer?.flush());
   return { log: new DeferredLog(core, null, null), redactor, ring, start: () => core.start() };
 }
 

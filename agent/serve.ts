@@ -260,6 +260,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     main.error(`cannot load the API: ${(e as Error).message}`);
     server.closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
+    // The engine was started beside the app: do not leave the device open.
+    await backendReady.then((b) => b.transport.close(), () => undefined).catch(() => undefined);
     logger.start();
     throw e;
   }
