@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, SecureVersion } from 'node:tls';
 import { generateSelfSigned, type Curve } from './self-signed.js';
+import { SealingKey, setProcessSealingKey } from './sealing-key.js';
 
 export type TlsMode = 'none' | 'operator' | 'auto';
 
@@ -33,5 +34,7 @@ export function operatorTls(certFile: string, keyFile: string, minVersion: strin
 
 export function autoTls(address: string, minVersion: string, curve: Curve = 'p384'): TlsSetup {
   const c = generateSelfSigned({ address, commonName: hostname() || 'inband-agent', curve });
+  // The certificate Ironic pins is also the key step arguments are sealed to (password_sealed).
+  setProcessSealingKey(new SealingKey(c.key));
   return { mode: 'auto', options: { cert: c.certPem, key: c.keyPem, minVersion: tlsVersion(minVersion) }, verifyCa: c.certPem };
 }

@@ -3,8 +3,15 @@
  * Params are snake_case like every IPA command; the password is wrapped in a
  * Secret (and registered with the log redactor) the moment it is parsed, and
  * is never part of a record: results are passed through {@link scrubResult}.
+ *
+ * `password_sealed` carries the password sealed to this agent's auto-TLS
+ * certificate key (agent/tls/sealing-key.ts), so that what Ironic persists of
+ * the step args (`driver_internal_info.clean_steps`, returned unmasked by its
+ * API) holds no plain password. It is opened here, before anything reaches
+ * the BMC; a value for another key, node or user is refused naming the field.
  */
 import { Secret } from '../../../service/secret.js';
+import { processSealingKey, SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
 import { ParamError, type CommandDefinition, type CommandRegistry } from '../registry.js';
 import { PRIVILEGES, type CredentialsPort, type PrivilegeName, type SetCredentialsArgs } from '../ports.js';
 
@@ -12,6 +19,7 @@ import { PRIVILEGES, type CredentialsPort, type PrivilegeName, type SetCredentia
 export interface SetCredentialsParams {
   username: string;
   password?: string;
+  password_sealed?: SealedValue;
   generate?: boolean;
   privilege?: PrivilegeName;
   slot?: number;
@@ -27,6 +35,7 @@ export const SET_CREDENTIALS_SCHEMA = {
   properties: {
     username: { type: 'string', minLength: 1, maxLength: 16 },
     password: { type: 'string', minLength: 1, maxLength: 20 },
+    password_sealed: SEALED_VALUE_SCHEMA,
     generate: { type: 'boolean' },
     privilege: { type: 'string', enum: PRIVILEGES },
     slot: { type: 'integer', minimum: 1, maximum: 63 },
@@ -41,7 +50,8 @@ export const SET_CREDENTIALS_SCHEMA = {
 /** Human descriptions of the args, served as the step's `argsinfo` (Ironic validates manual steps against it). */
 export const SET_CREDENTIALS_ARGSINFO: Record<string, { description: string; required: boolean }> = {
   username: { description: 'BMC user name to create or update (1-16 bytes)', required: true },
-  password: { description: 'New password (1-20 bytes; 16 on IPMI 1.5 BMCs). Give this or generate', required: false },
+  password: { description: 'New password (1-20 bytes; 16 on IPMI 1.5 BMCs). Give this, password_sealed or generate', required: false },
+  password_sealed: { description: 'The new password sealed to this agent\'s TLS certificate key (ECDH-ES+A256GCM, bound to node, user and step), so Ironic\'s records hold no plain password', required: false },
   generate: { description: 'Generate a random password in the agent instead (it is never returned)', required: false },
   privilege: { description: 'administrator (default), operator or user', required: false },
   slot: { description: 'User ID to use (default: the user with this name, else a free slot)', required: false },
@@ -54,14 +64,38 @@ export interface Redactor {
   register(value: string): void;
 }
 
+/** What opening a `password_sealed` needs: this agent's key, and the node it serves when known. */
+export interface SealedContext {
+  key: SealingKey | undefined;
+  node?: string;
+}
+
+/** The step a sealed BMC password is for (the same for bmc.set_credentials). */
+export const SEALED_PURPOSE = 'set_bmc_credentials';
+
 /** Turns validated params into the engine's request; throws ParamError naming the field. */
-export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor | undefined, prefix = 'params'): SetCredentialsArgs {
-  if (p.password !== undefined && p.generate === true) throw new ParamError(`${prefix}.password`, 'give either password or generate=true, not both');
-  if (p.password === undefined && p.generate !== true) throw new ParamError(`${prefix}.password`, 'required field missing (or set generate=true)');
-  if (p.password !== undefined) redactor?.register(p.password);
+export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor | undefined, prefix = 'params', sealed?: SealedContext): SetCredentialsArgs {
+  const given = [p.password !== undefined, p.password_sealed !== undefined, p.generate === true].filter(Boolean).length;
+  if (given > 1) throw new ParamError(`${prefix}.${p.password_sealed !== undefined ? 'password_sealed' : 'password'}`, 'give either password, password_sealed or generate=true, not more than one');
+  if (given === 0) throw new ParamError(`${prefix}.password`, 'required field missing (or give password_sealed, or set generate=true)');
+  let password: Secret | undefined;
+  if (p.password_sealed !== undefined) {
+    const key = sealed?.key;
+    if (!key) throw new ParamError(`${prefix}.password_sealed`, 'this agent has no sealing key (it serves without auto-TLS), so nothing can be sealed to it');
+    try {
+      password = key.open(p.password_sealed, { purpose: SEALED_PURPOSE, user: p.username, ...(sealed?.node !== undefined ? { node: sealed.node } : {}) });
+    } catch (err) {
+      if (err instanceof SealedValueError) throw new ParamError(`${prefix}.password_sealed`, err.message);
+      throw err;
+    }
+    redactor?.register(password.reveal());
+  } else if (p.password !== undefined) {
+    redactor?.register(p.password);
+    password = Secret.fromString(p.password);
+  }
   return {
     username: p.username,
-    ...(p.password !== undefined ? { password: Secret.fromString(p.password) } : { generate: true }),
+    ...(password !== undefined ? { password } : { generate: true }),
     ...(p.privilege !== undefined ? { privilege: p.privilege } : {}),
     ...(p.slot !== undefined ? { slot: p.slot } : {}),
     ...(p.channels !== undefined ? { channels: [...p.channels] } : {}),
@@ -115,7 +149,15 @@ export async function runSetCredentials(credentials: CredentialsPort, args: SetC
   }
 }
 
-export function registerBmcCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor }): void {
+export interface BmcCommandDeps {
+  credentials: CredentialsPort;
+  redactor?: Redactor;
+  /** The key password_sealed is opened with (default: the process's auto-TLS key, if any). */
+  sealingKey?: () => SealingKey | undefined;
+}
+
+export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandDeps): void {
+  const sealingKey = deps.sealingKey ?? processSealingKey;
   const getInfo: CommandDefinition<Record<string, never>, null> = {
     mode: 'sync',
     schema: { type: 'object', additionalProperties: false },
@@ -125,7 +167,7 @@ export function registerBmcCommands(registry: CommandRegistry, deps: { credentia
   const setCredentials: CommandDefinition<SetCredentialsParams, SetCredentialsArgs> = {
     mode: 'async',
     schema: SET_CREDENTIALS_SCHEMA,
-    prepare: (p) => toSetCredentialsArgs(p, deps.redactor),
+    prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: sealingKey() }),
     run: (args) => runSetCredentials(deps.credentials, args),
   };
   registry.register('bmc.get_info', getInfo).register('bmc.set_credentials', setCredentials);

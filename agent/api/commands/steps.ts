@@ -21,6 +21,7 @@
 import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
+import { processSealingKey, type SealingKey } from '../../tls/sealing-key.js';
 import { runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
 
 export type StepKind = 'clean' | 'deploy' | 'service';
@@ -45,6 +46,7 @@ export function stepDescriptor(kind: StepKind): Record<string, unknown> {
 
 interface StepParams {
   step: { interface: string; step: string; args?: Record<string, unknown> | null; [k: string]: unknown };
+  node?: { uuid?: unknown; [k: string]: unknown } | null;
   [k: string]: unknown;
 }
 
@@ -74,7 +76,8 @@ function echoStep(step: StepParams['step']): Record<string, unknown> {
   return rest;
 }
 
-export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor }): void {
+export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor; sealingKey?: () => SealingKey | undefined }): void {
+  const sealingKey = deps.sealingKey ?? processSealingKey;
   const argsValidator = lazyValidator(SET_CREDENTIALS_SCHEMA);
   for (const kind of STEP_KINDS) {
     registry.register(`${kind}.get_${kind}_steps`, {
@@ -98,7 +101,10 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
           const i = d.indexOf(': ');
           throw new ParamError(d.slice(0, i), d.slice(i + 2));
         }
-        return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args'), echo };
+        // Ironic sends the node with every step: a password sealed for another node is refused.
+        const node = typeof p.node?.uuid === 'string' ? p.node.uuid : undefined;
+        const sealed = { key: sealingKey(), ...(node !== undefined ? { node } : {}) };
+        return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
       },
       summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}`,
       run: async (plan) => {
