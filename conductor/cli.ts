@@ -5,6 +5,9 @@
  *   inband-agent conductor rotate NODE --ironic-url URL [--username U] [--username-b U2]
  *       [--store file|barbican] [--store-path FILE] [--barbican-url URL] [--barbican-project-id ID]
  *       [--records-dir DIR] [--keep-previous] [--clean-timeout S] [--ipmitool PATH]
+ *       [--agent-cert FILE] [--allow-plain-args]
+ *   inband-agent conductor serve --ironic-url URL [--listen HOST:PORT] [--inspector-url URL] ...
+ *       (discovery, scenario 1: conductor/serve.ts)
  *
  * Tokens come from the environment, never from arguments: IRONIC_AUTH_TOKEN,
  * BARBICAN_AUTH_TOKEN (both fall back to OS_AUTH_TOKEN). The rotation record
@@ -12,7 +15,7 @@
  * Exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +28,7 @@ import { rotate, type RotationRecord } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
 
 export const USAGE = `usage: inband-agent conductor rotate NODE --ironic-url URL [options]
+       inband-agent conductor serve --ironic-url URL [options]   (discovery; see serve --help)
 
 Rotates NODE's BMC credential: a new password for the BMC user Ironic does not
 hold (alternating U and U_b), set in-band by the agent through a manual clean,
@@ -42,6 +46,10 @@ options:
   --keep-previous             leave the previous BMC user enabled
   --clean-timeout S           seconds to wait for the clean (default 1800)
   --ipmitool PATH             ipmitool binary (default /usr/bin/ipmitool)
+  --agent-cert FILE           the running agent's TLS certificate to seal the password to
+                              (default: the one Ironic pinned, driver_internal_info.agent_verify_ca)
+  --allow-plain-args          with no agent certificate, send the password in plain step args
+                              (Ironic keeps them unmasked; the record warns)
 
 environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN)
 exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage`;
@@ -50,6 +58,8 @@ export interface CliIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Ends `serve` (default: SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env });
@@ -63,6 +73,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     io.stdout(USAGE + '\n');
     return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === 'serve') {
+    const { serveMain } = await import('./serve.js');
+    return serveMain(rest, io);
   }
   if (cmd !== 'rotate') {
     io.stderr(`conductor: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
@@ -86,6 +100,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
         'keep-previous': { type: 'boolean', default: false },
         'clean-timeout': { type: 'string', default: '1800' },
         ipmitool: { type: 'string' },
+        'agent-cert': { type: 'string' },
+        'allow-plain-args': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -114,6 +130,15 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   const cleanTimeout = Number(v['clean-timeout']);
   if (!Number.isFinite(cleanTimeout) || cleanTimeout <= 0) return usage('--clean-timeout must be a positive number of seconds');
 
+  let agentCertificate: string | undefined;
+  if (v['agent-cert'] !== undefined) {
+    try {
+      agentCertificate = await readFile(v['agent-cert'], 'utf8');
+    } catch (err) {
+      return usage(`--agent-cert ${v['agent-cert']}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+
   const token = (name: string): Secret | undefined => {
     const t = io.env[name] || io.env.OS_AUTH_TOKEN;
     return t ? Secret.fromString(t) : undefined;
@@ -138,6 +163,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     usernames: [userA, userB],
     retirePrevious: !v['keep-previous'],
     cleanTimeoutMs: cleanTimeout * 1000,
+    ...(agentCertificate !== undefined ? { agentCertificate } : {}),
+    allowPlainArgs: v['allow-plain-args'] === true,
     log: (line) => io.stderr(line + '\n'),
   });
   const dir = v['records-dir'] ?? join(v['store-path'] ? join(storePath, '..') : stateDir(io.env), 'records');
