@@ -22,6 +22,9 @@ import type { CredentialService } from '../service/credential-service.js';
 
 export const AGENT_VERSION = '0.1.0';
 
+/** How long after listening the app and the engine start loading, unless a request needs them sooner. */
+const LOAD_AFTER_LISTEN_MS = 40;
+
 export interface ServeOptions {
   loaded: LoadedConfig;
   /** Where log lines go (default stdout). */
@@ -228,12 +231,20 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   });
   apiReady.catch(() => undefined);
   let handle: ((req: IncomingMessage, res: ServerResponse) => unknown) | null = null;
+  let restStarted = false;
+  const loadRest = (): void => {
+    if (restStarted) return;
+    restStarted = true;
+    startApp();
+    startEngine();
+  };
   const front = (req: IncomingMessage, res: ServerResponse): void => {
     if (answerStatus(req, res, status, logStatus)) return;
     if (handle) {
       void handle(req, res);
       return;
     }
+    loadRest();
     apiReady.then(({ handle: h }) => void h(req, res), () => {
       res.statusCode = 503;
       res.end();
@@ -247,12 +258,11 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
 
-  // The rest loads once the loop has seen the first connections: the app and the
-  // engine first, winston after them (lines logged meanwhile are queued).
-  setImmediate(() => {
-    startApp();
-    startEngine();
-  });
+  // The rest (the app and the engine, then winston; lines logged meanwhile are
+  // queued) loads a moment after listening, so that the first status polls are
+  // answered without waiting behind ~100 ms of module loading, or at once when
+  // a request needs the app. Lookup and commands start at most that much later.
+  setTimeout(loadRest, LOAD_AFTER_LISTEN_MS).unref();
   let api: AgentApi;
   try {
     ({ api } = await apiReady);
