@@ -353,8 +353,11 @@ export class DiscoveryService {
       try {
         node = await this.o.ironic.node(uuid);
         const ops: PatchOp[] = Object.entries(info).map(([k, v]) => ({ op: 'add', path: `/driver_info/${k}`, value: v }));
-        if (node.driver !== 'ipmi') ops.unshift({ op: 'replace', path: '/driver', value: 'ipmi' });
-        await this.o.ironic.patchNode(uuid, ops);
+        // A node another enroller created (ironic-inspector's enroll hook: fake-hardware) becomes an
+        // ipmi node; its interfaces reset to ipmi's defaults, or Ironic refuses the fake ones.
+        const retype = node.driver !== 'ipmi';
+        if (retype) ops.unshift({ op: 'replace', path: '/driver', value: 'ipmi' });
+        await this.o.ironic.patchNode(uuid, ops, { resetInterfaces: retype });
       } catch (err) {
         return this.finish(rec, { step: 'update-node', error: (err as Error).message, current: `${pendingNote}; Ironic still logs in as ${rec.current.username ?? '(none)'}` });
       }

@@ -34,7 +34,8 @@ export interface DiscoveryIronic {
   /** Every node (uuid, driver, state, masked driver_info). */
   nodes(): Promise<NodeSummary[]>;
   createNode(node: NewNode, macs: readonly string[]): Promise<void>;
-  patchNode(ident: string, ops: readonly PatchOp[]): Promise<void>;
+  /** `resetInterfaces`: with a change of driver, every interface goes back to the new type's default (API 1.45). */
+  patchNode(ident: string, ops: readonly PatchOp[], opts?: { resetInterfaces?: boolean }): Promise<void>;
   provision(ident: string, target: string): Promise<void>;
   waitForProvision(ident: string, states: readonly string[], timeoutMs: number): Promise<IronicNodeView>;
   power(ident: string, target: string): Promise<void>;
@@ -106,12 +107,12 @@ export class IronicEnrollApi implements DiscoveryIronic {
     for (const address of macs) await this.call('POST', '/v1/ports', { address, node_uuid: node.uuid }, [201], `create port ${address} of node ${node.uuid}`);
   }
 
-  async patchNode(ident: string, ops: readonly PatchOp[]): Promise<void> {
+  async patchNode(ident: string, ops: readonly PatchOp[], opts: { resetInterfaces?: boolean } = {}): Promise<void> {
     const body = ops.map((o) => (o.value === undefined ? { op: o.op, path: o.path } : { op: o.op, path: o.path, value: typeof o.value === 'object' ? o.value.reveal() : o.value }));
     const what = `update ${ops.map((o) => o.path).join(', ')} of node ${ident}`;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.call('PATCH', `/v1/nodes/${encodeURIComponent(ident)}`, body, [200], what);
+        await this.call('PATCH', `/v1/nodes/${encodeURIComponent(ident)}${opts.resetInterfaces ? '?reset_interfaces=true' : ''}`, body, [200], what);
         return;
       } catch (err) {
         // 409: the conductor holds the node's lock (e.g. inspector's enroll hook is still at it).
