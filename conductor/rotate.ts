@@ -14,6 +14,11 @@
  * ## Order, and why each failure point is safe
  *  1. read-node — refuse nodes in maintenance, without an ipmi_address, or not
  *     `manageable`/`available`. Nothing applied.
+ *  1b. seal — find the certificate of the node's running agent (the one Ironic
+ *     pinned from agent_verify_ca, or `agentCertificate`): the password goes
+ *     into the step args sealed to it (conductor/seal.ts), since Ironic keeps
+ *     step args unmasked. None: refused, nothing applied — unless
+ *     `allowPlainArgs`, which sends it plain with a warning in the record.
  *  2. store-pending — the new password is stored as *pending* before it goes
  *     anywhere, so a password that may reach the BMC is never only in memory.
  *     Store down (e.g. Barbican): nothing applied, Ironic's credential untouched.
@@ -49,6 +54,7 @@
 import type { Secret } from '../service/secret.js';
 import { generatePassword } from '../service/password-generator.js';
 import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
+import { pinnedCertificate, recipientFromCertificate, SEALED_PURPOSE, sealPassword, type SealRecipient } from './seal.js';
 import type { IronicApi, IronicNodeView } from './ironic-api.js';
 
 /** The Ironic calls a rotation makes (IronicApi implements them over REST). */
@@ -56,7 +62,7 @@ export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patch
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
 export type RotationStepName =
-  | 'read-node' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
+  | 'read-node' | 'seal' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
   | 'ironic-power-check' | 'store-current' | 'retire-previous' | 'delete-superseded' | 'return-node';
 
 export interface RotationStep {
@@ -78,6 +84,8 @@ export interface RotationRecord {
   initial: { provisionState: string | null; powerState: string | null; username: string | null };
   /** The user the rotation wrote, and its store entry. */
   next: { username: string | null; secretId: string | null; secretState: SecretState | null; store: string };
+  /** How the password travelled in the step args Ironic keeps: sealed to the agent's key (its id), or plain. */
+  stepArgs?: { password: 'sealed' | 'plain' | null; agentKeyId: string | null; certificate: string | null };
   applied: string[];
   rolledBack: string[];
   /** The credential Ironic holds at the end, which works. */
@@ -99,6 +107,15 @@ export interface RotateOptions {
   generate?: () => Secret;
   /** The clean (reboot, agent, step, power off), default 30 min. */
   cleanTimeoutMs?: number;
+  /**
+   * The agent's certificate PEM to seal the password to (`--agent-cert`);
+   * default: the one Ironic pinned for the node's running agent.
+   */
+  agentCertificate?: string;
+  /** Reads the pinned certificate at the path in driver_internal_info.agent_verify_ca (default fs). */
+  readCertificate?: (path: string) => Promise<string>;
+  /** Send the password in plain step args when there is no agent certificate to seal to (Ironic keeps them unmasked). */
+  allowPlainArgs?: boolean;
   /** Other provision/power transitions, default 5 min. */
   stateTimeoutMs?: number;
   log?: (line: string) => void;
@@ -127,6 +144,7 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
     node: opts.node, nodeUuid: null, startedAt: now().toISOString(), finishedAt: '', outcome: 'failed', failedStep: null, error: null, warnings: [],
     initial: { provisionState: null, powerState: null, username: null },
     next: { username: null, secretId: null, secretState: null, store: opts.store.kind },
+    stepArgs: { password: null, agentKeyId: null, certificate: null },
     applied: [], rolledBack: [], current: { username: null, note: '' }, steps: [],
   };
   const mark = (step: RotationStepName, status: RotationStep['status'], detail: string): void => {
@@ -176,6 +194,24 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
     rec.next.username = username;
     const uuid = node.uuid;
 
+    const recipient = await run('seal', async (): Promise<SealRecipient | null> => {
+      const pinned = opts.agentCertificate !== undefined
+        ? { pem: opts.agentCertificate, source: 'the given agent certificate' }
+        : await pinnedCertificate((node as IronicNodeView).driver_internal_info as Record<string, unknown> | undefined, opts.readCertificate);
+      if (pinned) return recipientFromCertificate(pinned.pem, pinned.source, now());
+      if (opts.allowPlainArgs) return null;
+      throw new Error('no agent certificate to seal the password to: Ironic has pinned none for this node (no agent running with auto-TLS now; '
+        + 'with [deploy]fast_track the running agent\'s certificate is pinned and kept through the clean). Give --agent-cert, '
+        + 'or --allow-plain-args to send the password in plain step args, which Ironic keeps unmasked');
+    }, (r) => (r ? `the password goes sealed to the agent key ${r.kid} (certificate ${r.source}, valid until ${r.notAfter.toISOString()})` : 'no agent certificate: the password goes in PLAIN step args (--allow-plain-args)'));
+    if (recipient) {
+      rec.stepArgs = { password: 'sealed', agentKeyId: recipient.kid, certificate: recipient.source };
+    } else {
+      rec.steps[rec.steps.length - 1]!.status = 'skipped';
+      rec.stepArgs = { password: 'plain', agentKeyId: null, certificate: null };
+      rec.warnings.push(`PLAIN PASSWORD IN STEP ARGS: no agent certificate to seal to, and --allow-plain-args was given; Ironic keeps the password of ${username} unmasked in driver_internal_info.clean_steps and its API returns it — rotate again with a sealed password to retire it`);
+    }
+
     secret = (opts.generate ?? (() => generatePassword(0)))();
     entry = await run('store-pending', () => opts.store.putPending(uuid, username, secret as Secret), (e) => `entry ${e.id} for ${username} in the ${opts.store.kind} store`);
     rec.next.secretId = entry.id;
@@ -192,8 +228,11 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
 
     await run('clean', async () => {
       rec.applied.push(`manual clean started: ${STEP_INTERFACE}.${STEP_NAME} for BMC user ${username}`);
+      const password = recipient
+        ? { password_sealed: sealPassword(recipient, secret as Secret, { node: uuid, user: username, purpose: SEALED_PURPOSE }) }
+        : { password: (secret as Secret).reveal() };
       await opts.ironic.provision(uuid, 'clean', {
-        clean_steps: [{ interface: STEP_INTERFACE, step: STEP_NAME, args: { username, password: (secret as Secret).reveal(), privilege: opts.privilege ?? 'administrator' } }],
+        clean_steps: [{ interface: STEP_INTERFACE, step: STEP_NAME, args: { username, ...password, privilege: opts.privilege ?? 'administrator' } }],
       });
       const done = await opts.ironic.waitForProvision(uuid, ['manageable', 'clean failed'], opts.cleanTimeoutMs ?? 1_800_000);
       if (done.provision_state !== 'manageable') {

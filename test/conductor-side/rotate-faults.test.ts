@@ -58,12 +58,18 @@ describe('conductor rotate under faults, against the real Ironic', () => {
   let storePath: string;
   const log: string[] = [];
 
+  // This Ironic runs without fast track: the clean boots a fresh agent, so no
+  // certificate exists to seal the password to beforehand (that path is
+  // rotate-sealed-ironic.test.ts). The plain step args are allowed here, and
+  // their warning (exit 3) is the only one a successful rotation may carry.
   const rotate = async (...extra: string[]): Promise<{ code: number; record: RotationRecord }> => {
     const out: string[] = [];
-    const code = await main(['rotate', node.uuid, '--ironic-url', ironic.url, '--store-path', storePath, '--clean-timeout', '300', ...extra], {
+    let code = await main(['rotate', node.uuid, '--ironic-url', ironic.url, '--store-path', storePath, '--clean-timeout', '300', '--allow-plain-args', ...extra], {
       stdout: (s) => out.push(s), stderr: (s) => log.push(s), env: { PATH: process.env.PATH },
     });
-    return { code, record: JSON.parse(out.join('')) as RotationRecord };
+    const record = JSON.parse(out.join('')) as RotationRecord;
+    if (code === 3 && record.warnings.every((w) => w.startsWith('PLAIN PASSWORD IN STEP ARGS'))) code = 0;
+    return { code, record };
   };
 
   /** Ironic's own power status call with the credential it holds; returns last_error. */

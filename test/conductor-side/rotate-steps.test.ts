@@ -15,6 +15,8 @@ import type { BmcEndpoint, BmcCredential, BmcProver } from '../../conductor/bmc-
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { IronicNodeView } from '../../conductor/ironic-api.js';
 import { nextUsername, rotate, type IronicPort } from '../../conductor/rotate.js';
+import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { SealingKey, type SealedValue } from '../../agent/tls/sealing-key.js';
 import { Secret } from '../../service/secret.js';
 import { recordSecret } from '../helpers/secrets.js';
 
@@ -28,6 +30,13 @@ const newStore = (): FileSecretStore => {
 
 const UUID = '1be26c0b-03f2-4d2e-ae87-c02d7f33c123';
 const OLD = recordSecret('Old-ironic-pw-1');
+// The running agent's auto-TLS certificate, as Ironic pins it under certificates_path.
+const AGENT = generateSelfSigned({ address: '192.0.2.20', commonName: 'n1' });
+const PIN = `/var/lib/ironic/certificates/${UUID}.crt`;
+const readCertificate = async (p: string): Promise<string> => {
+  if (p !== PIN) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+  return AGENT.certPem;
+};
 
 /** An Ironic double: manual clean succeeds unless told otherwise; driver_info holds revealed strings. */
 class FakeIronic implements IronicPort {
@@ -36,12 +45,15 @@ class FakeIronic implements IronicPort {
   patchFails = false;
   powerErrorFor: string | null = null;
   readonly calls: string[] = [];
+  /** The step args of the last manual clean, as Ironic would keep them in driver_internal_info.clean_steps. */
+  cleanArgs: Record<string, unknown> | null = null;
 
   constructor(state = 'manageable') {
     this.n = {
       uuid: UUID, name: 'n1', provision_state: state, target_provision_state: null, power_state: 'power off', target_power_state: null,
       last_error: null, maintenance: false, driver: 'ipmi',
       driver_info: { ipmi_address: '192.0.2.10', ipmi_username: 'ironic', ipmi_password: '******' },
+      driver_internal_info: { agent_verify_ca: PIN },
     };
   }
 
@@ -54,6 +66,7 @@ class FakeIronic implements IronicPort {
     if (target === 'manage') this.n.provision_state = 'manageable';
     else if (target === 'provide') this.n.provision_state = 'available';
     else if (target === 'clean') {
+      this.cleanArgs = structuredClone((extra.clean_steps as { args: Record<string, unknown> }[])[0]!.args);
       this.n.provision_state = this.cleanFails ? 'clean failed' : 'manageable';
       this.n.last_error = this.cleanFails ? 'Agent went away' : null;
     }
@@ -102,7 +115,7 @@ async function seeded(): Promise<FileSecretStore> {
 }
 
 const base = (ironic: FakeIronic, store: FileSecretStore, prover: FakeProver) => ({
-  node: 'n1', ironic, store, prover, usernames: ['ironic', 'ironic_b'] as const,
+  node: 'n1', ironic, store, prover, usernames: ['ironic', 'ironic_b'] as const, readCertificate,
   generate: () => Secret.fromString(recordSecret(`Gen-${Math.random().toString(36).slice(2, 10)}x`)),
 });
 
@@ -121,7 +134,7 @@ describe('rotate(): step order and failure points', () => {
     const rec = await rotate(base(ironic, store, prover));
     assert.equal(rec.outcome, 'rotated');
     assert.deepEqual(rec.steps.map((s) => `${s.step}:${s.status}`), [
-      'read-node:ok', 'store-pending:ok', 'manage:ok', 'clean:ok', 'prove:ok', 'update-ironic:ok',
+      'read-node:ok', 'seal:ok', 'store-pending:ok', 'manage:ok', 'clean:ok', 'prove:ok', 'update-ironic:ok',
       'ironic-power-check:ok', 'store-current:ok', 'retire-previous:ok', 'delete-superseded:ok', 'return-node:ok',
     ]);
     assert.deepEqual(ironic.calls, ['provision manage', 'provision clean with steps', 'patch ironic_b', 'power power off', 'provision provide']);
@@ -230,5 +243,54 @@ describe('rotate(): step order and failure points', () => {
     const pw = String(ironic.n.driver_info.ipmi_password);
     assert.ok(pw.length >= 8);
     assert.ok(!JSON.stringify(rec).includes(pw) && !lines.join('\n').includes(pw) && !JSON.stringify(rec).includes(OLD));
+  });
+
+  it('the step args carry the password sealed to the pinned agent certificate, which only that agent opens', async () => {
+    const ironic = new FakeIronic();
+    const rec = await rotate(base(ironic, await seeded(), new FakeProver()));
+    assert.equal(rec.outcome, 'rotated');
+    const pw = String(ironic.n.driver_info.ipmi_password);
+    const args = ironic.cleanArgs as { username: string; password?: string; password_sealed: SealedValue };
+    assert.equal(args.password, undefined);
+    assert.ok(!JSON.stringify(args).includes(pw), 'no plain password in what Ironic persists');
+    assert.equal(args.password_sealed.node, UUID);
+    assert.equal(args.password_sealed.user, 'ironic_b');
+    const key = new SealingKey(AGENT.key);
+    assert.deepEqual(rec.stepArgs, { password: 'sealed', agentKeyId: key.kid, certificate: PIN });
+    assert.equal(key.open(args.password_sealed, { purpose: 'set_bmc_credentials', user: 'ironic_b', node: UUID }).reveal(), pw);
+  });
+
+  it('no pinned certificate: refused before anything is stored or sent, unless plain args are allowed (then a loud warning)', async () => {
+    const ironic = new FakeIronic('available');
+    ironic.n.driver_internal_info = {};
+    const store = await seeded();
+    const rec = await rotate(base(ironic, store, new FakeProver()));
+    assert.equal(rec.outcome, 'failed');
+    assert.equal(rec.failedStep, 'seal');
+    assert.match(rec.error ?? '', /no agent certificate to seal the password to.*--allow-plain-args/);
+    assert.deepEqual(ironic.calls, [], 'nothing sent to Ironic');
+    assert.deepEqual((await store.history(UUID)).map((e) => e.state), ['current'], 'nothing stored');
+    assert.equal(rec.current.username, 'ironic');
+
+    const unreadable = new FakeIronic();
+    unreadable.n.driver_internal_info = { agent_verify_ca: '/elsewhere/x.crt' };
+    const r2 = await rotate(base(unreadable, await seeded(), new FakeProver()));
+    assert.equal(r2.failedStep, 'seal');
+    assert.match(r2.error ?? '', /cannot be read here \(ENOENT\)/);
+
+    const plain = new FakeIronic();
+    plain.n.driver_internal_info = {};
+    const r3 = await rotate({ ...base(plain, await seeded(), new FakeProver()), allowPlainArgs: true });
+    assert.equal(r3.outcome, 'rotated');
+    assert.equal(r3.steps.find((s) => s.step === 'seal')?.status, 'skipped');
+    assert.equal(r3.stepArgs?.password, 'plain');
+    assert.ok(r3.warnings.some((w) => /^PLAIN PASSWORD IN STEP ARGS/.test(w)));
+    assert.equal(typeof (plain.cleanArgs as { password?: unknown }).password, 'string');
+
+    const given = new FakeIronic();
+    given.n.driver_internal_info = {};
+    const r4 = await rotate({ ...base(given, await seeded(), new FakeProver()), agentCertificate: AGENT.certPem });
+    assert.equal(r4.outcome, 'rotated');
+    assert.equal(r4.stepArgs?.certificate, 'the given agent certificate');
   });
 });
