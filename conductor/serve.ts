@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Secret } from '../service/secret.js';
 import { BarbicanSecretStore } from './barbican-store.js';
+import { writeRecord } from './cli.js';
 import { IpmitoolProver } from './bmc-proof.js';
 import { DiscoveryService } from './discovery-service.js';
 import { startDiscoveryServer, writeDiscoveryRecord } from './discovery-server.js';
@@ -164,10 +165,19 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   const passthru = apiToken
     ? createPassthruHandler({
       token: apiToken, log,
-      rotate: (node) => rotate({
-        node, ironic: new IronicApi({ url: v['ironic-url'] as string, ...(it ? { token: it } : {}) }), store, prover,
-        usernames: [userA, userB], log,
-      }),
+      // Kept on disk like the CLI's, so a rotation asked over HTTP leaves the same record.
+      rotate: async (node) => {
+        const record = await rotate({
+          node, ironic: new IronicApi({ url: v['ironic-url'] as string, ...(it ? { token: it } : {}) }), store, prover,
+          usernames: [userA, userB], log,
+        });
+        try {
+          log(`rotation of ${node}: ${record.outcome}; record ${await writeRecord(recordsDir, record)}`);
+        } catch (err) {
+          log(`rotation of ${node}: could not keep the record: ${(err as Error).message}`);
+        }
+        return record;
+      },
     })
     : undefined;
   let server;
