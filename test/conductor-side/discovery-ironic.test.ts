@@ -12,6 +12,11 @@
  * Ironic: not in the service's output, its records, the agent's log, or any
  * process argument list (the suite's leak check).
  *
+ * Then the node boots the agent again (power off/on): the service matches the
+ * known node by MAC, sends the password for the BMC user Ironic does not hold
+ * (ironic_b), and switches Ironic only after the proof; the previous user
+ * still logs in throughout.
+ *
  * A second run puts a real ironic-inspector in front (--inspector-url): it
  * enrolls the node (fake-hardware) and the service turns it into an ipmi node.
  *
@@ -123,6 +128,7 @@ for (const withInspector of [false, true]) {
     let service: ConductorService;
     let work: string;
     let agentLog: string;
+    let first: { uuid: string; password: string } | undefined;
 
     before(async () => {
       if (skip) return;
@@ -189,6 +195,7 @@ for (const withInspector of [false, true]) {
         assert.notEqual(pw, INITIAL);
         assert.ok(!generated.has(pw), 'a fresh password per discovery');
         generated.add(pw);
+        first = { uuid, password: pw };
 
         const n = await ironic.node(uuid);
         assert.equal(n.driver, 'ipmi');
@@ -223,6 +230,44 @@ for (const withInspector of [false, true]) {
         }
         const scrub = (x: string): string => x.replace(/ipmi_password[^,}]*/g, 'ipmi_password ***').replace(/"password": ?"[^"]*"/g, '"password": "***"');
         throw new Error(scrub(`${(e as Error).message}\n--- service:\n${service.err.join('').slice(-4000)}\n--- agent log tail:\n${log}\n--- ironic log tail:\n${ironic.log().slice(-3000)}`));
+      }
+    });
+
+    if (!withInspector) it('the same node boots again: it is matched, the new password goes to the other user, Ironic switches after the proof', { skip }, async () => {
+      assert.ok(first, 'the first discovery ran');
+      const recordsDir = join(work, 'store', 'records');
+      const seen = new Set(readdirSync(recordsDir));
+      try {
+        // A reboot into the ramdisk: the agent starts again, lookup still 404 (manageable), inventory again.
+        await adminCommand(bmc, 'chassis', 'power', 'off');
+        await new Promise((r) => setTimeout(r, 3000)); // ipmi_sim's poweroff_wait + kill
+        await adminCommand(bmc, 'chassis', 'power', 'on');
+        const record = await waitUntil(() => {
+          const fresh = readdirSync(recordsDir).filter((f) => !seen.has(f));
+          const recs = fresh.map((f) => JSON.parse(readFileSync(join(recordsDir, f), 'utf8')) as DiscoveryRecord);
+          return recs.find((r) => r.status === 'enrolled' || r.status === 'failed');
+        }, 180_000, 'the second discovery record');
+        assert.equal(record.status, 'enrolled', `${record.failedStep}: ${record.error}`);
+        assert.equal(record.node, first!.uuid, 'matched the known node');
+        assert.equal(record.newNode, false);
+        assert.equal(record.username, 'ironic_b', 'the user Ironic did not hold');
+        assert.ok(record.steps.some((st) => st.step === 'power-check' && st.ok), 'Ironic\'s own power call checked it');
+
+        const store = new FileSecretStore({ path: join(work, 'store', 'secrets.json') });
+        const cur = await store.getCurrent(first!.uuid);
+        assert.equal(cur?.entry.username, 'ironic_b');
+        const pw = recordSecret(cur!.secret.reveal());
+        assert.notEqual(pw, first!.password, 'a fresh password');
+        assert.deepEqual((await store.history(first!.uuid)).map((e) => e.state), ['superseded', 'current']);
+        const n = await ironic.node(first!.uuid);
+        assert.equal(n.driver_info.ipmi_username, 'ironic_b');
+        assert.equal(n.provision_state, 'manageable');
+        assert.ok((await bmc.lanplusLogin('ironic_b', pw)).ok);
+        assert.ok((await bmc.lanplusLogin('ironic', first!.password)).ok, 'the previous user was never touched (no lock-out window)');
+        for (const t of [service.err.join(''), readFileSync(agentLog, 'utf8')]) assert.ok(!t.includes(pw));
+      } catch (e) {
+        const scrub = (x: string): string => x.replace(/ipmi_password[^,}]*/g, 'ipmi_password ***').replace(/"password": ?"[^"]*"/g, '"password": "***"');
+        throw new Error(scrub(`${(e as Error).message}\n--- service:\n${service.err.join('').slice(-4000)}\n--- agent log tail:\n${readFileSync(agentLog, 'utf8').slice(-3000)}`));
       }
     });
   });
