@@ -11,16 +11,19 @@
  * a lanplus login and Ironic's own power call. The second rotation keeps the
  * password in a real Barbican when python3-barbican is installed (issue #6
  * scenario 3: the plain password is only in Barbican and driver_info).
+ * Last, a password sealed to another agent's certificate is refused by the
+ * running agent naming password_sealed; the clean fails and nothing is written.
  *
  * Needs scripts/install-ironic.sh and a build (dist/). Gated by INBAND_TEST_IRONIC=1.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { collectInventory } from '../../agent/inventory/index.js';
+import { generateSelfSigned } from '../../agent/tls/self-signed.js';
 import { main } from '../../conductor/cli.js';
 import { randomUUID } from 'node:crypto';
 import { BarbicanSecretStore } from '../../conductor/barbican-store.js';
@@ -173,6 +176,30 @@ describe('sealed step arguments against the real Ironic (fast track)', () => {
         console.log(`# sealed rotation to ${expected} (${store.kind} store): ${Date.now() - t0} ms, agent key ${record.stepArgs?.agentKeyId}`);
         previous = { user: expected, password: pw };
       }
+
+      // A value sealed to another agent's certificate: the running agent refuses
+      // it naming password_sealed, the clean fails, nothing reaches the BMC, and
+      // Ironic keeps the credential it holds.
+      const otherCert = join(work, 'other-agent.crt');
+      writeFileSync(otherCert, generateSelfSigned({ address: '127.0.0.1', commonName: 'another-agent' }).certPem);
+      const out: string[] = [];
+      const code = await main(['conductor', 'rotate', node.uuid, '--ironic-url', ironic.url, '--store-path', storePath, '--records-dir', join(work, 'records'),
+        '--clean-timeout', '300', '--agent-cert', otherCert], { stdout: (s) => out.push(s), stderr: (s) => err.push(s), env: { PATH: process.env.PATH } });
+      const failed = JSON.parse(out.join('')) as RotationRecord;
+      assert.equal(code, 1);
+      assert.equal(failed.failedStep, 'clean');
+      console.log(`# refused by the agent: ${failed.error}`);
+      assert.match(failed.error ?? '', /password_sealed: sealed for another agent key/);
+      assert.equal(failed.current.username, previous.user);
+      const n = await ironic.node(node.uuid);
+      assert.equal(n.provision_state, 'manageable');
+      assert.equal(n.driver_info.ipmi_username, previous.user);
+      const fileStore = new FileSecretStore({ path: storePath });
+      const entry = (await fileStore.history(node.uuid)).find((e) => e.id === failed.next.secretId);
+      assert.equal(entry?.state, 'failed');
+      const never = recordSecret((await fileStore.getSecret(node.uuid, failed.next.secretId as string)).reveal());
+      assert.equal((await bmc.lanplusLogin(failed.next.username as string, never)).ok, false, 'the refused password never reached the BMC');
+      assert.ok((await bmc.lanplusLogin(previous.user, previous.password)).ok, 'Ironic\'s credential still logs in');
     } catch (e) {
       const scrub = (x: string): string => x.replace(/ipmi_password[^,}]*/g, 'ipmi_password ***').replace(/"password": "[^"]*"/g, '"password": "***"');
       let log = '(no agent log)';
