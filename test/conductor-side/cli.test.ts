@@ -19,6 +19,8 @@ describe('conductor CLI', () => {
     assert.deepEqual(await run('conductor', '--help'), { code: 0, out: USAGE + '\n', err: '' });
     assert.equal((await run('rotate', '--help')).code, 0);
     assert.equal((await run()).code, 2);
+    assert.match(USAGE, /--agent-cert FILE/);
+    assert.match(USAGE, /--allow-plain-args/);
   });
 
   it('refuses bad usage with exit 2', async () => {
@@ -33,6 +35,7 @@ describe('conductor CLI', () => {
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--store', 'barbican', '--barbican-url', 'http://127.0.0.1:1'], /BARBICAN_AUTH_TOKEN/],
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--password', 'x'], /Unknown option '--password'/],
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--clean-timeout', '0'], /positive/],
+      [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--agent-cert', '/nonexistent/agent.crt'], /--agent-cert \/nonexistent\/agent\.crt: ENOENT/],
     ];
     for (const [argv, re] of cases) {
       const r = await run(...argv);
