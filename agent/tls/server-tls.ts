@@ -18,6 +18,8 @@ export interface TlsSetup {
   options?: SecureContextOptions & { minVersion: SecureVersion };
   /** The certificate PEM to send as agent_verify_ca (auto-TLS only). */
   verifyCa?: string;
+  /** The certificate's key, for opening values sealed to this agent (auto-TLS only; memory only). */
+  sealingKey?: SealingKey;
 }
 
 export const tlsVersion = (v: string): SecureVersion => (v === '1.3' ? 'TLSv1.3' : 'TLSv1.2');
@@ -35,6 +37,7 @@ export function operatorTls(certFile: string, keyFile: string, minVersion: strin
 export function autoTls(address: string, minVersion: string, curve: Curve = 'p384'): TlsSetup {
   const c = generateSelfSigned({ address, commonName: hostname() || 'inband-agent', curve });
   // The certificate Ironic pins is also the key step arguments are sealed to (password_sealed).
-  setProcessSealingKey(new SealingKey(c.key));
-  return { mode: 'auto', options: { cert: c.certPem, key: c.keyPem, minVersion: tlsVersion(minVersion) }, verifyCa: c.certPem };
+  const sealingKey = new SealingKey(c.key);
+  setProcessSealingKey(sealingKey);
+  return { mode: 'auto', options: { cert: c.certPem, key: c.keyPem, minVersion: tlsVersion(minVersion) }, verifyCa: c.certPem, sealingKey };
 }

@@ -36,6 +36,7 @@ describe('password_sealed on the agent API', () => {
   before(async () => {
     const tls = autoTls('127.0.0.1', '1.2');
     verifyCa = tls.verifyCa as string;
+    assert.equal(tls.sealingKey?.kid, recipientFromCertificate(verifyCa).kid, 'the key serve can inject is the certificate\'s');
     creds = new RecordingCredentials();
     a = await startTestAgent({ token: TOKEN, credentials: creds, name: 'sealed' });
   });
