@@ -19,6 +19,8 @@
  *
  * A second run puts a real ironic-inspector in front (--inspector-url): it
  * enrolls the node (fake-hardware) and the service turns it into an ipmi node.
+ * A third keeps the password in a real Barbican (--store barbican): the plain
+ * password then exists only there, in transit, and in Ironic's driver_info.
  *
  * Needs scripts/install-ironic.sh and a build (dist/). Gated by INBAND_TEST_IRONIC=1.
  */
@@ -30,7 +32,11 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { DiscoveryRecord } from '../../conductor/discovery-service.js';
+import { randomUUID } from 'node:crypto';
+import { BarbicanSecretStore } from '../../conductor/barbican-store.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
+import type { SecretStore } from '../../conductor/secret-store.js';
+import { Barbican, barbicanAvailability } from '../harness/barbican.js';
 import { freeLoopbackPort, Inspector, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { IPMITOOL_PATH } from '../harness/ipmi-sim.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
@@ -120,8 +126,12 @@ async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, ti
   }
 }
 
-for (const withInspector of [false, true]) {
-  describe(`discovery against the real Ironic${withInspector ? ' behind a real ironic-inspector' : ', the service alone'}`, () => {
+const barbicanAvail = enabled ? barbicanAvailability() : { available: false, reason: '' };
+
+for (const mode of ['alone', 'inspector', 'barbican'] as const) {
+  const withInspector = mode === 'inspector';
+  const skipMode = skip || (mode === 'barbican' && !barbicanAvail.available ? `discovery with the Barbican store: ${barbicanAvail.reason}` : false);
+  describe(`discovery against the real Ironic${withInspector ? ' behind a real ironic-inspector' : mode === 'barbican' ? ', passwords kept in a real Barbican' : ', the service alone'}`, () => {
     let ironic: Ironic;
     let inspector: Inspector | undefined;
     let bmc: NodeBmc;
@@ -129,15 +139,21 @@ for (const withInspector of [false, true]) {
     let work: string;
     let agentLog: string;
     let first: { uuid: string; password: string } | undefined;
+    let barbican: Barbican | undefined;
+    const project = randomUUID();
+    const openStore = (): SecretStore => (barbican
+      ? new BarbicanSecretStore({ url: barbican.url, auth: { projectId: project } })
+      : new FileSecretStore({ path: join(work, 'store', 'secrets.json') }));
 
     before(async () => {
-      if (skip) return;
+      if (skipMode) return;
       const root = projectRoot();
       if (!existsSync(join(root, 'dist', 'conductor', 'serve.js'))) throw new Error('dist/conductor/serve.js is missing: run npm run build first');
       ironic = await Ironic.start();
       if (withInspector) inspector = await Inspector.start(ironic);
+      if (mode === 'barbican') barbican = await Barbican.start();
       work = mkdtempSync(join(tmpdir(), 'discovery-e2e-'));
-      agentLog = join(testLogDir() ?? work, `discovery-e2e-agent-${withInspector ? 'inspector' : 'alone'}-${process.pid}.log`);
+      agentLog = join(testLogDir() ?? work, `discovery-e2e-agent-${mode}-${process.pid}.log`);
       const servicePort = await freeLoopbackPort();
       const agentPort = await freeLoopbackPort();
       const certFile = join(work, 'store', 'discovery-cert.pem');
@@ -154,7 +170,8 @@ for (const withInspector of [false, true]) {
       bmc = await startNodeBmc({ startCmd, env: { NODE_EXTRA_CA_CERTS: certFile }, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
       service = await ConductorService.start([
         '--ironic-url', ironic.url, '--listen', `127.0.0.1:${servicePort}`,
-        '--store-path', join(work, 'store', 'secrets.json'), '--tls-cert-out', certFile,
+        ...(barbican ? ['--store', 'barbican', '--barbican-url', barbican.url, '--barbican-project-id', project] : ['--store-path', join(work, 'store', 'secrets.json')]),
+        '--records-dir', join(work, 'store', 'records'), '--tls-cert-out', certFile,
         '--bmc-port', String(bmc.lanPort), '--ipmi-cipher-suite', '3', '--result-timeout', '300',
         ...(inspector ? ['--inspector-url', inspector.url] : []),
       ]);
@@ -163,15 +180,16 @@ for (const withInspector of [false, true]) {
     after(async () => {
       if (service) {
         await service.stop();
-        captureLines(`conductor-discovery-e2e-${withInspector ? 'inspector' : 'alone'}`, [...service.out, ...service.err].join(''));
+        captureLines(`conductor-discovery-e2e-${mode}`, [...service.out, ...service.err].join(''));
       }
       if (bmc) await bmc.stop();
       await inspector?.stop();
+      await barbican?.stop();
       if (ironic) await ironic.stop();
       if (work) rmSync(work, { recursive: true, force: true });
     });
 
-    it('an unknown node ends enrolled (ipmi, manageable) with a working credential of its own; Ironic\'s power call works', { skip }, async () => {
+    it('an unknown node ends enrolled (ipmi, manageable) with a working credential of its own; Ironic\'s power call works', { skip: skipMode }, async () => {
       const t0 = Date.now();
       try {
         assert.match(service.status.listening, /^https:\/\/127\.0\.0\.1:\d+$/);
@@ -187,8 +205,7 @@ for (const withInspector of [false, true]) {
         assert.equal(record.newNode, !withInspector, withInspector ? 'inspector enrolled it first; the service updated it' : 'enrolled by the service');
         if (withInspector) assert.equal(record.inspector?.forwarded, true);
 
-        const store = new FileSecretStore({ path: join(work, 'store', 'secrets.json') });
-        const cur = await store.getCurrent(uuid);
+        const cur = await openStore().getCurrent(uuid);
         assert.ok(cur, 'the store holds the node\'s current password');
         assert.equal(cur.entry.username, 'ironic');
         const pw = recordSecret(cur.secret.reveal());
@@ -218,9 +235,9 @@ for (const withInspector of [false, true]) {
         assert.ok((await bmc.lanplusLogin('admin', INITIAL)).ok, 'the operator\'s initial user is untouched');
 
         const texts = [service.out.join(''), service.err.join(''), ...readdirSync(recordsDir).map((f) => readFileSync(join(recordsDir, f), 'utf8')),
-          readFileSync(agentLog, 'utf8'), readFileSync(join(work, 'store', 'secrets.json'), 'utf8')];
+          readFileSync(agentLog, 'utf8'), ...(barbican ? [] : [readFileSync(join(work, 'store', 'secrets.json'), 'utf8')])];
         for (const t of texts) assert.ok(!t.includes(pw), 'the password is in no output, record, log or plain file');
-        console.log(`# discovery${withInspector ? ' behind inspector' : ''}: power on to enrolled and checked in ${Date.now() - t0} ms`);
+        console.log(`# discovery (${mode}): power on to enrolled and checked in ${Date.now() - t0} ms`);
       } catch (e) {
         let log = '(no agent log)';
         try {
@@ -233,7 +250,7 @@ for (const withInspector of [false, true]) {
       }
     });
 
-    if (!withInspector) it('the same node boots again: it is matched, the new password goes to the other user, Ironic switches after the proof', { skip }, async () => {
+    if (mode === 'alone') it('the same node boots again: it is matched, the new password goes to the other user, Ironic switches after the proof', { skip }, async () => {
       assert.ok(first, 'the first discovery ran');
       const recordsDir = join(work, 'store', 'records');
       const seen = new Set(readdirSync(recordsDir));
@@ -253,7 +270,7 @@ for (const withInspector of [false, true]) {
         assert.equal(record.username, 'ironic_b', 'the user Ironic did not hold');
         assert.ok(record.steps.some((st) => st.step === 'power-check' && st.ok), 'Ironic\'s own power call checked it');
 
-        const store = new FileSecretStore({ path: join(work, 'store', 'secrets.json') });
+        const store = openStore();
         const cur = await store.getCurrent(first!.uuid);
         assert.equal(cur?.entry.username, 'ironic_b');
         const pw = recordSecret(cur!.secret.reveal());
