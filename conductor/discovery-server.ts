@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiscoveryRecord, DiscoveryService } from './discovery-service.js';
 import { selfSignedCertificate } from './tls-cert.js';
@@ -52,7 +53,8 @@ export async function startDiscoveryServer(o: DiscoveryServerOptions): Promise<D
   if (o.tls === 'plain') {
     server = http.createServer(listener);
   } else if ('auto' in o.tls) {
-    const names = [...new Set([...(o.tls.names ?? []), ...(isWildcard(o.host) ? ['127.0.0.1', 'localhost'] : [o.host])])];
+    // A wildcard listen is reached on every address of this host: name them all (and the host name).
+    const names = [...new Set([...(o.tls.names ?? []), ...(isWildcard(o.host) ? hostNames() : [o.host])])];
     const c = selfSignedCertificate(names);
     certPem = c.certPem;
     fingerprint = c.fingerprint;
@@ -82,6 +84,11 @@ export async function startDiscoveryServer(o: DiscoveryServerOptions): Promise<D
       await o.discovery.close();
     },
   };
+}
+
+function hostNames(): string[] {
+  const addrs = Object.values(networkInterfaces()).flat().filter((a) => a && !(a.family === 'IPv6' && a.address.startsWith('fe80'))).map((a) => (a as { address: string }).address);
+  return ['127.0.0.1', 'localhost', hostname(), ...addrs];
 }
 
 function isWildcard(host: string): boolean {

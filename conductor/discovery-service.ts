@@ -201,7 +201,9 @@ export class DiscoveryService {
       throw new DiscoveryError(400, 'the payload has no inventory');
     }
     const inventory = inv as Record<string, unknown>;
-    const address = typeof inventory.bmc_address === 'string' ? inventory.bmc_address : null;
+    // IPA's convention: 0.0.0.0 / ::/0 when the BMC has no address; an IPv6-only BMC is reached on its v6 address.
+    const usable = (a: unknown): a is string => typeof a === 'string' && a !== '' && !['0.0.0.0', '::', '::/0'].includes(a);
+    const address = usable(inventory.bmc_address) ? inventory.bmc_address : usable(inventory.bmc_v6address) ? inventory.bmc_v6address.replace(/\/\d+$/, '') : null;
     const ifaces = Array.isArray(inventory.interfaces) ? (inventory.interfaces as Array<Record<string, unknown>>) : [];
     rec.macs = [...new Set(ifaces.map((i) => String(i.mac_address ?? '').toLowerCase()).filter((m) => MAC_RE.test(m) && m !== '00:00:00:00:00:00'))];
     rec.bmc.address = address;
@@ -222,7 +224,7 @@ export class DiscoveryService {
       void this.finish(rec, { step, error: why, current: 'nothing applied: the agent got no credentials' });
       return { status: 200, body: { ...(inspectorUuid ? { uuid: inspectorUuid } : {}), discovery: rec.id } };
     };
-    if (!address || address === '0.0.0.0' || address === '::' || address === '::/0') return noCreds('the inventory names no BMC address (bmc_address)');
+    if (!address) return noCreds('the inventory names no BMC address (bmc_address or bmc_v6address)');
     if (!rec.macs.length) return noCreds('the inventory has no MAC address to enroll the node with');
 
     const port = rec.bmc.port;

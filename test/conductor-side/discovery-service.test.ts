@@ -246,6 +246,17 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     assert.equal(records.at(-1)?.failedStep, 'match-node');
   });
 
+  it('an IPv6-only BMC is proven and enrolled at its v6 address', async () => {
+    await start();
+    const inv = inventory(['52:54:00:00:00:01'], '0.0.0.0');
+    (inv.inventory as Record<string, unknown>).bmc_v6address = 'fd00::5';
+    const r = await fakeAgent(server, bmc, inv);
+    await service.idle();
+    assert.equal(records[0]?.status, 'enrolled');
+    assert.equal(bmc.proofs[0]?.bmc.host, 'fd00::5');
+    assert.equal((await ironic.node(r.answer.uuid as string)).driver_info.ipmi_address, 'fd00::5');
+  });
+
   it('the agent reports failure: entry failed, nothing in Ironic', async () => {
     await start();
     const r = await fakeAgent(server, bmc, inventory(['52:54:00:00:00:01']), 'failed');
@@ -299,9 +310,12 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     await start({}, down);
     const a = await fakeAgent(server, bmc, inventory(['52:54:00:00:00:01'], '0.0.0.0'));
     assert.equal(a.answer.bmc_credentials, undefined);
+    const v6only = inventory(['52:54:00:00:00:01'], '0.0.0.0');
+    (v6only.inventory as Record<string, unknown>).bmc_v6address = '::/0';
+    assert.equal((await fakeAgent(server, bmc, v6only)).answer.bmc_credentials, undefined);
     const b = await fakeAgent(server, bmc, inventory(['52:54:00:00:00:01']));
     assert.equal(b.answer.bmc_credentials, undefined);
-    assert.deepEqual(records.map((r) => r.failedStep), ['receive-inventory', 'store-pending']);
+    assert.deepEqual(records.map((r) => r.failedStep), ['receive-inventory', 'receive-inventory', 'store-pending']);
     assert.equal(ironic.nodesById.size, 0);
   });
 
