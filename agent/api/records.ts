@@ -74,12 +74,14 @@ export class CommandRecord {
 export class CommandStore {
   private readonly records: CommandRecord[] = [];
   private readonly byId = new Map<string, CommandRecord>();
+  private changes = 0;
 
   constructor(private readonly capacity = 100) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
   }
 
   add(rec: CommandRecord): void {
+    this.changes++;
     this.records.push(rec);
     this.byId.set(rec.id, rec);
     while (this.records.length > this.capacity) {
@@ -106,6 +108,11 @@ export class CommandStore {
 
   list(): readonly CommandRecord[] {
     return this.records;
+  }
+
+  /** Changes whenever a record is added (or, with it, dropped); a finished record itself never changes. */
+  get version(): number {
+    return this.changes;
   }
 
   get size(): number {
