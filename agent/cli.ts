@@ -12,7 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
-import { BACKEND_OPTIONS, ConfigError, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
+import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 
@@ -283,7 +283,7 @@ async function cmdBmcRaw(argv: string[], io: CliIo): Promise<number> {
 
 async function credentialService(loaded: LoadedConfig, logger: AgentLogger, transport: Transport) {
   const { CredentialService } = await import('../service/credential-service.js');
-  return new CredentialService({ transport, logger: logger.log.child({ module: 'service' }), stateDir: loaded.config.state_dir });
+  return new CredentialService({ transport, logger: logger.log.child({ module: 'service' }), stateDir: loaded.config.state_dir, ...ipmiCallOptions(loaded.config) });
 }
 
 async function cmdBmcInfo(argv: string[], io: CliIo): Promise<number> {

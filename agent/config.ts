@@ -96,6 +96,12 @@ export const OPTIONS = {
   vm_codec: { type: 'string', meta: 'HOST:PORT', cmdline: 'inband-vm-codec', help: 'ipmi_sim VM-codec socket for the vm-codec backend.' },
   sim_profile: { type: 'string', meta: 'NAME', cmdline: 'inband-sim-profile', help: 'Vendor profile of the simulated BMC.' },
   sim_state_file: { type: 'string', meta: 'FILE', cmdline: 'inband-sim-state-file', help: 'State file of the simulated BMC (survives restarts).' },
+  // The defaults equal service/bmc-client.ts DEFAULT_CALL_TIMEOUT_MS and DEFAULT_RETRY.attempts - 1 (a test holds
+  // them equal); spelled out here so that loading the config does not load service/.
+  ipmi_timeout: { type: 'int', default: 10, meta: 'SECONDS', cmdline: 'inband-ipmi-timeout', min: 1, max: 600,
+    help: 'Timeout of each IPMI request to the BMC. With --ipmi-retries it bounds how long a BMC that stopped answering holds a step: (retries + 1) x timeout, plus back-off.' },
+  ipmi_retries: { type: 'int', default: 7, meta: 'N', cmdline: 'inband-ipmi-retries', min: 0, max: 50,
+    help: 'Retries of an IPMI request that timed out or found the BMC busy (0xC0/0xD2/0xC3, EBUSY), after the first try; only idempotent requests are retried on a timeout.' },
   config: { type: 'string', meta: 'FILE', cmdline: 'inband-config', noFile: true, help: 'Config file: JSON, or INI-style `key = value` lines.' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -407,4 +413,9 @@ export function optionsHelp(only?: readonly OptionName[]): string {
   return lines.join('\n');
 }
 
-export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'log_level', 'config'];
+export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'ipmi_timeout', 'ipmi_retries', 'log_level', 'config'];
+
+/** The per-request timeout and retry budget CredentialService gets from --ipmi-timeout and --ipmi-retries. */
+export function ipmiCallOptions(config: Config): { timeoutMs: number; retry: { attempts: number } } {
+  return { timeoutMs: config.ipmi_timeout * 1000, retry: { attempts: config.ipmi_retries + 1 } };
+}

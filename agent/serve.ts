@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
-import type { LoadedConfig, Config } from './config.js';
+import { ipmiCallOptions, type LoadedConfig, type Config } from './config.js';
 import { createLogger, type AgentLogger, type Log } from './logger.js';
 import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
@@ -154,7 +154,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' })),
       import('../service/credential-service.js'),
     ]);
-    const svc = new CredentialService({ transport: opened.transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir });
+    const svc = new CredentialService({ transport: opened.transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir, ...ipmiCallOptions(config) });
     try {
       const report = await svc.recover();
       if (report) main.warn(`an interrupted credential change from pid ${report.pid} on user ${report.userId} was found: ${report.outcome}`);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateConfigValidator } from '../../agent/tools/gen-config-validator.js';
-import { ConfigError, envName, flagName, loadConfig, OPTIONS, optionsHelp, parseKernelCmdline, type OptionName } from '../../agent/config.js';
+import { ConfigError, envName, flagName, ipmiCallOptions, loadConfig, OPTIONS, optionsHelp, parseKernelCmdline, type OptionName } from '../../agent/config.js';
 import { recordSecret } from '../helpers/secrets.js';
 
 const files = (map: Record<string, string>) => (p: string) => {
@@ -122,4 +122,24 @@ test('the generated config validator matches the option table (regenerate: node 
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   const onDisk = readFileSync(join(dir, 'agent', 'config-validator.generated.ts'), 'utf8');
   assert.equal(onDisk, generateConfigValidator(), 'agent/config-validator.generated.ts is stale');
+});
+
+test('--ipmi-timeout and --ipmi-retries: defaults equal the service\'s, every source sets them, bounds are checked', async () => {
+  const { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY } = await import('../../service/bmc-client.js');
+  const d = loadConfig({ argv: [], env: {}, cmdlinePath: null });
+  assert.deepEqual(ipmiCallOptions(d.config), { timeoutMs: DEFAULT_CALL_TIMEOUT_MS, retry: { attempts: DEFAULT_RETRY.attempts } });
+  const f = loadConfig({ argv: ['--ipmi-timeout', '2', '--ipmi-retries=1'], env: {}, cmdlinePath: null });
+  assert.deepEqual(ipmiCallOptions(f.config), { timeoutMs: 2000, retry: { attempts: 2 } });
+  assert.equal(f.sources.ipmi_timeout, 'flag');
+  const k = loadConfig({ argv: [], env: { INBAND_AGENT_IPMI_RETRIES: '0' }, cmdlineText: 'inband-ipmi-timeout=3 inband-ipmi-retries=4' });
+  assert.equal(k.config.ipmi_timeout, 3);
+  assert.equal(k.sources.ipmi_timeout, 'kernel-cmdline');
+  assert.equal(k.config.ipmi_retries, 0);
+  assert.equal(k.sources.ipmi_retries, 'env');
+  const file = loadConfig({ argv: ['--config', '/a.conf'], env: {}, cmdlinePath: null, readFile: files({ '/a.conf': 'ipmi-timeout = 5\nipmi_retries = 2\n' }) });
+  assert.deepEqual(ipmiCallOptions(file.config), { timeoutMs: 5000, retry: { attempts: 3 } });
+  assert.throws(() => loadConfig({ argv: ['--ipmi-timeout', '0'], env: {}, cmdlinePath: null }), (e: Error) => e instanceof ConfigError && /--ipmi-timeout/.test(e.message));
+  assert.throws(() => loadConfig({ argv: ['--ipmi-retries', '-1'], env: {}, cmdlinePath: null }), (e: Error) => e instanceof ConfigError && /--ipmi-retries/.test(e.message));
+  assert.throws(() => loadConfig({ argv: ['--ipmi-timeout', '1.5'], env: {}, cmdlinePath: null }), ConfigError);
+  assert.match(optionsHelp(['ipmi_timeout', 'ipmi_retries']), /--ipmi-timeout SECONDS[\s\S]*kernel inband-ipmi-timeout=[\s\S]*--ipmi-retries N/);
 });
