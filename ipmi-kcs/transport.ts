@@ -33,7 +33,14 @@
  */
 import { IpmiRequestError } from './errors.js';
 
-/** KCS message size limits, IPMI v2.0 §6.12 Table 6-9 (system interface: 40-byte requests, 38-byte responses incl. header). */
+/**
+ * KCS message size limits. Requests: IPMI v2.0 §6.12 Table 6-9 guarantees a
+ * system interface takes 40-byte requests (netFn/LUN + cmd + 38 data bytes), so
+ * nothing larger is sent. Responses: BMCs may answer with more than the 38
+ * bytes the table guarantees, so up to the Linux driver's 272-byte message
+ * buffer (IPMI_MAX_MSG_LENGTH, less the completion code) is carried; longer is
+ * truncated and flagged.
+ */
 export const KCS_LIMITS: TransportLimits = Object.freeze({ maxRequestData: 38, maxResponseData: 271 });
 
 /** Default per-request timeout. ipmitool waits 15 s on /dev/ipmi0; the kernel's KCS state machine gives up after ~10×5 s. */
