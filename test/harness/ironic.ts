@@ -379,6 +379,14 @@ export interface NodeBmc {
   readonly dir: string;
   log(): string;
   lanplusLogin(user: string, password: string): Promise<LanplusLoginResult>;
+  /**
+   * SIGSTOP to ipmi_sim alone (not the node process it started): the BMC stops
+   * answering on every interface — in-band (VM codec) and lanplus. Requests sent
+   * meanwhile queue in its sockets and are handled on resume().
+   */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -423,6 +431,7 @@ export async function startNodeBmc(opts: NodeBmcOptions): Promise<NodeBmc> {
     }
     const stop = async (): Promise<void> => {
       if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT'); // a paused sim handles SIGTERM only once continued
         child.kill('SIGTERM');
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
@@ -443,6 +452,12 @@ export async function startNodeBmc(opts: NodeBmcOptions): Promise<NodeBmc> {
         dir,
         log: () => out,
         lanplusLogin: (user, password) => lanplusLogin({ host: LOOPBACK, port: lanPort, user, password }),
+        pause: () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
+        },
+        resume: () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+        },
         stop,
       };
     }
