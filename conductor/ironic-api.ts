@@ -71,6 +71,11 @@ export class IronicApi {
     await this.retryLocked(() => this.call('PUT', `/v1/nodes/${encodeURIComponent(ident)}/states/power`, { target }, [202], `set power ${target} on node ${ident}`));
   }
 
+  /** DELETE …/maintenance: takes the node out of maintenance; retries 409 like provision. */
+  async clearMaintenance(ident: string): Promise<void> {
+    await this.retryLocked(() => this.call('DELETE', `/v1/nodes/${encodeURIComponent(ident)}/maintenance`, undefined, [202], `take node ${ident} out of maintenance`));
+  }
+
   /** Replaces driver_info keys (JSON patch `add` replaces an existing member). */
   async patchDriverInfo(ident: string, values: Record<string, string | Secret>): Promise<void> {
     const ops = Object.entries(values).map(([k, v]) => ({ op: 'add', path: `/driver_info/${k}`, value: typeof v === 'string' ? v : v.reveal() }));

@@ -58,7 +58,7 @@ import { pinnedCertificate, recipientFromCertificate, SEALED_PURPOSE, sealPasswo
 import type { IronicApi, IronicNodeView } from './ironic-api.js';
 
 /** The Ironic calls a rotation makes (IronicApi implements them over REST). */
-export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patchDriverInfo' | 'waitForProvision' | 'waitForPower'>;
+export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patchDriverInfo' | 'waitForProvision' | 'waitForPower'> & Partial<Pick<IronicApi, 'clearMaintenance'>>;
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
 export type RotationStepName =
@@ -368,6 +368,15 @@ async function recover(opts: RotateOptions, rec: RotationRecord, s: RecoverState
       await opts.ironic.provision(uuid, 'manage');
       await opts.ironic.waitForProvision(uuid, ['manageable'], s.stateTimeout);
       rec.rolledBack.push('node moved clean failed → manageable');
+      // Ironic 21.4 sets maintenance (fault "clean failure") when a clean *step*
+      // fails. The rotation refused a node already in maintenance, so this flag
+      // came with its failed step: clear it, or the next rotation would be
+      // refused too. (The API version used here predates the `fault` field.)
+      const after = await opts.ironic.node(uuid);
+      if (after.maintenance && opts.ironic.clearMaintenance) {
+        await opts.ironic.clearMaintenance(uuid);
+        rec.rolledBack.push('maintenance (fault "clean failure") that Ironic set when the step failed: cleared');
+      }
     }
     if (s.movedToManageable) {
       await opts.ironic.provision(uuid, 'provide');
