@@ -42,6 +42,8 @@ export interface IronicApiOptions {
   /** Poll interval of the wait helpers, default 1000 ms. */
   pollMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** X-OpenStack-Ironic-API-Version of every call (default IRONIC_API_VERSION). */
+  apiVersion?: string;
 }
 
 export class IronicApi {
@@ -106,7 +108,8 @@ export class IronicApi {
     }
   }
 
-  private async retryLocked(fn: () => Promise<unknown>): Promise<void> {
+  /** Runs `fn` again while Ironic answers 409 (the conductor holds the node's lock), for up to ~60 polls. */
+  async retryLocked(fn: () => Promise<unknown>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await fn();
@@ -118,8 +121,9 @@ export class IronicApi {
     }
   }
 
-  private async call(method: string, path: string, body: unknown, expect: number[], what: string): Promise<unknown> {
-    const headers: Record<string, string> = { 'X-OpenStack-Ironic-API-Version': IRONIC_API_VERSION, Accept: 'application/json' };
+  /** One REST call; a status outside `expect` throws IronicApiError with Ironic's unwrapped faultstring (never the body sent). */
+  async call(method: string, path: string, body: unknown, expect: number[], what: string): Promise<unknown> {
+    const headers: Record<string, string> = { 'X-OpenStack-Ironic-API-Version': this.opts.apiVersion ?? IRONIC_API_VERSION, Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (this.opts.token) headers['X-Auth-Token'] = this.opts.token.reveal();
     let r: Response;

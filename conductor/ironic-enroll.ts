@@ -5,7 +5,7 @@
  * in errors, never a request body (a node's driver_info holds a password).
  */
 import type { Secret } from '../service/secret.js';
-import { IronicApi, IronicApiError, unwrapIronicError, type FetchLike, type IronicNodeView } from './ironic-api.js';
+import { IronicApi, type FetchLike, type IronicNodeView } from './ironic-api.js';
 
 /** 1.45: a PATCH of `driver` resets the hardware interfaces to the new type's defaults. */
 export const ENROLL_API_VERSION = '1.45';
@@ -52,13 +52,16 @@ export interface IronicEnrollApiOptions {
 
 export class IronicEnrollApi implements DiscoveryIronic {
   private readonly base: IronicApi;
-  private readonly url: string;
-  private readonly fetchFn: FetchLike;
+  /** The same client at ENROLL_API_VERSION, for the calls only discovery makes. */
+  private readonly enroll: IronicApi;
 
-  constructor(private readonly opts: IronicEnrollApiOptions) {
+  constructor(opts: IronicEnrollApiOptions) {
     this.base = new IronicApi(opts);
-    this.url = opts.url.replace(/\/+$/, '');
-    this.fetchFn = opts.fetch ?? ((u, i) => fetch(u, i));
+    this.enroll = new IronicApi({ ...opts, apiVersion: ENROLL_API_VERSION });
+  }
+
+  private call(method: string, path: string, body: unknown, expect: number[], what: string): Promise<unknown> {
+    return this.enroll.call(method, path, body, expect, what);
   }
 
   node(ident: string): Promise<IronicNodeView> {
@@ -110,35 +113,8 @@ export class IronicEnrollApi implements DiscoveryIronic {
   async patchNode(ident: string, ops: readonly PatchOp[], opts: { resetInterfaces?: boolean } = {}): Promise<void> {
     const body = ops.map((o) => (o.value === undefined ? { op: o.op, path: o.path } : { op: o.op, path: o.path, value: typeof o.value === 'object' ? o.value.reveal() : o.value }));
     const what = `update ${ops.map((o) => o.path).join(', ')} of node ${ident}`;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.call('PATCH', `/v1/nodes/${encodeURIComponent(ident)}${opts.resetInterfaces ? '?reset_interfaces=true' : ''}`, body, [200], what);
-        return;
-      } catch (err) {
-        // 409: the conductor holds the node's lock (e.g. inspector's enroll hook is still at it).
-        if (!(err instanceof IronicApiError) || err.status !== 409 || attempt >= 60) throw err;
-        await new Promise((r) => setTimeout(r, this.opts.pollMs ?? 1000));
-      }
-    }
-  }
-
-  private async call(method: string, path: string, body: unknown, expect: number[], what: string): Promise<unknown> {
-    const headers: Record<string, string> = { 'X-OpenStack-Ironic-API-Version': ENROLL_API_VERSION, Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (this.opts.token) headers['X-Auth-Token'] = this.opts.token.reveal();
-    let r: Response;
-    try {
-      r = await this.fetchFn(`${this.url}${path}`, {
-        method, headers, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new IronicApiError(`Ironic at ${this.url} did not answer (${what}): ${cause}`);
-    }
-    const text = await r.text();
-    if (!expect.includes(r.status)) throw new IronicApiError(`Ironic refused to ${what}: ${r.status} ${unwrapIronicError(text)}`, r.status);
-    return text ? JSON.parse(text) : null;
+    // 409: the conductor holds the node's lock (e.g. inspector's enroll hook is still at it).
+    await this.enroll.retryLocked(() => this.call('PATCH', `/v1/nodes/${encodeURIComponent(ident)}${opts.resetInterfaces ? '?reset_interfaces=true' : ''}`, body, [200], what));
   }
 }
 
