@@ -17,29 +17,14 @@
  * The agent's half is agent/tls/sealing-key.ts (this layer may not import
  * it; the two are tested against each other).
  */
-import { createCipheriv, createHash, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createCipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { SEALED_ALG, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../service/sealed-value.js';
 import { readFile } from 'node:fs/promises';
 import type { Secret } from '../service/secret.js';
 
-export const SEALED_VERSION = 1;
-export const SEALED_ALG = 'ECDH-ES+A256GCM';
-const INFO_LABEL = 'inband-agent sealed-secret v1';
+export { SEALED_VERSION, SEALED_ALG, type SealedValue } from '../service/sealed-value.js';
 /** What a sealed BMC password is for: the agent step (and bmc.set_credentials) that sets it. */
 export const SEALED_PURPOSE = 'set_bmc_credentials';
-
-export interface SealedValue {
-  v: number;
-  alg: string;
-  kid: string;
-  epk: { kty: string; crv: string; x: string; y: string };
-  nonce: string;
-  iv: string;
-  ct: string;
-  tag: string;
-  node: string;
-  purpose: string;
-  user: string;
-}
 
 /** JWK curve names to node's named curves. */
 const CURVES: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
@@ -75,7 +60,7 @@ export function recipientFromCertificate(pem: string, source = 'given', now: Dat
   if (!CURVES[crv]) throw new SealError(`the agent certificate from ${source} has a ${key.asymmetricKeyType} key${crv ? ` on ${crv}` : ''}; sealing needs EC P-256/384/521 (the agent's auto-TLS key)`);
   const notAfter = new Date(cert.validTo);
   if (notAfter.getTime() < now.getTime()) throw new SealError(`the agent certificate from ${source} expired at ${notAfter.toISOString()}`);
-  const kid = createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('base64url');
+  const kid = keyId(key);
   return { key, kid, curve: crv, source, notAfter };
 }
 
@@ -108,12 +93,11 @@ export function sealPassword(recipient: SealRecipient, password: Secret, binding
   const nonce = randomBytes(32);
   const iv = randomBytes(12);
   const z = diffieHellman({ privateKey, publicKey: recipient.key });
-  const info = Buffer.from([INFO_LABEL, purpose, binding.node, binding.user, recipient.kid].join('\0'), 'utf8');
-  const key = Buffer.from(hkdfSync('sha256', z, nonce, info, 32));
+  const key = Buffer.from(hkdfSync('sha256', z, nonce, sealedInfo(purpose, binding.node, binding.user, recipient.kid), 32));
   const plain = password.copyBytes();
   try {
     const c = createCipheriv('aes-256-gcm', key, iv);
-    c.setAAD(Buffer.from([SEALED_ALG, recipient.kid, epk.crv, epk.x, epk.y].join('\0'), 'utf8'));
+    c.setAAD(sealedAad(SEALED_ALG, recipient.kid, epk));
     const ct = Buffer.concat([c.update(plain), c.final()]);
     return {
       v: SEALED_VERSION, alg: SEALED_ALG, kid: recipient.kid, epk,

@@ -18,32 +18,11 @@
  * (one boot); the nonces it opened are remembered for that life, so a sealed
  * value copied out of Ironic's records cannot be replayed to the same agent.
  */
-import { createDecipheriv, createHash, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
+import { createDecipheriv, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
 import { Secret } from '../../service/secret.js';
+import { SEALED_ALG, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../../service/sealed-value.js';
 
-export const SEALED_VERSION = 1;
-export const SEALED_ALG = 'ECDH-ES+A256GCM';
-export const SEALED_INFO_LABEL = 'inband-agent sealed-secret v1';
-
-/** The JSON shape of a sealed value (all binary fields base64url). */
-export interface SealedValue {
-  v: number;
-  alg: string;
-  /** base64url SHA-256 of the recipient key's SPKI DER. */
-  kid: string;
-  /** The ephemeral public key, as a JWK. */
-  epk: { kty: string; crv: string; x: string; y: string };
-  nonce: string;
-  iv: string;
-  ct: string;
-  tag: string;
-  /** The Ironic node uuid the value is for. */
-  node: string;
-  /** What the value is for (the step name, `set_bmc_credentials`). */
-  purpose: string;
-  /** The BMC user the password is for. */
-  user: string;
-}
+export { SEALED_VERSION, SEALED_ALG, SEALED_INFO_LABEL, keyId, sealedInfo, sealedAad, type SealedValue } from '../../service/sealed-value.js';
 
 /** JSON schema of a sealed value, for the command and step params. */
 export const SEALED_VALUE_SCHEMA = {
@@ -82,19 +61,6 @@ export class SealedValueError extends Error {
     super(message);
     this.name = 'SealedValueError';
   }
-}
-
-/** base64url SHA-256 of a public key's SubjectPublicKeyInfo DER. */
-export function keyId(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64url');
-}
-
-export function sealedInfo(purpose: string, node: string, user: string, kid: string): Buffer {
-  return Buffer.from([SEALED_INFO_LABEL, purpose, node, user, kid].join('\0'), 'utf8');
-}
-
-export function sealedAad(alg: string, kid: string, epk: SealedValue['epk']): Buffer {
-  return Buffer.from([alg, kid, epk.crv, epk.x, epk.y].join('\0'), 'utf8');
 }
 
 export interface OpenExpectation {
