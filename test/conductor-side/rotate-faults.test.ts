@@ -27,7 +27,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { collectInventory } from '../../agent/inventory/index.js';
 import { BarbicanSecretStore } from '../../conductor/barbican-store.js';
 import { main } from '../../conductor/cli.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
@@ -192,16 +191,7 @@ describe('conductor rotate under faults, against the real Ironic', () => {
       '>>', sh(agentLog), '2>&1',
     ].join(' ');
     bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
-    const macs = (await collectInventory()).interfaces.map((i) => i.mac_address);
-    node = await ironic.enroll({
-      name: 'rotate-faults', driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
-      management_interface: 'noop', network_interface: 'noop',
-      driver_info: {
-        ipmi_address: '127.0.0.1', ipmi_port: bmc.lanPort, ipmi_username: 'admin', ipmi_password: INITIAL, ipmi_cipher_suite: 3,
-        deploy_kernel: await ironic.publish('deploy.kernel', Buffer.alloc(4096, 1)),
-        deploy_ramdisk: await ironic.publish('deploy.initramfs', Buffer.alloc(4096, 2)),
-      },
-    }, macs);
+    node = await ironic.enrollIpmiNode('rotate-faults', bmc.lanPort, 'admin', INITIAL);
     await ironic.provision(node.uuid, 'manage');
     await ironic.waitForState(node.uuid, 'manageable', 60_000);
   });

@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { collectInventory } from '../../agent/inventory/index.js';
 import { generateSelfSigned } from '../../agent/tls/self-signed.js';
 import { main } from '../../conductor/cli.js';
 import { randomUUID } from 'node:crypto';
@@ -90,19 +89,7 @@ describe('sealed step arguments against the real Ironic (fast track)', () => {
   });
 
   it('rotates twice with the password sealed to the running agent; Ironic never holds it in step records or logs', { skip }, async () => {
-    const inv = await collectInventory();
-    const macs = inv.interfaces.map((i) => i.mac_address);
-    assert.ok(macs.length > 0, 'this machine has a NIC with a MAC for lookup');
-    const kernel = await ironic.publish('deploy.kernel', Buffer.alloc(4096, 1));
-    const ramdisk = await ironic.publish('deploy.initramfs', Buffer.alloc(4096, 2));
-    const node = await ironic.enroll({
-      name: 'rotate-sealed', driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
-      management_interface: 'noop', network_interface: 'noop',
-      driver_info: {
-        ipmi_address: '127.0.0.1', ipmi_port: bmc.lanPort, ipmi_username: 'admin', ipmi_password: INITIAL,
-        ipmi_cipher_suite: 3, deploy_kernel: kernel, deploy_ramdisk: ramdisk,
-      },
-    }, macs);
+    const node = await ironic.enrollIpmiNode('rotate-sealed', bmc.lanPort, 'admin', INITIAL);
     const storePath = join(work, 'store', 'secrets.json');
     const project = randomUUID();
     const err: string[] = [];

@@ -241,6 +241,29 @@ export class Ironic {
     return created;
   }
 
+  /**
+   * Enrolls an `ipmi` node whose BMC is an ipmi_sim on loopback (`lanPort`),
+   * with stub deploy images (the "ramdisk" is the agent the BMC's power-on
+   * starts) and one port per MAC of this machine, so the agent's lookup finds
+   * it. Cipher suite 3: without -C, ipmitool first asks for cipher suites,
+   * which ipmi_sim lacks (~10 s per call). Boot and network are noop/ipxe
+   * because ipmi_sim refuses Set Boot Device.
+   */
+  async enrollIpmiNode(name: string, lanPort: number, username: string, password: string): Promise<IronicNode> {
+    const { collectInventory } = await import('../../agent/inventory/index.js');
+    const macs = (await collectInventory()).interfaces.map((i) => i.mac_address);
+    if (!macs.length) throw new Error('this machine has no NIC with a MAC for the agent\'s lookup');
+    return this.enroll({
+      name, driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
+      management_interface: 'noop', network_interface: 'noop',
+      driver_info: {
+        ipmi_address: LOOPBACK, ipmi_port: lanPort, ipmi_username: username, ipmi_password: password, ipmi_cipher_suite: 3,
+        deploy_kernel: await this.publish('deploy.kernel', Buffer.alloc(4096, 1)),
+        deploy_ramdisk: await this.publish('deploy.initramfs', Buffer.alloc(4096, 2)),
+      },
+    }, macs);
+  }
+
   async node(ident: string): Promise<IronicNode> {
     return this.ok<IronicNode>('GET', `/v1/nodes/${ident}`, undefined, [200]);
   }

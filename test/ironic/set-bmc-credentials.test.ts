@@ -19,7 +19,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { collectInventory } from '../../agent/inventory/index.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { recordSecret, testLogDir } from '../helpers/secrets.js';
 
@@ -81,22 +80,7 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', () 
     const newUser = 'ironic_e2e';
     // ipmi_sim keeps 16 password bytes (IPMI_SIM_QUIRKS), so stay within 16.
     const newPassword = recordSecret(`E2e-${randomBytes(6).toString('hex')}`);
-    const inv = await collectInventory();
-    const macs = inv.interfaces.map((i) => i.mac_address);
-    assert.ok(macs.length > 0, 'this machine has a NIC with a MAC for lookup');
-
-    const kernel = await ironic.publish('deploy.kernel', randomBytes(4096));
-    const ramdisk = await ironic.publish('deploy.initramfs', randomBytes(4096));
-    const node = await ironic.enroll({
-      name: 'e2e-set-bmc-credentials', driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
-      management_interface: 'noop', network_interface: 'noop',
-      driver_info: {
-        ipmi_address: '127.0.0.1', ipmi_port: bmc.lanPort, ipmi_username: 'admin', ipmi_password: 'initpw1',
-        // Without -C, ipmitool first asks for cipher suites, which ipmi_sim lacks (~10 s per call).
-        ipmi_cipher_suite: 3,
-        deploy_kernel: kernel, deploy_ramdisk: ramdisk,
-      },
-    }, macs);
+    const node = await ironic.enrollIpmiNode('e2e-set-bmc-credentials', bmc.lanPort, 'admin', 'initpw1');
     try {
       await ironic.provision(node.uuid, 'manage');
       await ironic.waitForState(node.uuid, 'manageable', 60_000);
