@@ -184,3 +184,24 @@ export function describeTransportContract(label: string, open: () => Promise<Con
     });
   });
 }
+
+/**
+ * A contract target on a running ipmi_sim (test/harness/ipmi-sim.ts): its
+ * generated config leaves slot 7 empty, its LAN channel is 1, and stalling
+ * stops the process (SIGSTOP), so the late answer after a timeout really arrives.
+ */
+export function ipmiSimTarget(transport: Transport, sim: { pause(): void; resume(): void; stop(): Promise<void> }): ContractTarget {
+  return {
+    transport,
+    freeSlot: 7,
+    lanChannel: 1,
+    close: async () => {
+      await transport.close();
+      await sim.stop();
+    },
+    stall: async () => {
+      sim.pause();
+      return async () => sim.resume();
+    },
+  };
+}

@@ -5,7 +5,7 @@
  * the next request.
  */
 import { describe } from 'node:test';
-import { describeTransportContract } from '../contract/transport-contract.js';
+import { describeTransportContract, ipmiSimTarget } from '../contract/transport-contract.js';
 import { openIpmitoolTransport } from '../../ipmi-kcs/ipmitool-pty.js';
 import { ipmiSimAvailability, startIpmiSim } from '../harness/ipmi-sim.js';
 import { recordSecret } from '../helpers/secrets.js';
@@ -20,19 +20,7 @@ if (avail.available) {
       args: ['-I', 'lanplus', '-C', '3', '-H', sim.host, '-p', String(sim.lanPort), '-U', 'admin', '-E'],
       env: { IPMI_PASSWORD: password },
     });
-    return {
-      transport,
-      freeSlot: 7,
-      lanChannel: 1,
-      close: async () => {
-        await transport.close();
-        await sim.stop();
-      },
-      stall: async () => {
-        sim.pause();
-        return async () => sim.resume();
-      },
-    };
+    return ipmiSimTarget(transport, sim);
   });
 } else {
   describe('transport contract: ipmitool (lanplus to ipmi_sim)', { skip: avail.reason }, () => undefined);

@@ -4,7 +4,7 @@
  * timeout really arrives.
  */
 import { describe } from 'node:test';
-import { describeTransportContract } from '../contract/transport-contract.js';
+import { describeTransportContract, ipmiSimTarget } from '../contract/transport-contract.js';
 import { openVmCodecTransport } from '../../ipmi-kcs/vm-codec.js';
 import { ipmiSimAvailability, startIpmiSim } from '../harness/ipmi-sim.js';
 
@@ -14,19 +14,7 @@ if (avail.available) {
   describeTransportContract('vm-codec (ipmi_sim)', async () => {
     const sim = await startIpmiSim();
     const transport = await openVmCodecTransport({ host: sim.host, port: sim.vmPort });
-    return {
-      transport,
-      freeSlot: 7,
-      lanChannel: 1,
-      close: async () => {
-        await transport.close();
-        await sim.stop();
-      },
-      stall: async () => {
-        sim.pause();
-        return async () => sim.resume();
-      },
-    };
+    return ipmiSimTarget(transport, sim);
   });
 } else {
   describe('transport contract: vm-codec (ipmi_sim)', { skip: avail.reason }, () => undefined);
