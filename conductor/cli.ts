@@ -64,8 +64,34 @@ export interface CliIo {
 
 const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env });
 
-function stateDir(env: NodeJS.ProcessEnv): string {
+/** The conductor's state directory: $XDG_STATE_HOME (or ~/.local/state)/inband-conductor. */
+export function stateDir(env: NodeJS.ProcessEnv): string {
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'inband-conductor');
+}
+
+/** A token from the environment: the named variable, else OS_AUTH_TOKEN. Tokens never come from arguments. */
+export function envToken(env: NodeJS.ProcessEnv, name: string): Secret | undefined {
+  const t = env[name] || env.OS_AUTH_TOKEN;
+  return t ? Secret.fromString(t) : undefined;
+}
+
+export interface StoreOptions {
+  store?: string;
+  'store-path'?: string;
+  'barbican-url'?: string;
+  'barbican-project-id'?: string;
+}
+
+/** The secret store `--store` names (rotate and serve share the options), or the usage error. */
+export function storeFromOptions(v: StoreOptions, env: NodeJS.ProcessEnv): { store: SecretStore; storePath: string } | { usage: string } {
+  const storePath = v['store-path'] ?? join(stateDir(env), 'secrets.json');
+  if (v.store === 'file') return { store: new FileSecretStore({ path: storePath }), storePath };
+  if (v.store !== 'barbican') return { usage: '--store is file or barbican' };
+  if (!v['barbican-url']) return { usage: '--store barbican needs --barbican-url' };
+  const bt = envToken(env, 'BARBICAN_AUTH_TOKEN');
+  if (!bt && !v['barbican-project-id']) return { usage: 'Barbican needs BARBICAN_AUTH_TOKEN/OS_AUTH_TOKEN or --barbican-project-id' };
+  const auth = { ...(bt ? { token: bt } : {}), ...(v['barbican-project-id'] ? { projectId: v['barbican-project-id'] } : {}) };
+  return { store: new BarbicanSecretStore({ url: v['barbican-url'], auth }), storePath };
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
@@ -139,23 +165,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     }
   }
 
-  const token = (name: string): Secret | undefined => {
-    const t = io.env[name] || io.env.OS_AUTH_TOKEN;
-    return t ? Secret.fromString(t) : undefined;
-  };
-  const storePath = v['store-path'] ?? join(stateDir(io.env), 'secrets.json');
-  let store: SecretStore;
-  if (v.store === 'file') {
-    store = new FileSecretStore({ path: storePath });
-  } else if (v.store === 'barbican') {
-    if (!v['barbican-url']) return usage('--store barbican needs --barbican-url');
-    const bt = token('BARBICAN_AUTH_TOKEN');
-    if (!bt && !v['barbican-project-id']) return usage('Barbican needs BARBICAN_AUTH_TOKEN/OS_AUTH_TOKEN or --barbican-project-id');
-    store = new BarbicanSecretStore({ url: v['barbican-url'], auth: { ...(bt ? { token: bt } : {}), ...(v['barbican-project-id'] ? { projectId: v['barbican-project-id'] } : {}) } });
-  } else {
-    return usage('--store is file or barbican');
-  }
-  const it = token('IRONIC_AUTH_TOKEN');
+  const opened = storeFromOptions(v, io.env);
+  if ('usage' in opened) return usage(opened.usage);
+  const { store, storePath } = opened;
+  const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
   const ironic = new IronicApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) });
   const record = await rotate({
     node, ironic, store,

@@ -7,21 +7,17 @@
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Secret } from '../service/secret.js';
-import { BarbicanSecretStore } from './barbican-store.js';
-import { writeRecord } from './cli.js';
+import { envToken, stateDir, storeFromOptions, writeRecord } from './cli.js';
 import { IpmitoolProver } from './bmc-proof.js';
 import { DiscoveryService } from './discovery-service.js';
 import { startDiscoveryServer, writeDiscoveryRecord } from './discovery-server.js';
-import { FileSecretStore } from './file-store.js';
 import { IronicApi } from './ironic-api.js';
 import { IronicEnrollApi } from './ironic-enroll.js';
 import { createPassthruHandler } from './passthru.js';
 import { rotate } from './rotate.js';
-import type { SecretStore } from './secret-store.js';
 
 export const SERVE_USAGE = `usage: inband-agent conductor serve --ironic-url URL [options]
 
@@ -106,23 +102,10 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
     if (url !== undefined && !/^https?:\/\/.+/.test(url)) return usage(`${opt} must be an http(s) URL`);
   }
 
-  const token = (name: string): Secret | undefined => {
-    const t = io.env[name] || io.env.OS_AUTH_TOKEN;
-    return t ? Secret.fromString(t) : undefined;
-  };
-  const state = join(io.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'inband-conductor');
-  const storePath = v['store-path'] ?? join(state, 'secrets.json');
-  let store: SecretStore;
-  if (v.store === 'file') {
-    store = new FileSecretStore({ path: storePath });
-  } else if (v.store === 'barbican') {
-    if (!v['barbican-url']) return usage('--store barbican needs --barbican-url');
-    const bt = token('BARBICAN_AUTH_TOKEN');
-    if (!bt && !v['barbican-project-id']) return usage('Barbican needs BARBICAN_AUTH_TOKEN/OS_AUTH_TOKEN or --barbican-project-id');
-    store = new BarbicanSecretStore({ url: v['barbican-url'], auth: { ...(bt ? { token: bt } : {}), ...(v['barbican-project-id'] ? { projectId: v['barbican-project-id'] } : {}) } });
-  } else {
-    return usage('--store is file or barbican');
-  }
+  const state = stateDir(io.env);
+  const opened = storeFromOptions(v, io.env);
+  if ('usage' in opened) return usage(opened.usage);
+  const { store, storePath } = opened;
   let tls: { cert: string; key: string } | { auto: true; names: string[]; certOut: string };
   const base = v['store-path'] ? dirname(storePath) : state;
   if (v['tls-cert-file']) {
@@ -138,7 +121,7 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   await mkdir(recordsDir, { recursive: true, mode: 0o700 });
   if (!('cert' in tls)) await mkdir(dirname(tls.certOut), { recursive: true, mode: 0o700 });
 
-  const it = token('IRONIC_AUTH_TOKEN');
+  const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
   const log = (line: string): void => io.stderr(`${new Date().toISOString()} ${line}\n`);
   const prover = new IpmitoolProver(v.ipmitool ? { ipmitoolPath: v.ipmitool } : {});
   const discovery = new DiscoveryService({
