@@ -3,22 +3,13 @@
  * credential engine (service/), the inventory collector, system hooks. The
  * daemon passes the real ones (agent/serve.ts); route tests pass their own.
  */
-import type { Secret } from '../../service/secret.js';
+import type { PrivilegeName, SetCredentialsRequest } from '../../service/types.js';
 
-export type PrivilegeName = 'administrator' | 'operator' | 'user';
+export type { PrivilegeName };
 export const PRIVILEGES: readonly PrivilegeName[] = ['administrator', 'operator', 'user'];
 
 /** The engine's request, as the API builds it from a command's params. */
-export interface SetCredentialsArgs {
-  username: string;
-  password?: Secret;
-  generate?: boolean;
-  privilege?: PrivilegeName;
-  slot?: number;
-  channels?: number[];
-  enableChannelAccess?: boolean;
-  allowFixedSlot?: boolean;
-}
+export type SetCredentialsArgs = SetCredentialsRequest;
 
 /** The credential engine (service/ CredentialService satisfies it). */
 export interface CredentialsPort {
