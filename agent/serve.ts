@@ -32,15 +32,15 @@ export interface ServeOptions {
   logger?: AgentLogger;
   /** Opens the IPMI backend (default: ipmi-kcs/select.ts openTransport with the backend flags). */
   openBackend?: (config: Config, log: Log) => Promise<{ transport: Transport; selection: Selection }>;
-  /** Loads the conductor client module (default: dynamic import of ./conductor/index.js). */
-  loadConductor?: () => Promise<ConductorModule>;
+  /** Loads the conductor client module (default: dynamic import of ./ironic/index.js). */
+  loadIronicClient?: () => Promise<IronicClientModule>;
   /** Collects the inventory (default: agent/inventory with the BMC's LAN address read in-band). */
   collectInventory?: () => Promise<unknown>;
 }
 
-/** What serve needs from agent/conductor/index.js (loaded lazily; it may be absent in a trimmed build). */
-export interface ConductorModule {
-  startConductorClient(deps: Record<string, unknown>): Promise<{ stop(): Promise<void>; forceHeartbeat(): void }>;
+/** What serve needs from agent/ironic/index.js (loaded lazily; it may be absent in a trimmed build). */
+export interface IronicClientModule {
+  startIronicClient(deps: Record<string, unknown>): Promise<{ stop(): Promise<void>; forceHeartbeat(): void }>;
 }
 
 export interface RunningAgent {
@@ -299,14 +299,14 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let conductor: { stop(): Promise<void>; forceHeartbeat(): void } | null = null;
   if (conductorMode) {
-    let mod: ConductorModule | null = null;
+    let mod: IronicClientModule | null = null;
     try {
-      mod = await (opts.loadConductor ?? (() => import('./conductor/index.js') as unknown as Promise<ConductorModule>))();
+      mod = await (opts.loadIronicClient ?? (() => import('./ironic/index.js') as unknown as Promise<IronicClientModule>))();
     } catch (e) {
       main.error(`the conductor client could not be loaded (${(e as Error).message}); serving the API only`);
     }
     if (mod) {
-      conductor = await mod.startConductorClient({
+      conductor = await mod.startIronicClient({
         config,
         logger: log,
         tokens,

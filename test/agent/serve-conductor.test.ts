@@ -1,7 +1,7 @@
 /**
  * serve() with the real conductor client against a scripted fake Ironic on
  * loopback: the wiring between the API, the token store and the client. The
- * client's own behaviour (back-off, fail-over, ...) is tested in test/conductor/.
+ * client's own behaviour (back-off, fail-over, ...) is tested in test/ironic-client/.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { loadConfig } from '../../agent/config.js';
 import { createLogger, LineCollector } from '../../agent/logger.js';
 import { serve } from '../../agent/serve.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
-import { FakeConductor, lookupOk } from '../conductor/fake-conductor.js';
+import { FakeIronic, lookupOk } from '../ironic-client/fake-ironic.js';
 
 const TOKEN = recordSecret('lookup-token-' + 'Pq4'.repeat(11));
 const PASSWORD = recordSecret('Cd-pass-13579');
@@ -32,7 +32,7 @@ function httpsJson(url: string, ca: string, method: string, body?: unknown): Pro
   });
 }
 
-async function withAgent(fc: FakeConductor, name: string, fn: (a: Awaited<ReturnType<typeof serve>>, lines: LineCollector) => Promise<void>): Promise<void> {
+async function withAgent(fc: FakeIronic, name: string, fn: (a: Awaited<ReturnType<typeof serve>>, lines: LineCollector) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'inband-cond-'));
   const lines = new LineCollector();
   const loaded = loadConfig({
@@ -50,7 +50,7 @@ async function withAgent(fc: FakeConductor, name: string, fn: (a: Awaited<Return
 }
 
 test('lookup hands the token to the API; the heartbeat advertises an https callback with the auto-TLS certificate; Ironic\'s commands then pass', async () => {
-  const fc = await new FakeConductor('1.82').start();
+  const fc = await new FakeIronic('1.82').start();
   fc.setDefault('lookup', lookupOk('3f0e7b9c-0000-4000-8000-000000000001', TOKEN, 60));
   try {
     await withAgent(fc, 'token', async (agent, lines) => {
@@ -85,7 +85,7 @@ test('lookup hands the token to the API; the heartbeat advertises an https callb
 });
 
 test('a lookup answering "******" to an agent without a token locks the API down', async () => {
-  const fc = await new FakeConductor('1.82').start();
+  const fc = await new FakeIronic('1.82').start();
   fc.setDefault('lookup', lookupOk('3f0e7b9c-0000-4000-8000-000000000002', '******', 60));
   try {
     await withAgent(fc, 'lockdown', async (agent) => {
@@ -107,7 +107,7 @@ test('a lookup answering "******" to an agent without a token locks the API down
 });
 
 test('a lookup that times out stops the agent with a fatal error (the CLI then exits 1 for systemd to restart it)', async () => {
-  const fc = await new FakeConductor('1.82').start(); // lookup: 404 "Resource could not be found." by default
+  const fc = await new FakeIronic('1.82').start(); // lookup: 404 "Resource could not be found." by default
   try {
     const dir = mkdtempSync(join(tmpdir(), 'inband-cond-'));
     const lines = new LineCollector();

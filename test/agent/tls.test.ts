@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { SecureVersion } from 'node:tls';
 import { loadConfig } from '../../agent/config.js';
 import { createLogger, LineCollector } from '../../agent/logger.js';
-import { serve, type ConductorModule } from '../../agent/serve.js';
+import { serve, type IronicClientModule } from '../../agent/serve.js';
 import { generateSelfSigned } from '../../agent/tls/self-signed.js';
 import { captureLines } from '../helpers/secrets.js';
 
@@ -34,8 +34,8 @@ test('with a conductor, the API serves auto-TLS: P-384 self-signed cert for the 
   const lines = new LineCollector();
   let deps: Record<string, any> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
   let stopped = 0;
-  const fakeConductor: ConductorModule = {
-    startConductorClient: async (d) => {
+  const fakeIronic: IronicClientModule = {
+    startIronicClient: async (d) => {
       deps = d;
       return { stop: async () => void stopped++, forceHeartbeat: () => undefined };
     },
@@ -44,7 +44,7 @@ test('with a conductor, the API serves auto-TLS: P-384 self-signed cert for the 
     argv: ['--api-url', 'http://127.0.0.1:9', '--advertise-host', '127.0.0.1', '--listen-host', '127.0.0.1', '--listen-port', '0', '--backend', 'simulated', '--state-dir', join(dir, 's')],
     env: {}, cmdlinePath: null,
   });
-  const agent = await serve({ loaded, logger: createLogger({ stream: lines, format: 'json' }), loadConductor: async () => fakeConductor });
+  const agent = await serve({ loaded, logger: createLogger({ stream: lines, format: 'json' }), loadIronicClient: async () => fakeIronic });
   try {
     assert.equal(agent.tls.mode, 'auto');
     const pem = deps.getVerifyCa();

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startConductorClient } from '../../agent/conductor/index.js';
+import { startIronicClient } from '../../agent/ironic/index.js';
 import { collectInventory } from '../../agent/inventory/index.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { Inspector, Ironic } from '../harness/ironic.js';
@@ -51,7 +51,7 @@ describe('discovery against the real Ironic and ironic-inspector', () => {
     const macs = inv.interfaces.map((i) => i.mac_address);
     assert.ok(macs.length > 0, 'this machine has a NIC with a MAC');
     const log = new Lines();
-    const client = await startConductorClient({
+    const client = await startIronicClient({
       config: { api_url: [ironic!.url], inspection_callback_url: inspector!.callbackUrl, lookup_timeout: 120 },
       logger: log,
       tokens: new AgentTokenStore(),

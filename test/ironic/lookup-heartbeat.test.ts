@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startConductorClient, type ConductorClientHandle } from '../../agent/conductor/index.js';
+import { startIronicClient, type IronicClientHandle } from '../../agent/ironic/index.js';
 import type { Inventory } from '../../agent/inventory/types.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { Ironic } from '../harness/ironic.js';
@@ -78,7 +78,7 @@ async function callbackRecorder(): Promise<{ url: string; seen: Array<{ method: 
 
 describe('conductor client against the real Ironic', () => {
   let ironic: Ironic;
-  const clients: ConductorClientHandle[] = [];
+  const clients: IronicClientHandle[] = [];
   const started = Date.now();
 
   // Skipped per test (not per suite) so run summaries count the skips; the hooks then do nothing.
@@ -104,7 +104,7 @@ describe('conductor client against the real Ironic', () => {
     const recorder = await callbackRecorder();
     const log = new Lines();
     const tokens = new AgentTokenStore();
-    const client = await startConductorClient({
+    const client = await startIronicClient({
       config: { api_url: [ironic.url], lookup_timeout: 120 },
       logger: log,
       tokens,
@@ -176,7 +176,7 @@ describe('conductor client against the real Ironic', () => {
     let fatal: Error | undefined;
     const inv = inventory();
     inv.interfaces[0]!.mac_address = mac;
-    const client = await startConductorClient({
+    const client = await startIronicClient({
       config: { api_url: [ironic.url], lookup_timeout: 60 },
       logger: log,
       tokens,

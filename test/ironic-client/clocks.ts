@@ -3,7 +3,7 @@
  * (time jumps forward) and is recorded. ManualClock: sleeps wait until the test
  * advances time, so the test sees exactly what the client is waiting for.
  */
-import type { Clock } from '../../agent/conductor/types.js';
+import type { Clock } from '../../agent/ironic/types.js';
 
 export class AutoClock implements Clock {
   t = 0;

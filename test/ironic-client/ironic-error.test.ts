@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { unwrapIronicError } from '../../agent/conductor/ironic-error.js';
-import { callbackIsTrusted, inspectionPayload, pickRootDisk } from '../../agent/conductor/discovery.js';
-import { lookupPath } from '../../agent/conductor/lookup.js';
-import { lookupBackoffSeconds } from '../../agent/conductor/backoff.js';
+import { unwrapIronicError } from '../../agent/ironic/ironic-error.js';
+import { callbackIsTrusted, inspectionPayload, pickRootDisk } from '../../agent/ironic/discovery.js';
+import { lookupPath } from '../../agent/ironic/lookup.js';
+import { lookupBackoffSeconds } from '../../agent/ironic/backoff.js';
 
 describe('unwrapIronicError', () => {
   it('unwraps Ironic\'s JSON-string-in-JSON error_message (verbatim body from Ironic 21.4)', () => {

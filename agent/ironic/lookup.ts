@@ -3,11 +3,11 @@
  * node (research: ipa.md §2.2–2.3). Retries with random-exponential back-off on any
  * failure, pauses longer on 409, gives up after lookup_timeout.
  */
-import { ConductorUnreachableError, type IronicApiClient } from './api-client.js';
+import { IronicUnreachableError, type IronicApiClient } from './api-client.js';
 import { type ApiVersion, atLeast, formatVersion, V_AGENT_TOKEN, V_AGENT_VERIFY_CA } from './api-version.js';
 import { conflictPauseSeconds, lookupBackoffSeconds } from './backoff.js';
 import { unwrapIronicError } from './ironic-error.js';
-import type { Clock, ConductorLogger, LookupConfig, LookupNode, RandomSource } from './types.js';
+import type { Clock, IronicClientLogger, LookupConfig, LookupNode, RandomSource } from './types.js';
 
 /** Ironic's default `[api]ramdisk_heartbeat_timeout`, used when lookup's config lacks it. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_S = 300;
@@ -30,8 +30,8 @@ export class LookupTimeoutError extends Error {
 }
 
 /** The conductor's API is too old for an agent token: refuse rather than run unauthenticated. */
-export class IncompatibleConductorError extends Error {
-  override readonly name = 'IncompatibleConductorError';
+export class IncompatibleIronicError extends Error {
+  override readonly name = 'IncompatibleIronicError';
 }
 
 export interface LookupOptions {
@@ -40,7 +40,7 @@ export interface LookupOptions {
   nodeUuid?: string | undefined;
   clock: Clock;
   random: RandomSource;
-  logger: ConductorLogger;
+  logger: IronicClientLogger;
   timeoutS: number;
   intervalS: number;
   /** Called after each 404 (no node matches); discovery hooks in here. */
@@ -68,11 +68,11 @@ async function attemptLookup(o: LookupOptions): Promise<Attempt> {
     res = await o.api.request({ method: 'GET', path: lookupPath(o.macs, o.nodeUuid), wantVersion: V_AGENT_VERIFY_CA }, o.signal);
   } catch (err) {
     if (o.signal?.aborted) throw err;
-    if (err instanceof ConductorUnreachableError) return { kind: 'failed', message: err.message };
+    if (err instanceof IronicUnreachableError) return { kind: 'failed', message: err.message };
     return { kind: 'failed', message: err instanceof Error ? err.message : String(err) };
   }
   if (!atLeast(res.serverMax, V_AGENT_TOKEN)) {
-    throw new IncompatibleConductorError(
+    throw new IncompatibleIronicError(
       `Ironic API ${res.baseUrl} supports only up to ${formatVersion(res.serverMax)}; the agent needs >= ${formatVersion(V_AGENT_TOKEN)} ` +
         'so that commands are authenticated with an agent token',
     );

@@ -15,7 +15,7 @@
  */
 import type { IronicApiClient } from './api-client.js';
 import { unwrapIronicError } from './ironic-error.js';
-import type { Clock, ConductorLogger, DiscoveredCredentials } from './types.js';
+import type { Clock, IronicClientLogger, DiscoveredCredentials } from './types.js';
 
 /** IPA's inspection retry: 5 attempts, waits 5 s × 1.5^n capped at 30 s, on connection errors, 5xx and 409. */
 const ATTEMPTS = 5;
@@ -29,7 +29,7 @@ export interface DiscoveryOptions {
   agentVersion: string;
   applyDiscoveredCredentials?: ((creds: DiscoveredCredentials) => Promise<object>) | undefined;
   clock: Clock;
-  logger: ConductorLogger;
+  logger: IronicClientLogger;
   signal?: AbortSignal;
 }
 

@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { startConductorClient, type ConductorClientHandle } from '../../agent/conductor/index.js';
-import type { ConductorConfig, DiscoveredCredentials, FetchLike } from '../../agent/conductor/types.js';
+import { startIronicClient, type IronicClientHandle } from '../../agent/ironic/index.js';
+import type { IronicClientConfig, DiscoveredCredentials, FetchLike } from '../../agent/ironic/types.js';
 import type { Inventory } from '../../agent/inventory/types.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
 import { AutoClock, ManualClock } from './clocks.js';
-import { closedPort, FakeConductor, ironicError, lookupOk } from './fake-conductor.js';
+import { closedPort, FakeIronic, ironicError, lookupOk } from './fake-ironic.js';
 
 const TOKEN = recordSecret('tok-' + 'x'.repeat(12) + Math.random().toString(36).slice(2).padEnd(24, 'q'));
 const NODE = '301d9294-4349-4604-9458-616690169f14';
@@ -57,7 +57,7 @@ class LogRecorder {
 }
 
 interface Setup {
-  handle: ConductorClientHandle;
+  handle: IronicClientHandle;
   log: LogRecorder;
   tokens: AgentTokenStore;
   fatal: Promise<Error>;
@@ -68,14 +68,14 @@ afterEach(async () => {
   for (const r of running.splice(0).reverse()) await r.stop();
 });
 
-async function fake(max = '1.82'): Promise<FakeConductor> {
-  const fc = await new FakeConductor(max).start();
+async function fake(max = '1.82'): Promise<FakeIronic> {
+  const fc = await new FakeIronic(max).start();
   running.push(fc);
   return fc;
 }
 
 async function start(opts: {
-  config: ConductorConfig;
+  config: IronicClientConfig;
   clock: AutoClock | ManualClock;
   tokens?: AgentTokenStore;
   applyDiscoveredCredentials?: (c: DiscoveredCredentials) => Promise<object>;
@@ -86,7 +86,7 @@ async function start(opts: {
   const tokens = opts.tokens ?? new AgentTokenStore();
   let onFatal!: (e: Error) => void;
   const fatal = new Promise<Error>((r) => (onFatal = r));
-  const handle = await startConductorClient({
+  const handle = await startIronicClient({
     config: opts.config,
     logger: log,
     tokens,
@@ -239,7 +239,7 @@ describe('conductor client: version discovery and lookup', () => {
 });
 
 describe('conductor client: heartbeats', () => {
-  async function heartbeating(fc: FakeConductor, name: string, extra: Partial<Parameters<typeof start>[0]> = {}) {
+  async function heartbeating(fc: FakeIronic, name: string, extra: Partial<Parameters<typeof start>[0]> = {}) {
     fc.reply('lookup', lookupOk(NODE, TOKEN, 300));
     const clock = new ManualClock();
     const s = await start({ config: { api_url: [fc.url] }, clock, name, ...extra });

@@ -41,7 +41,7 @@ export function lookupOk(uuid: string, token: string | null, heartbeatTimeout = 
   };
 }
 
-export class FakeConductor {
+export class FakeIronic {
   readonly requests: Recorded[] = [];
   private readonly queues = new Map<Route, Reply[]>();
   private readonly defaults = new Map<Route, Reply>();

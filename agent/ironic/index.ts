@@ -5,28 +5,28 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConductorClient, type ConductorClientDeps } from './client.js';
+import { IronicClient, type IronicClientDeps } from './client.js';
 import { systemClock } from './clock.js';
 import { createNodeFetch } from './node-fetch.js';
-import type { ConductorLogger, FetchLike } from './types.js';
+import type { IronicClientLogger, FetchLike } from './types.js';
 
-export { ConductorClient, lookupMacs } from './client.js';
+export { IronicClient, lookupMacs } from './client.js';
 export { unwrapIronicError } from './ironic-error.js';
 export type * from './types.js';
 
-export interface StartConductorClientDeps
-  extends Omit<ConductorClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion' | 'logger'>,
-    Partial<Pick<ConductorClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion'>> {
-  logger: ConductorLogger & { child?(meta: object): ConductorLogger };
+export interface StartIronicClientDeps
+  extends Omit<IronicClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion' | 'logger'>,
+    Partial<Pick<IronicClientDeps, 'fetch' | 'clock' | 'random' | 'agentVersion'>> {
+  logger: IronicClientLogger & { child?(meta: object): IronicClientLogger };
 }
 
-export interface ConductorClientHandle {
+export interface IronicClientHandle {
   stop(): Promise<void>;
   /** An async command ended: heartbeat soon (at most one per 5 s) so Ironic notices. */
   forceHeartbeat(): void;
   /** The node's UUID once lookup found it. */
   readonly nodeUuid: string | undefined;
-  readonly client: ConductorClient;
+  readonly client: IronicClient;
 }
 
 let cachedVersion: string | undefined;
@@ -51,16 +51,16 @@ export function agentVersion(): string {
 }
 
 /** Global fetch, unless the conductor's TLS needs options it cannot take (`insecure`). */
-export function defaultFetch(config: ConductorClientDeps['config']): FetchLike {
+export function defaultFetch(config: IronicClientDeps['config']): FetchLike {
   const https = (config.api_url ?? []).some((u) => u.startsWith('https:')) ||
     (config.inspection_callback_url ?? '').startsWith('https:');
   if (https && config.insecure) return createNodeFetch({ insecure: true });
   return fetch as unknown as FetchLike;
 }
 
-export async function startConductorClient(deps: StartConductorClientDeps): Promise<ConductorClientHandle> {
+export async function startIronicClient(deps: StartIronicClientDeps): Promise<IronicClientHandle> {
   const logger = deps.logger.child ? deps.logger.child({ module: 'conductor' }) : deps.logger;
-  const client = new ConductorClient({
+  const client = new IronicClient({
     ...deps,
     logger,
     fetch: deps.fetch ?? defaultFetch(deps.config),

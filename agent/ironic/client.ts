@@ -10,13 +10,13 @@ import { runDiscovery } from './discovery.js';
 import { Heartbeater, type HeartbeatStats } from './heartbeater.js';
 import { lookupNode, type LookupResult } from './lookup.js';
 import type {
-  Clock, ConductorConfig, ConductorLogger, ConductorTokens, DiscoveredCredentials, FetchLike, LookupConfig, LookupNode, RandomSource,
+  Clock, IronicClientConfig, IronicClientLogger, IronicTokens, DiscoveredCredentials, FetchLike, LookupConfig, LookupNode, RandomSource,
 } from './types.js';
 
-export interface ConductorClientDeps {
-  config: ConductorConfig;
-  logger: ConductorLogger;
-  tokens: ConductorTokens;
+export interface IronicClientDeps {
+  config: IronicClientConfig;
+  logger: IronicClientLogger;
+  tokens: IronicTokens;
   /** The callback URL sent in heartbeats, e.g. `https://10.0.0.5:9999`. */
   advertiseUrl(): string;
   /** The auto-TLS certificate PEM, sent as `agent_verify_ca` (API >= 1.68). */
@@ -36,7 +36,7 @@ export interface ConductorClientDeps {
   random: RandomSource;
 }
 
-export type ConductorPhase = 'looking-up' | 'heartbeating' | 'stopped' | 'failed';
+export type IronicClientPhase = 'looking-up' | 'heartbeating' | 'stopped' | 'failed';
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
@@ -50,17 +50,17 @@ export function lookupMacs(inventory: Pick<Inventory, 'interfaces'>): string[] {
   return [...out];
 }
 
-export class ConductorClient {
-  private readonly d: ConductorClientDeps;
+export class IronicClient {
+  private readonly d: IronicClientDeps;
   private readonly api: IronicApiClient;
   private readonly abort = new AbortController();
   private heartbeater: Heartbeater | undefined;
   private running: Promise<void> | undefined;
   private discovered = false;
   private uuid: string | undefined;
-  private phaseNow: ConductorPhase = 'looking-up';
+  private phaseNow: IronicClientPhase = 'looking-up';
 
-  constructor(deps: ConductorClientDeps) {
+  constructor(deps: IronicClientDeps) {
     this.d = deps;
     const urls = deps.config.api_url ?? [];
     if (urls.length === 0) throw new Error('the conductor client needs at least one api_url');
@@ -80,7 +80,7 @@ export class ConductorClient {
     return this.uuid;
   }
 
-  get phase(): ConductorPhase {
+  get phase(): IronicClientPhase {
     return this.phaseNow;
   }
 

@@ -8,7 +8,7 @@
  * The subset of the daemon's config (agent/config.ts `Config`, IPA option names) the
  * conductor client reads. Durations are in seconds, as on the kernel command line.
  */
-export interface ConductorConfig {
+export interface IronicClientConfig {
   /** Ironic API URLs (`ipa-api-url`, comma-separated); tried in order, fail-over on connection errors. */
   readonly api_url?: readonly string[];
   /** Give up looking the node up after this many seconds (`ipa-lookup-timeout`, IPA default 600). */
@@ -28,7 +28,7 @@ export interface ConductorConfig {
 }
 
 /** winston's Logger satisfies this; tests pass a recorder. */
-export interface ConductorLogger {
+export interface IronicClientLogger {
   error(message: string, meta?: Record<string, unknown>): unknown;
   warn(message: string, meta?: Record<string, unknown>): unknown;
   info(message: string, meta?: Record<string, unknown>): unknown;
@@ -41,7 +41,7 @@ export interface ConductorLogger {
  * `******` with no token on file it locks the API down. `reveal()` is the token for
  * the heartbeat body.
  */
-export interface ConductorTokens {
+export interface IronicTokens {
   applyLookup(token: unknown): 'accepted' | 'kept' | 'lockdown' | 'ignored';
   reveal(): string | null;
   readonly hasToken: boolean;

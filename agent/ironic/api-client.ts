@@ -8,7 +8,7 @@
  */
 import { type ApiVersion, formatVersion, maxVersionFromRoot, minVersion } from './api-version.js';
 import { describeHttpError } from './ironic-error.js';
-import type { ConductorLogger, FetchLike } from './types.js';
+import type { IronicClientLogger, FetchLike } from './types.js';
 
 export interface ApiResponse {
   status: number;
@@ -23,8 +23,8 @@ export interface ApiResponse {
 }
 
 /** No API URL could be reached (every one failed with a connection error or timeout). */
-export class ConductorUnreachableError extends Error {
-  override readonly name = 'ConductorUnreachableError';
+export class IronicUnreachableError extends Error {
+  override readonly name = 'IronicUnreachableError';
   constructor(readonly failures: readonly string[]) {
     super(`no Ironic API URL answered: ${failures.join('; ')}`);
   }
@@ -52,7 +52,7 @@ export interface ApiRequest {
 export interface IronicApiClientOptions {
   urls: readonly string[];
   fetch: FetchLike;
-  logger: ConductorLogger;
+  logger: IronicClientLogger;
   /** Per-request timeout, ms. */
   timeoutMs: number;
   requestId?: string | undefined;
@@ -114,7 +114,7 @@ export class IronicApiClient {
         if (this.urls.length > 1) this.opts.logger.warn(`Ironic API ${base} failed (${why}); trying the next API URL`);
       }
     }
-    throw new ConductorUnreachableError(failures);
+    throw new IronicUnreachableError(failures);
   }
 
   /** The server's maximum microversion, from `GET <url>/` (cached per URL). */

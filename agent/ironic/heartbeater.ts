@@ -9,19 +9,19 @@ import type { IronicApiClient } from './api-client.js';
 import { atLeast, V_AGENT_VERIFY_CA } from './api-version.js';
 import { FORCED_HEARTBEAT_MIN_GAP_S, heartbeatErrorIntervalSeconds, heartbeatIntervalSeconds } from './backoff.js';
 import { unwrapIronicError } from './ironic-error.js';
-import type { Clock, ConductorLogger, ConductorTokens, RandomSource } from './types.js';
+import type { Clock, IronicClientLogger, IronicTokens, RandomSource } from './types.js';
 
 export interface HeartbeaterOptions {
   api: IronicApiClient;
   nodeUuid: string;
-  tokens: ConductorTokens;
+  tokens: IronicTokens;
   advertiseUrl(): string;
   getVerifyCa(): string | undefined;
   agentVersion: string;
   heartbeatTimeoutS: number;
   clock: Clock;
   random: RandomSource;
-  logger: ConductorLogger;
+  logger: IronicClientLogger;
 }
 
 export interface HeartbeatStats {

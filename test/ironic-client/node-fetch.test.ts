@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { defaultFetch, startConductorClient } from '../../agent/conductor/index.js';
-import { createNodeFetch } from '../../agent/conductor/node-fetch.js';
+import { defaultFetch, startIronicClient } from '../../agent/ironic/index.js';
+import { createNodeFetch } from '../../agent/ironic/node-fetch.js';
 import type { Inventory } from '../../agent/inventory/types.js';
 import { generateSelfSigned } from '../../agent/tls/self-signed.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { recordSecret } from '../helpers/secrets.js';
-import { lookupOk, rootDoc } from './fake-conductor.js';
+import { lookupOk, rootDoc } from './fake-ironic.js';
 
 const TOKEN = recordSecret('tls-' + 'k'.repeat(40));
 const NODE = '6c1b2a9e-0000-4000-8000-000000000001';
@@ -68,7 +68,7 @@ describe('conductor client over https', () => {
     const inv = { interfaces: [{ mac_address: '52:54:00:00:00:77' }] } as unknown as Inventory;
     const lines: string[] = [];
     const log = (m: string) => void lines.push(m);
-    const handle = await startConductorClient({
+    const handle = await startIronicClient({
       config: { api_url: [url], insecure: true },
       logger: { error: log, warn: log, info: log, debug: log },
       tokens,
