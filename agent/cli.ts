@@ -441,9 +441,6 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       }
       case 'set-credentials':
         return await cmdSetCredentials(rest, io);
-      case 'conductor':
-        // The conductor half runs beside Ironic, not in the ramdisk: load it only when asked.
-        return await (await import('../conductor/cli.js')).main(rest);
       default:
         throw new UsageError(`unknown command "${sub}"`);
     }
