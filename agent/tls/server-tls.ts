@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, SecureVersion } from 'node:tls';
-import { generateSelfSigned, type Curve } from './self-signed.js';
+import { generateSelfSigned, type Curve } from '../../service/tls/self-signed.js';
 import { SealingKey, setProcessSealingKey } from './sealing-key.js';
 
 export type TlsMode = 'none' | 'operator' | 'auto';

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { autoTls } from '../../agent/tls/server-tls.js';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { setProcessSealingKey } from '../../agent/tls/sealing-key.js';
 import { recipientFromCertificate, sealPassword } from '../../conductor/seal.js';
 import { Secret } from '../../service/secret.js';

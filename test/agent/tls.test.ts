@@ -9,7 +9,7 @@ import type { SecureVersion } from 'node:tls';
 import { loadConfig } from '../../agent/config.js';
 import { createLogger, LineCollector } from '../../agent/logger.js';
 import { serve, type IronicClientModule } from '../../agent/serve.js';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { captureLines } from '../helpers/secrets.js';
 
 function httpsGet(url: string, opts: { ca?: string; maxVersion?: SecureVersion; minVersion?: SecureVersion }): Promise<{ status: number; body: string; peerCert: string | undefined; protocol: string | null }> {

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { main } from '../../conductor/cli.js';
 import { randomUUID } from 'node:crypto';
 import { BarbicanSecretStore } from '../../conductor/barbican-store.js';

@@ -15,7 +15,7 @@ import type { BmcEndpoint, BmcCredential, BmcProver } from '../../conductor/bmc-
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { IronicNodeView } from '../../conductor/ironic-api.js';
 import { nextUsername, rotate, type IronicPort } from '../../conductor/rotate.js';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { SealingKey, type SealedValue } from '../../agent/tls/sealing-key.js';
 import { Secret } from '../../service/secret.js';
 import { recordSecret } from '../helpers/secrets.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { SealedValueError, SealingKey } from '../../agent/tls/sealing-key.js';
 import { pinnedCertificate, recipientFromCertificate, SealError, sealPassword, type SealedValue } from '../../conductor/seal.js';
 import { Secret } from '../../service/secret.js';

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { defaultFetch, startIronicClient } from '../../agent/ironic/index.js';
 import { createNodeFetch } from '../../agent/ironic/node-fetch.js';
 import type { Inventory } from '../../agent/inventory/types.js';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { recordSecret } from '../helpers/secrets.js';
 import { lookupOk, rootDoc } from './fake-ironic.js';
