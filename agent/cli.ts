@@ -15,6 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
+import { VERSION } from '../service/version.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -27,7 +28,6 @@ export interface CliIo {
   signals: boolean;
 }
 
-const VERSION = '0.1.0';
 
 const TOP_HELP = `inband-agent ${VERSION}: sets a bare-metal node's BMC (IPMI) users in-band through /dev/ipmi0,
 and serves ironic-python-agent's API so an unmodified Ironic can drive it.

@@ -19,8 +19,10 @@ import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
 import type { CredentialService } from '../service/credential-service.js';
+import { VERSION } from '../service/version.js';
 
-export const AGENT_VERSION = '0.1.0';
+/** The version the agent reports to Ironic (agent_version) and in /v1/status: package.json's. */
+export const AGENT_VERSION = VERSION;
 
 /** How long after listening the app and the engine start loading, unless a request needs them sooner. */
 const LOAD_AFTER_LISTEN_MS = 40;
