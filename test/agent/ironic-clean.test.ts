@@ -8,7 +8,7 @@
  *
  * Gated by INBAND_TEST_IRONIC=1 (CI's Ironic stage, after scripts/install-ironic.sh),
  * like test/ironic/. Ironic's own log is not captured for the leak check: Ironic
- * keeps step args (the password) in the node, by design (see README.md, "Driving it from Ironic").
+ * keeps step args (the password) in the node, by design (see docs/http-api.md, "Driving it from Ironic").
  */
 import { after, before, describe, it } from 'node:test';
 import { existsSync, readdirSync } from 'node:fs';

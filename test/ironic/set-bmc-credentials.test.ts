@@ -112,7 +112,7 @@ describe('manual clean with set_bmc_credentials, driven by the real Ironic', () 
       } catch {
         log = '(no agent log)';
       }
-      // Ironic 21.4 logs clean-step args unmasked (the README warns): scrub the password from what we print.
+      // Ironic 21.4 logs clean-step args unmasked (docs/http-api.md warns): scrub the password from what we print.
       const scrub = (x: string): string => x.split(newPassword).join('***');
       throw new Error(scrub(`${(err as Error).message}\n--- node: ${n?.provision_state} / ${n?.power_state} / ${n?.last_error}` +
         `\n--- agent log tail:\n${tail(log)}\n--- ipmi_sim:\n${tail(bmc.log(), 1500)}\n--- ironic log tail:\n${tail(ironic.log().replace(/ipmi_password[^,}]*/g, 'ipmi_password ***'), 6000)}`));
