@@ -172,8 +172,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   // A node serving a conductor never lets a simulation stand in for its BMC: without a device
   // it has no BMC, and says so (the simulated fallback is for a laptop; ipmi-kcs/select.ts).
   const backendExtras: BackendExtras = { fallback: conductorMode ? 'none' : 'simulated', ...(opts.ipmiDevices ? { deviceCandidates: opts.ipmiDevices } : {}) };
-  // Decided before listening, so that the very first /v1/status names the backend: a stat and
-  // loading the addon (a few ms), started now, beside the rest of the start-up.
+  // Decided before listening, so that the very first /v1/status names the backend: a stat per
+  // device path, and loading the addon when one exists (a few ms), started now beside the rest.
   const planning = chooseBackendFromConfig(config, backendExtras).then((plan) => ({ plan }), (err: Error) => ({ err }));
   const status = new StatusDocument(AGENT_VERSION);
   /** Why there is no BMC (NoBmcError), while there is none. */
