@@ -16,6 +16,8 @@ import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp,
 import type { AgentLogger } from './logger.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import { VERSION } from '../service/version.js';
+import type { Selection } from '../ipmi-kcs/select.js';
+import { SIMULATED_NOTE, stampBackend } from './backend.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -26,6 +28,8 @@ export interface CliIo {
   cmdlinePath: string | null;
   /** Installs SIGINT/SIGTERM handlers for serve (default true). */
   signals: boolean;
+  /** Device nodes the `auto` backend looks for (default /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0); tests point it at an empty directory. */
+  ipmiDevices?: readonly string[];
 }
 
 
@@ -158,10 +162,14 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, ...(forServe ? { defer: true, buffered: true } : {}) });
 }
 
-async function openBackend(config: Config, logger: AgentLogger): Promise<Transport> {
+/**
+ * Opens the backend the flags ask for. `auto` may fall back to the simulated BMC
+ * here (a laptop has no /dev/ipmi0), never for a device the user named; every
+ * output then says it came from the simulation.
+ */
+async function openBackend(config: Config, logger: AgentLogger, io: CliIo): Promise<{ transport: Transport; selection: Selection }> {
   const { openBackendFromConfig } = await import('./serve.js');
-  const { transport } = await openBackendFromConfig(config, logger.log.child({ module: 'backend' }));
-  return transport;
+  return openBackendFromConfig(config, logger.log.child({ module: 'backend' }), io.ipmiDevices ? { deviceCandidates: io.ipmiDevices } : {});
 }
 
 async function readStdinLine(stdin: Readable): Promise<string> {
@@ -233,7 +241,7 @@ async function runServe(argv: string[], io: CliIo, resumeOptimizer: () => void):
   if (loaded.positionals.length) throw new UsageError(`serve takes no arguments (got "${loaded.positionals[0]}")`);
   const logger = await makeLogger(loaded, io, true);
   const { serve } = await import('./serve.js');
-  const agent = await serve({ loaded, logger });
+  const agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
   // Everything is loaded by now (serve resolves once the app and the engine are ready): hot paths may be optimized.
   setImmediate(resumeOptimizer);
   const onSignal = (sig: string) => {
@@ -262,9 +270,11 @@ async function cmdBmcRaw(argv: string[], io: CliIo): Promise<number> {
   const data = positionals.slice(2).map((b, i) => parseByte(b, `DATA[${i}]`));
   const loaded = load(rest, io);
   const logger = await makeLogger(loaded, io, false);
-  const transport = await openBackend(loaded.config, logger);
+  const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
     const rsp = await transport.send({ netFn, cmd, data });
+    // stdout carries only the bytes (scripts parse them): the simulation is named on stderr.
+    if (selection.kind === 'simulated') write(io.stderr, `${SIMULATED_NOTE} (${selection.reason})`);
     if (rsp.completionCode !== 0) {
       const { completionCodeName } = await import('../ipmi-kcs/completion-codes.js');
       write(io.stderr, `Unable to send RAW command (netfn=0x${netFn.toString(16)} cmd=0x${cmd.toString(16)} rsp=0x${hex(rsp.completionCode)}): ${completionCodeName(rsp.completionCode, netFn, cmd)}`);
@@ -295,22 +305,23 @@ async function cmdBmcInfo(argv: string[], io: CliIo): Promise<number> {
   if (positionals.length) throw new UsageError(`bmc info takes no arguments (got "${positionals[0]}")`);
   const loaded = load(rest, io);
   const logger = await makeLogger(loaded, io, false);
-  const transport = await openBackend(loaded.config, logger);
+  const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
     const service = await credentialService(loaded, logger, transport);
-    const info = await service.getInfo();
+    const info = stampBackend(await service.getInfo(), selection.kind);
     if (own.has('--json')) {
       const { scrubResult } = await import('./api/commands/bmc.js');
       write(io.stdout, JSON.stringify(scrubResult(info), null, 2));
       return 0;
     }
+    const simulated = selection.kind === 'simulated';
     const d = info.device;
-    const out: string[] = [];
-    out.push(`Backend:          ${transport.kind} (${transport.description})`);
+    const out: string[] = simulated ? [SIMULATED_NOTE] : [];
+    out.push(`Backend:          ${transport.kind} (${transport.description})${simulated ? `: SIMULATED, not a real BMC; ${selection.reason}` : ''}`);
     out.push(`Device ID:        0x${hex(d.deviceId)} rev ${d.deviceRevision}, firmware ${d.firmware}`);
     out.push(`Manufacturer:     ${d.manufacturerId} (0x${d.manufacturerId.toString(16)}), product 0x${d.productId.toString(16)}`);
     out.push(`IPMI version:     ${info.ipmiVersion}`);
-    out.push(`BMC LAN:          ${[info.lan.address && `IPv4 ${info.lan.address}`, info.lan.v6address && `IPv6 ${info.lan.v6address}`, info.lan.mac && `MAC ${info.lan.mac}`].filter(Boolean).join(', ') || 'unknown'}${info.lan.channel !== undefined ? ` (channel ${info.lan.channel})` : ''}`);
+    out.push(`BMC LAN:          ${[info.lan.address && `IPv4 ${info.lan.address}`, info.lan.v6address && `IPv6 ${info.lan.v6address}`, info.lan.mac && `MAC ${info.lan.mac}`].filter(Boolean).join(', ') || 'unknown'}${info.lan.channel !== undefined ? ` (channel ${info.lan.channel})` : ''}${simulated ? ' (simulated, not a real address)' : ''}`);
     out.push(`Users:            ${info.enabledUsers} enabled of ${info.maxUsers} slots (${info.fixedNameUsers} fixed names)`);
     out.push('LAN channels:');
     for (const c of info.lanChannels) {
@@ -365,11 +376,12 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     logger.redactor.register(line);
     password = Secret.fromString(line);
   }
-  const transport = await openBackend(loaded.config, logger);
+  const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
     const service = await credentialService(loaded, logger, transport);
     await service.recover();
-    const result = await service.setCredentials({
+    const simulated = selection.kind === 'simulated';
+    const result = stampBackend(await service.setCredentials({
       username,
       ...(password ? { password } : { generate: true }),
       ...(privilege ? { privilege: privilege as 'administrator' } : {}),
@@ -377,7 +389,7 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
       ...(channels.length ? { channels } : {}),
       ...(own.has('--enable-channel-access') ? { enableChannelAccess: true } : {}),
       ...(own.has('--allow-fixed-slot') ? { allowFixedSlot: true } : {}),
-    });
+    }), selection.kind);
     const showSecret = own.has('--show-secret') && result.generatedPassword !== undefined;
     if (own.has('--json')) {
       const { scrubResult } = await import('./api/commands/bmc.js');
@@ -388,11 +400,12 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     } else {
       const v = result.verified;
       const out = [
+        ...(simulated ? [SIMULATED_NOTE] : []),
         `${result.changed ? 'Set' : 'Already in place:'} user ${result.userId} "${result.username}" (${result.privilege}) on LAN channel${result.channels.length === 1 ? '' : 's'} ${result.channels.join(', ')}; slot ${result.slot}, ${result.passwordSize}-byte password${generate ? ' (generated)' : ''}`,
         ...result.actions.map((a) => `  ${a}`),
-        `Verified: password test ${v.passwordTest}${v.passwordTestCode !== undefined ? ` (cc 0x${hex(v.passwordTestCode)})` : ''}, name ${v.name ? 'ok' : 'MISMATCH'}, enabled ${v.enabled ? 'yes' : 'NO'} (${v.enabledSource}), access ${Object.entries(v.access).map(([c, ok]) => `ch${c} ${ok ? 'ok' : 'MISMATCH'}`).join(', ')}`,
-        ...(result.bmc.address ? [`BMC address: ${result.bmc.address}${result.bmc.lanChannel !== undefined ? ` (channel ${result.bmc.lanChannel})` : ''}`] : []),
-        ...result.warnings.map((w) => `warning: ${w}`),
+        `Verified${simulated ? ' on the SIMULATED BMC only' : ''}: password test ${v.passwordTest}${v.passwordTestCode !== undefined ? ` (cc 0x${hex(v.passwordTestCode)})` : ''}, name ${v.name ? 'ok' : 'MISMATCH'}, enabled ${v.enabled ? 'yes' : 'NO'} (${v.enabledSource}), access ${Object.entries(v.access).map(([c, ok]) => `ch${c} ${ok ? 'ok' : 'MISMATCH'}`).join(', ')}`,
+        ...(result.bmc.address ? [`BMC address: ${result.bmc.address}${result.bmc.lanChannel !== undefined ? ` (channel ${result.bmc.lanChannel})` : ''}${simulated ? ' (simulated, not a real address)' : ''}`] : []),
+        ...result.warnings.filter((w) => w !== SIMULATED_NOTE).map((w) => `warning: ${w}`),
       ];
       if (generate) out.push(showSecret ? `Generated password: ${result.generatedPassword!.reveal()}` : 'A password was generated and set; it is not shown (use --show-secret to print it).');
       write(io.stdout, out.join('\n'));
@@ -413,6 +426,7 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
     env: ioIn.env ?? process.env,
     cmdlinePath: ioIn.cmdlinePath === undefined ? '/proc/cmdline' : ioIn.cmdlinePath,
     signals: ioIn.signals ?? true,
+    ...(ioIn.ipmiDevices ? { ipmiDevices: ioIn.ipmiDevices } : {}),
   };
   const [sub, ...rest] = argv;
   try {

@@ -17,7 +17,8 @@ import type { CredentialsPort } from './api/ports.js';
 import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
-import type { Selection } from '../ipmi-kcs/select.js';
+import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
+import { noBmcStatus, stampBackend } from './backend.js';
 import type { CredentialService } from '../service/credential-service.js';
 import { VERSION } from '../service/version.js';
 
@@ -33,8 +34,10 @@ export interface ServeOptions {
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   logger?: AgentLogger;
   /** Opens the IPMI backend (default: ipmi-kcs/select.ts openTransport with the backend flags). */
-  openBackend?: (config: Config, log: Log) => Promise<{ transport: Transport; selection: Selection }>;
-  /** Loads the conductor client module (default: dynamic import of ./ironic/index.js). */
+  openBackend?: (config: Config, log: Log, extra?: BackendExtras) => Promise<{ transport: Transport; selection: Selection }>;
+  /** Device nodes `auto` looks for (default /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0); tests point it at an empty directory. */
+  ipmiDevices?: readonly string[];
+  /** Loads the Ironic client module (default: dynamic import of ./ironic/index.js). */
   loadIronicClient?: () => Promise<IronicClientModule>;
   /** Collects the inventory (default: agent/inventory with the BMC's LAN address read in-band). */
   collectInventory?: () => Promise<unknown>;
@@ -52,7 +55,8 @@ export interface RunningAgent {
   tokens: AgentTokenStore;
   logger: AgentLogger;
   tls: TlsSetup;
-  selection: Selection;
+  /** The backend in use; undefined while the agent has no BMC (a node without an IPMI device). */
+  readonly selection: Selection | undefined;
   credentials: CredentialService;
   /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
   stopped: Promise<void>;
@@ -61,16 +65,35 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-export async function openBackendFromConfig(config: Config, log: Log): Promise<{ transport: Transport; selection: Selection }> {
-  const { openTransport } = await import('../ipmi-kcs/select.js');
-  return openTransport({
+/** What the daemon adds to the backend flags: whether `auto` may simulate, where devices are looked for, what was already chosen. */
+export interface BackendExtras {
+  fallback?: TransportOptions['fallback'];
+  deviceCandidates?: readonly string[];
+  plan?: BackendPlan;
+}
+
+function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
+  return {
     backend: config.backend as never,
     ...(config.device ? { devicePath: config.device } : {}),
     ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
     ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
     ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
-    logger: log,
-  });
+    ...(extra.fallback ? { fallback: extra.fallback } : {}),
+    ...(extra.deviceCandidates ? { deviceCandidates: extra.deviceCandidates } : {}),
+    ...(log ? { logger: log } : {}),
+  };
+}
+
+/** Decides the backend the flags ask for, without opening it (ipmi-kcs/select.ts chooseBackend). */
+export async function chooseBackendFromConfig(config: Config, extra: BackendExtras = {}): Promise<BackendPlan> {
+  const { chooseBackend } = await import('../ipmi-kcs/select.js');
+  return chooseBackend(transportOptions(config, undefined, extra));
+}
+
+export async function openBackendFromConfig(config: Config, log: Log, extra: BackendExtras = {}): Promise<{ transport: Transport; selection: Selection }> {
+  const { openTransport } = await import('../ipmi-kcs/select.js');
+  return openTransport(transportOptions(config, log, extra), extra.plan);
 }
 
 /** The local address the kernel would use to reach `url`'s host (`ip route get`), without sending a packet. */
@@ -147,13 +170,24 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
 
+  const conductorMode = !config.standalone && (config.api_url?.length ?? 0) > 0;
+  // A node serving a conductor never lets a simulation stand in for its BMC: without a device
+  // it has no BMC, and says so (the simulated fallback is for a laptop; ipmi-kcs/select.ts).
+  const backendExtras: BackendExtras = { fallback: conductorMode ? 'none' : 'simulated', ...(opts.ipmiDevices ? { deviceCandidates: opts.ipmiDevices } : {}) };
+  // Decided before listening, so that the very first /v1/status names the backend: a stat per
+  // device path, and loading the addon when one exists (a few ms), started now beside the rest.
+  const planning = chooseBackendFromConfig(config, backendExtras).then((plan) => ({ plan }), (err: Error) => ({ err }));
+  const status = new StatusDocument(AGENT_VERSION);
+  /** Why there is no BMC (NoBmcError), while there is none. */
+  let noBmc: Error | undefined;
+
   // The API listens before the backend is open (opening /dev/ipmi0 or a VM-codec
   // socket, and recovering an interrupted change, take time the API need not wait
   // for); a command that arrives meanwhile waits for the engine. Started after listen.
   let service: CredentialService | undefined;
-  const openEngine = async () => {
+  const openEngine = async (plan: BackendPlan) => {
     const [opened, { CredentialService }] = await Promise.all([
-      (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' })),
+      (opts.openBackend ?? openBackendFromConfig)(config, log.child({ module: 'backend' }), { ...backendExtras, plan }),
       import('../service/credential-service.js'),
     ]);
     const svc = new CredentialService({ transport: opened.transport, logger: log.child({ module: 'service' }), stateDir: config.state_dir, ...ipmiCallOptions(config) });
@@ -166,18 +200,60 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     service = svc;
     return { ...opened, service: svc };
   };
+  type Engine = Awaited<ReturnType<typeof openEngine>>;
+  let engine: Engine | undefined;
   let startEngine!: () => void;
-  const backendReady = new Promise<void>((r) => (startEngine = r)).then(openEngine);
+  // Resolves with null when there is no BMC (noBmc says why).
+  const backendReady: Promise<Engine | null> = new Promise<void>((r) => (startEngine = r)).then(async () => {
+    const planned = await planning;
+    if (!('plan' in planned)) return null;
+    engine = await openEngine(planned.plan);
+    return engine;
+  });
   backendReady.catch(() => undefined);
+  let lookingAgain: Promise<Engine | null> | null = null;
+  /**
+   * The engine, or NoBmcError. Without a BMC at start, each call looks for the
+   * device again: ipmi_si, and SSIF more so, may create it after the agent started.
+   */
+  const currentEngine = async (): Promise<Engine> => {
+    const first = await backendReady;
+    if (first) return first;
+    if (engine) return engine;
+    lookingAgain ??= (async () => {
+      try {
+        const opened = await openEngine(await chooseBackendFromConfig(config, backendExtras));
+        engine = opened;
+        noBmc = undefined;
+        status.setBackend(opened.selection);
+        main.info(`an IPMI device appeared: backend ${opened.selection.kind} (${opened.selection.description}); bmc.* commands and set_bmc_credentials run from now on`);
+        return opened;
+      } catch (err) {
+        noBmc = err as Error;
+        status.setBackend(noBmcStatus(noBmc));
+        return null;
+      } finally {
+        lookingAgain = null;
+      }
+    })();
+    const late = await lookingAgain;
+    if (late) return late;
+    throw noBmc!;
+  };
+  // Every result names the backend that produced it; a simulated one says so in its warnings.
   const credentials: CredentialsPort = {
-    getInfo: async () => (await backendReady).service.getInfo(),
-    setCredentials: async (req) => (await backendReady).service.setCredentials(req as never),
+    getInfo: async () => {
+      const e = await currentEngine();
+      return stampBackend(await e.service.getInfo(), e.selection.kind);
+    },
+    setCredentials: async (req) => {
+      const e = await currentEngine();
+      return stampBackend(await e.service.setCredentials(req as never), e.selection.kind);
+    },
     get busy() {
       return service?.busy ?? false;
     },
   };
-
-  const conductorMode = !config.standalone && (config.api_url?.length ?? 0) > 0;
   let advertiseHost = config.advertise_host;
   if (!advertiseHost && conductorMode) {
     for (const u of config.api_url ?? []) {
@@ -203,7 +279,16 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const collectInventory = opts.collectInventory ?? (async (): Promise<unknown> => {
     const m = await import('./inventory/index.js');
     return m.collectInventory({
-      readBmcLan: async () => (await (await backendReady).service.getInfo()).lan ?? null,
+      // No BMC, or a simulated one whose address is made up: the inventory reports none (IPA's null).
+      readBmcLan: async () => {
+        let e: Engine;
+        try {
+          e = await currentEngine();
+        } catch {
+          return null;
+        }
+        return e.selection.kind === 'simulated' ? null : (await e.service.getInfo()).lan ?? null;
+      },
       logger: log.child({ module: 'inventory' }),
     });
   });
@@ -212,7 +297,6 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   // status is answered here: the first answer waits for neither Koa, the
   // router, the commands, the engine nor winston (their loading costs
   // 100–200 ms on this kind of machine). Any other request waits for the app.
-  const status = new StatusDocument(AGENT_VERSION);
   const reqLog = log.child({ module: 'http' });
   const logStatus = (u: string, ms: number) => reqLog.info(`GET ${loggablePath(u)} 200 ${ms.toFixed(1)}ms`);
   let startApp!: () => void;
@@ -253,6 +337,20 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   };
 
+  const planned = await planning;
+  if ('plan' in planned) {
+    status.setBackend(planned.plan);
+  } else if (planned.err.name === 'NoBmcError') {
+    noBmc = planned.err;
+    const info = noBmcStatus(noBmc);
+    status.setBackend(info);
+    main.warn(info.warning!);
+  } else {
+    main.error(`cannot open the IPMI backend: ${planned.err.message}`);
+    logger.start();
+    throw planned.err;
+  }
+
   const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
   server.keepAliveTimeout = 65_000;
   const addr = await listen(server, config.listen_host, config.listen_port, main);
@@ -273,25 +371,26 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     server.closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
     // The engine was started beside the app: do not leave the device open.
-    await backendReady.then((b) => b.transport.close(), () => undefined).catch(() => undefined);
+    await backendReady.then((b) => b?.transport.close(), () => undefined).catch(() => undefined);
     logger.start();
     throw e;
   }
   handle = (await apiReady).handle;
   setImmediate(() => logger.start());
 
-  let transport: Transport;
-  let selection: Selection;
+  let opened: Engine | null;
   try {
-    ({ transport, selection } = await backendReady);
+    opened = await backendReady;
   } catch (e) {
     main.error(`cannot open the IPMI backend: ${(e as Error).message}`);
     server.closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
     throw e;
   }
-  api.setBackend(selection);
-  if (selection.warning) main.warn(selection.warning);
+  if (opened) {
+    api.setBackend(opened.selection);
+    if (opened.selection.warning) main.warn(opened.selection.warning);
+  }
 
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
   const advertiseUrl = () => `${scheme}://${urlHost(advertiseHost ?? '127.0.0.1')}:${advertisePort}`;
@@ -360,14 +459,18 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
           server.closeAllConnections?.();
         }, 2000).unref();
       });
-      await transport.close().catch(() => undefined);
+      await lookingAgain?.catch(() => undefined);
+      await engine?.transport.close().catch(() => undefined);
       resolveStopped();
     })();
     return closing;
   };
 
   return {
-    url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, stopped, close,
+    url, port: addr.port, api, tokens, logger, tls, credentials: service!, stopped, close,
+    get selection() {
+      return engine?.selection;
+    },
     get fatal() {
       return fatal;
     },

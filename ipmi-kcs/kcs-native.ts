@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { BaseTransport } from './base-transport.js';
 import { IpmiTransportError } from './errors.js';
-import { KCS_LIMITS, type IpmiResponse, type NormalizedRequest } from './transport.js';
+import { DEFAULT_DEVICE_PATHS, KCS_LIMITS, type IpmiResponse, type NormalizedRequest } from './transport.js';
 
 /** Where ipmitool looks for the device (src/plugins/open/open.c), in its order. */
-export const DEFAULT_DEVICE_PATHS: readonly string[] = Object.freeze(['/dev/ipmi0', '/dev/ipmi/0', '/dev/ipmidev/0']);
+// Declared beside the transport contract, so that backend selection can look for a device without loading this module.
+export { DEFAULT_DEVICE_PATHS };
 /** Explicit path of the compiled addon, for packaged layouts without build/. */
 export const ADDON_PATH_ENV = 'INBAND_AGENT_ADDON';
 const ADDON_FILE = path.join('build', 'Release', 'ipmi_kcs.node');
@@ -24,7 +25,7 @@ const BUILD_ERROR_FILE = path.join('build', 'addon-build-error.txt');
 const ADDON_ABI = 1;
 /** msgid is a C `long`, 32 bits on 32-bit targets; it only has to differ from recent ones. */
 const MAX_MSGID = 0x7fff_ffff;
-const MODULES_HINT = 'load ipmi_msghandler, ipmi_devintf and ipmi_si (KCS/BT/SMIC) or ipmi_ssif';
+export const MODULES_HINT = 'load ipmi_msghandler, ipmi_devintf and ipmi_si (KCS/BT/SMIC) or ipmi_ssif';
 
 interface AddonResponse {
   msgid: number;
@@ -75,6 +76,8 @@ export interface NativeAvailability {
   addonPath?: string;
   device?: string;
   deviceError?: string;
+  /** The typed error behind deviceError: ENOENT when no device node exists at all, else what is wrong with the one found. */
+  deviceFailure?: IpmiTransportError;
 }
 
 export type AddonLoadResult = { ok: true; addon: NativeAddon; path: string } | { ok: false; error: string };
@@ -228,6 +231,7 @@ export async function nativeAvailability(opts: Pick<NativeOptions, 'devicePath' 
     out.device = await findDevice(opts.devicePath, opts.candidates);
   } catch (err) {
     out.deviceError = err instanceof Error ? err.message : String(err);
+    if (err instanceof IpmiTransportError) out.deviceFailure = err;
   }
   return out;
 }

@@ -1,11 +1,19 @@
 /**
- * Backend selection. `auto` picks the native /dev/ipmi0 backend when the addon
- * loaded and a device exists; otherwise it falls back to the simulated BMC and
- * says why, loudly: a silently simulated BMC on real hardware would fake success.
- * Backends are imported lazily so that start-up pays only for the one in use.
+ * Backend selection, in two steps: {@link chooseBackend} decides (cheap: a
+ * stat and loading the addon; the daemon shows the choice in its very first
+ * /v1/status), {@link openTransport} opens what was chosen.
+ *
+ * The simulated BMC stands in for a real one only on a machine without any
+ * IPMI device (a laptop, a CI box), only under `auto`, and always loudly. It
+ * never replaces something the user named or a node's real BMC: a configured
+ * `--device` that cannot be opened is an error, a device node that exists but
+ * cannot be used (no addon, EACCES, not a character device) is an error, and
+ * with `fallback: 'none'` (the daemon serving a conductor) a machine without
+ * a device gets {@link NoBmcError} instead of a simulation. Backends are
+ * imported lazily so that start-up pays only for the one in use.
  */
-import { IpmiTransportError } from './errors.js';
-import type { BackendKind, Transport } from './transport.js';
+import { IpmiError, IpmiTransportError } from './errors.js';
+import { DEFAULT_DEVICE_PATHS, type BackendKind, type Transport } from './transport.js';
 
 export type BackendChoice = BackendKind | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'simulated', 'vm-codec', 'ipmitool'];
@@ -17,8 +25,15 @@ export interface SelectLogger {
 
 export interface TransportOptions {
   backend?: BackendChoice;
-  /** native: device path (default: first of /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0). */
+  /** native: device path (default: first of /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0). Under `auto`, naming one means native: it is never replaced by a simulation. */
   devicePath?: string;
+  /** native and auto: the device nodes searched when devicePath is not given (tests point this at an empty directory). */
+  deviceCandidates?: readonly string[];
+  /**
+   * What `auto` does on a machine with no IPMI device node at all: `simulated`
+   * (the default: a laptop; loudly) or `none` (a node: reject with NoBmcError).
+   */
+  fallback?: 'simulated' | 'none';
   /** vm-codec: `HOST:PORT` of ipmi_sim's VM-codec socket. */
   vmCodec?: string;
   /** simulated: vendor profile name. */
@@ -32,13 +47,28 @@ export interface TransportOptions {
   logger?: SelectLogger;
 }
 
-export interface Selection {
+/** What {@link chooseBackend} decided, before anything is opened. */
+export interface BackendPlan {
   kind: BackendKind;
   /** Why this backend was chosen (shown at start and in status). */
   reason: string;
   /** Set when `auto` fell back to the simulated BMC: what prevented the native backend. */
   warning?: string;
+  /** native: the device found by the probe. */
+  device?: string;
+}
+
+export interface Selection extends BackendPlan {
   description: string;
+}
+
+/**
+ * There is no BMC this agent may use: no IPMI device node, and the caller
+ * asked for no simulated stand-in (`fallback: 'none'`), or a device exists
+ * but the native addon is missing. The message says what to do about it.
+ */
+export class NoBmcError extends IpmiError {
+  readonly code = 'NO_BMC';
 }
 
 export function parseHostPort(value: string, field = 'vm-codec'): { host: string; port: number } {
@@ -50,26 +80,82 @@ export function parseHostPort(value: string, field = 'vm-codec'): { host: string
   return { host: m[1], port };
 }
 
-export async function openTransport(opts: TransportOptions = {}): Promise<{ transport: Transport; selection: Selection }> {
+const FORCED = 'forced by configuration';
+
+/** Decides the backend without opening it. Rejects with NoBmcError or IpmiTransportError when the rules above allow none. */
+export async function chooseBackend(opts: TransportOptions = {}): Promise<BackendPlan> {
   const backend = opts.backend ?? 'auto';
   if (!BACKEND_CHOICES.includes(backend)) {
     throw new IpmiTransportError('select', 'EINVAL', `unknown backend "${String(backend)}" (choose one of ${BACKEND_CHOICES.join(', ')})`);
   }
+  // A device the user named is the one meant: one that cannot be used is an error naming it, never a fallback.
+  if (backend === 'native' || (backend === 'auto' && opts.devicePath !== undefined)) {
+    // Checked now, not at open: the daemon then fails before it listens (the unit's Restart= waits for a late device).
+    const { findDevice } = await import('./kcs-native.js');
+    const device = await findDevice(opts.devicePath, opts.deviceCandidates);
+    return { kind: 'native', reason: backend === 'native' ? FORCED : `auto: the configured IPMI device ${device}`, device };
+  }
+  if (backend !== 'auto') return { kind: backend, reason: FORCED };
+  const candidates = opts.deviceCandidates ?? DEFAULT_DEVICE_PATHS;
+  // A laptop's common case, decided with a stat per path: the daemon answers its first
+  // /v1/status after this, and loading the native module and the addon would add ~7 ms.
+  if (opts.fallback !== 'none' && !(await anyPresent(candidates))) return simulatedPlan(`no IPMI device (tried ${candidates.join(', ')})`);
+  const { nativeAvailability, MODULES_HINT } = await import('./kcs-native.js');
+  const avail = await nativeAvailability({ candidates });
+  if (avail.device && avail.addonLoaded) return { kind: 'native', reason: `auto: IPMI device ${avail.device} found and the native addon loaded`, device: avail.device };
+  if (avail.device) {
+    // A device node means a node with a BMC: simulating it would fake success on real hardware.
+    throw new NoBmcError(`IPMI device ${avail.device} found but the native addon is not available (${avail.addonError ?? 'unknown reason'}); build it (node scripts/build-addon.mjs) or use --backend ipmitool`);
+  }
+  const absent = avail.deviceFailure === undefined || avail.deviceFailure.code === 'ENOENT';
+  if (!absent) {
+    // Present but unusable (EACCES, ENOTCHR): the reason, not a simulation. The daemon keeps
+    // looking (udev may not have set the device up yet); a command-line user gets the error.
+    if (opts.fallback === 'none') throw new NoBmcError(`the IPMI device cannot be used: ${avail.deviceError}`);
+    throw avail.deviceFailure!;
+  }
+  if (opts.fallback === 'none') throw new NoBmcError(`no IPMI device: ${MODULES_HINT} (tried ${candidates.join(', ')})`);
+  return simulatedPlan(`no IPMI device (tried ${candidates.join(', ')})`);
+}
+
+function simulatedPlan(why: string): BackendPlan {
+  return {
+    kind: 'simulated',
+    reason: `auto: fell back to the simulated BMC because ${why}`,
+    warning: `NO REAL BMC: ${why}; using the SIMULATED BMC. Credentials set now exist only in this process's simulation.`,
+  };
+}
+
+/** Whether any of `paths` exists (anything but ENOENT/ENOTDIR counts: the full check then says what is wrong with it). */
+async function anyPresent(paths: readonly string[]): Promise<boolean> {
+  const { stat } = await import('node:fs/promises');
+  for (const p of paths) {
+    try {
+      await stat(p);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return true;
+    }
+  }
+  return false;
+}
+
+/** Opens the backend `plan` names (default: what {@link chooseBackend} decides for `opts`). */
+export async function openTransport(opts: TransportOptions = {}, plan?: BackendPlan): Promise<{ transport: Transport; selection: Selection }> {
+  const chosen = plan ?? (await chooseBackend(opts));
   const log = opts.logger;
   let transport: Transport;
-  let reason: string;
-  let warning: string | undefined;
 
-  switch (backend) {
+  switch (chosen.kind) {
     case 'native': {
       const { openNativeTransport } = await import('./kcs-native.js');
-      transport = await openNativeTransport({ devicePath: opts.devicePath });
-      reason = 'forced by configuration';
+      const devicePath = chosen.device ?? opts.devicePath;
+      transport = await openNativeTransport({ ...(devicePath !== undefined ? { devicePath } : {}), ...(opts.deviceCandidates ? { candidates: opts.deviceCandidates } : {}) });
       break;
     }
     case 'simulated': {
       transport = await openSimulated(opts);
-      reason = 'forced by configuration';
       break;
     }
     case 'vm-codec': {
@@ -77,35 +163,20 @@ export async function openTransport(opts: TransportOptions = {}): Promise<{ tran
       const { host, port } = parseHostPort(opts.vmCodec);
       const { openVmCodecTransport } = await import('./vm-codec.js');
       transport = await openVmCodecTransport({ host, port });
-      reason = 'forced by configuration';
       break;
     }
     case 'ipmitool': {
       const { openIpmitoolTransport } = await import('./ipmitool-pty.js');
       transport = await openIpmitoolTransport({ ipmitoolPath: opts.ipmitoolPath, args: opts.ipmitoolArgs ?? (opts.devicePath ? ['-I', 'open', '-d', deviceIndex(opts.devicePath)] : ['-I', 'open']) });
-      reason = 'forced by configuration';
       break;
     }
-    case 'auto': {
-      const { nativeAvailability, openNativeTransport } = await import('./kcs-native.js');
-      const avail = await nativeAvailability({ devicePath: opts.devicePath });
-      if (avail.addonLoaded && avail.device) {
-        transport = await openNativeTransport({ devicePath: avail.device });
-        reason = `auto: IPMI device ${avail.device} found and the native addon loaded`;
-      } else {
-        const why = !avail.addonLoaded
-          ? `the native addon is not available (${avail.addonError ?? 'unknown reason'})`
-          : `no IPMI device (${avail.deviceError ?? 'none of /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0 exists'})`;
-        warning = `NO REAL BMC: ${why}; using the SIMULATED BMC. Credentials set now exist only in this process's simulation.`;
-        transport = await openSimulated(opts);
-        reason = `auto: fell back to the simulated BMC because ${why}`;
-      }
-      break;
-    }
+    default:
+      throw new IpmiTransportError('select', 'EINVAL', `unknown backend "${String(chosen.kind)}"`);
   }
-  const selection: Selection = { kind: transport.kind, reason, description: transport.description, ...(warning ? { warning } : {}) };
-  if (warning) log?.warn(warning, { backend: selection.kind });
-  log?.info(`IPMI backend: ${selection.kind} (${selection.description}); ${reason}`, { backend: selection.kind });
+  const { device: _device, ...rest } = chosen;
+  const selection: Selection = { ...rest, kind: transport.kind, description: transport.description };
+  if (selection.warning) log?.warn(selection.warning, { backend: selection.kind });
+  log?.info(`IPMI backend: ${selection.kind} (${selection.description}); ${selection.reason}`, { backend: selection.kind });
   return { transport, selection };
 }
 

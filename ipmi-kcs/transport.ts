@@ -50,6 +50,9 @@ export const MAX_TIMEOUT_MS = 120_000;
 
 export type BackendKind = 'native' | 'simulated' | 'vm-codec' | 'ipmitool';
 
+/** Where Linux's ipmi_devintf puts the first interface's device node (udev's name, devfs', and an old distribution's). */
+export const DEFAULT_DEVICE_PATHS: readonly string[] = Object.freeze(['/dev/ipmi0', '/dev/ipmi/0', '/dev/ipmidev/0']);
+
 export interface IpmiRequest {
   /** Request network function, 0x00–0x3E, even (odd values are responses; IPMI v2.0 §5.1). */
   netFn: number;

@@ -113,6 +113,8 @@ if (skip) {
     assert.equal(device.manufacturer_id, 0x1291);
     assert.equal(device.product_id, 0x0f02);
     assert.equal(info.ipmi_version, '2.0');
+    assert.equal(info.backend, 'native', 'a real BMC is named as such');
+    assert.equal(info.warnings, undefined, 'and carries no simulated-BMC note');
     assert.ok((info.lan_channels as Array<{ channel: number }>).some((c) => c.channel === 1), 'LAN channel 1');
     t.diagnostic(`bmc info in the guest: ${secs(step)} (node start and module loading under TCG included)`);
   });
@@ -124,6 +126,7 @@ if (skip) {
     const result = await json('set.json');
     assert.equal(result.username, userName);
     assert.equal(result.changed, true);
+    assert.equal(result.backend, 'native');
     assert.equal((result.verified as Record<string, unknown>).password_test, 'passed');
     assert.equal(login.ok, true, `lanplus login with the credentials the agent set failed: ${login.stderr}`);
     t.diagnostic(`set-credentials in the guest: ${secs(step)}, ${String(result.requests)} IPMI requests; user ${String(result.user_id)} on channel(s) ${JSON.stringify(result.channels)}`);

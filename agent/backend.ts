@@ -1,0 +1,33 @@
+/**
+ * How the agent tells its users which BMC answered. A result produced on the
+ * simulated BMC must never read as a real one: every engine result leaving
+ * the agent (CLI output, `--json`, command records, step results, discovery)
+ * names its `backend`, and a simulated one carries {@link SIMULATED_NOTE} in
+ * its warnings. The status document names the backend from its first answer
+ * (agent/serve.ts), and the inventory never reports a simulated BMC's made-up
+ * LAN address.
+ *
+ * Types only from ipmi-kcs/: this module is on the daemon's start path.
+ */
+import type { BackendInfo } from './api/ports.js';
+
+export const SIMULATED_NOTE = 'SIMULATED BMC: this result comes from the simulated BMC inside this process; no real BMC was read or changed';
+
+/** `result` with `backend` first and, when simulated, {@link SIMULATED_NOTE} first in `warnings`. Not an object: returned as is. */
+export function stampBackend<T>(result: T, kind: string): T & { backend: string } {
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return result as T & { backend: string };
+  const r = result as Record<string, unknown>;
+  const out: Record<string, unknown> = { backend: kind, ...r };
+  if (kind === 'simulated') out.warnings = [SIMULATED_NOTE, ...(Array.isArray(r.warnings) ? r.warnings.filter((w) => w !== SIMULATED_NOTE) : [])];
+  return out as T & { backend: string };
+}
+
+/** The status document's backend when the daemon has no BMC to use (a node without an IPMI device). */
+export function noBmcStatus(err: Error): BackendInfo {
+  return {
+    kind: 'none',
+    reason: err.message,
+    warning: `NO BMC: ${err.message}. bmc.* commands and the set_bmc_credentials step fail until a device appears (it is looked for again at each command).`,
+  };
+}
+
