@@ -38,11 +38,18 @@ Usage:
   inband-agent bmc info [--json]                  show the BMC: device, IPMI version, LAN channels, users
   inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
                                                   create or update a BMC user and verify it
+  inband-agent user list [CHANNEL]                list users with ipmitool's columns
+  inband-agent user enable|disable ID             enable or disable a user (never the last administrator)
+  inband-agent channel info [CHANNEL]             show a channel, like ipmitool channel info
+  inband-agent mc info                            show the BMC's device ID, like ipmitool mc info
   inband-agent conductor rotate NODE --ironic-url URL [options]
                                                   conductor side: rotate a node's BMC password through Ironic
+  inband-agent conductor serve --ironic-url URL [options]
+                                                  conductor side: discovery service and rotation passthru
   inband-agent --version | --help
 
-Every subcommand takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file).
+Every BMC command takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file)
+and -v/--trace (user, channel, mc: each IPMI request and response on stderr, passwords masked).
 `;
 
 const SERVE_HELP = `Usage: inband-agent serve [options]
@@ -155,7 +162,7 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
   // The daemon defers winston until the API listens and writes each loop turn's lines in one
   // write (see logger.ts); a subcommand's few lines go out as they are logged.
-  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, ...(forServe ? { defer: true, buffered: true } : {}) });
+  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format as never, env: io.env, ...(forServe ? { defer: true, buffered: true } : {}) });
 }
 
 async function openBackend(config: Config, logger: AgentLogger): Promise<Transport> {
@@ -441,11 +448,15 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       }
       case 'set-credentials':
         return await cmdSetCredentials(rest, io);
+      case 'user':
+      case 'channel':
+      case 'mc':
+        return await (await import('./cli/bmc-commands.js')).runBmcCommand(sub, rest, io);
       case 'conductor':
         // The conductor half runs beside Ironic, not in the ramdisk: load it only when asked.
         return await (await import('../conductor/cli.js')).main(rest);
       default:
-        throw new UsageError(`unknown command "${sub}"`);
+        throw new UsageError(`unknown command "${sub}" (serve, bmc, set-credentials, user, channel, mc, conductor; see --help)`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
