@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
+import { journalPrefix } from '../service/log-line.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 
 export interface CliIo {
@@ -460,12 +461,12 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      write(io.stderr, `inband-agent: ${e.message}`);
+      write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${e.message}`);
       return 2;
     }
     const err = e as Error & { code?: unknown };
     const code = err.name === 'ServiceError' && typeof err.code === 'string' ? `${err.code}: ` : '';
-    write(io.stderr, `inband-agent: ${sub ?? ''} failed: ${code}${err.message}`);
+    write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${sub ?? ''} failed: ${code}${err.message}`);
     return 1;
   }
 }

@@ -113,3 +113,14 @@ export function decorateLine(line: string, level: string, style: LineStyle, high
 export function formatLine(rec: LineRecord, style: LineStyle): string {
   return decorateLine(plainLine(rec, style), rec.level, style, rec.highlight === true);
 }
+
+/**
+ * The priority prefix for a line written straight to a stream (a CLI's error or
+ * warning on stderr) when that stream is the journal; '' otherwise. Without it
+ * journald files such a line at the unit's default priority (info), and
+ * `journalctl -p err` would miss the failure.
+ */
+export function journalPrefix(env: Readonly<Record<string, string | undefined>>, stream: unknown, level: LineLevel): string {
+  const fd = stream === process.stderr ? 2 : stream === process.stdout ? 1 : undefined;
+  return isJournalStream(env, fd) ? `<${JOURNALD_PRIORITY[level]}>` : '';
+}

@@ -22,6 +22,7 @@ import type { AgentLogger } from '../logger.js';
 import type { Transport } from '../../ipmi-kcs/transport.js';
 import type { ChannelReport, DeviceReport, UserAdmin, UserTable } from '../../service/user-admin.js';
 import type { ChannelAccess } from '../../service/ipmi-commands.js';
+import { journalPrefix, type LineLevel } from '../../service/log-line.js';
 
 export interface CommandIo {
   stdin?: Readable;
@@ -74,6 +75,11 @@ ${backendHelp()}
 
 function write(s: NodeJS.WritableStream, text: string): void {
   s.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** A diagnostic on stderr, with journald's priority prefix when stderr is the journal. */
+function diag(io: CommandIo, level: LineLevel, text: string): void {
+  write(io.stderr, `${journalPrefix(io.env, io.stderr, level)}${text}`);
 }
 
 interface Parsed {
@@ -162,7 +168,7 @@ async function open(p: Parsed, io: CommandIo): Promise<Session> {
   }
   const { UserAdmin } = await import('../../service/user-admin.js');
   const admin = new UserAdmin({ transport, logger: logger.log.child({ module: 'service' }), ...ipmiCallOptions(loaded.config) });
-  if (raw.kind === 'simulated') write(io.stderr, 'inband-agent: SIMULATED BMC: this is not a real BMC; nothing here reflects or changes hardware');
+  if (raw.kind === 'simulated') diag(io, 'warn', 'inband-agent: SIMULATED BMC: this is not a real BMC; nothing here reflects or changes hardware');
   return { admin, transport, logger, close: () => raw.close() };
 }
 
@@ -294,7 +300,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
       else {
         write(io.stdout, `User ${r.userId}${r.name ? ` ("${r.name}")` : ''} ${r.verified ? `${what}d` : `NOT ${what}d`}: reads back ${r.enabled ? 'enabled' : 'disabled'} `
           + `(${r.source === 'status' ? 'enable status' : 'IPMI messaging'}, LAN channel${r.channels.length === 1 ? '' : 's'} ${r.channels.join(', ')})${simulated ? ' [SIMULATED BMC]' : ''}`);
-        for (const w of r.warnings) write(io.stderr, `warning: ${w}`);
+        for (const w of r.warnings) diag(io, 'warn', `warning: ${w}`);
       }
       return r.verified ? 0 : 1;
     });
@@ -320,7 +326,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
         const r = await admin.testPassword(id, secret, size);
         // ipmitool lib/ipmi_user.c ipmi_user_test_password's words.
         write(io.stdout, r === 'success' ? 'Success' : r === 'incorrect' ? 'Failure: password incorrect' : 'Failure: wrong password size');
-        if (transport.kind === 'simulated') write(io.stderr, 'note: a SIMULATED BMC answered');
+        if (transport.kind === 'simulated') diag(io, 'warn', 'note: a SIMULATED BMC answered');
         return r === 'success' ? 0 : 1;
       });
     } finally {
@@ -345,7 +351,7 @@ async function channelCommand(argv: readonly string[], io: CommandIo): Promise<n
     const channel = ch ?? await admin.defaultChannel();
     const info = await admin.channelInfo(channel);
     if (!info) {
-      write(io.stderr, `inband-agent: channel ${channel} does not exist on this BMC`);
+      diag(io, 'error', `inband-agent: channel ${channel} does not exist on this BMC`);
       return 1;
     }
     write(io.stdout, p.json ? JSON.stringify(info, null, 2) : formatChannelInfo(info));
@@ -378,12 +384,12 @@ export async function runBmcCommand(command: 'user' | 'channel' | 'mc', argv: re
     return await mcCommand(argv, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      write(io.stderr, `inband-agent: ${e.message}`);
+      diag(io, 'error', `inband-agent: ${e.message}`);
       return 2;
     }
     const err = e as Error & { code?: unknown };
     const code = err.name === 'ServiceError' && typeof err.code === 'string' ? `${err.code}: ` : '';
-    write(io.stderr, `inband-agent: ${command} ${argv[0] ?? ''} failed: ${code}${err.message}`);
+    diag(io, 'error', `inband-agent: ${command} ${argv[0] ?? ''} failed: ${code}${err.message}`);
     return 1;
   }
 }
