@@ -12,7 +12,7 @@
  */
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
-import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
+import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, optionsSummary, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
 import { journalPrefix } from '../service/log-line.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
@@ -73,8 +73,8 @@ Sends one IPMI request over the system interface and prints the response data by
 Bytes are hex, with or without 0x (e.g. "bmc raw 0x06 0x01" is Get Device ID, IPMI v2.0 §20.1).
 A non-zero completion code is printed with its IPMI spec name and the exit status is 1.
 
-Backend options:
-${optionsHelp(BACKEND_OPTIONS)}
+Backend options (inband-agent serve --help tells every source):
+${optionsSummary(BACKEND_OPTIONS)}
 `;
 
 const INFO_HELP = `Usage: inband-agent bmc info [--json] [backend options]
@@ -82,8 +82,8 @@ const INFO_HELP = `Usage: inband-agent bmc info [--json] [backend options]
 Shows the BMC's device ID, IPMI version, LAN channels and user slots (names, enabled state,
 per-channel privilege). Never shows passwords (IPMI cannot read them back).
 
-Backend options:
-${optionsHelp(BACKEND_OPTIONS)}
+Backend options (inband-agent serve --help tells every source):
+${optionsSummary(BACKEND_OPTIONS)}
 `;
 
 const SET_HELP = `Usage: inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]

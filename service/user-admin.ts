@@ -5,7 +5,7 @@
  *
  * Disabling obeys the never-lock-out rule: the last enabled administrator (an
  * enabled user with IPMI messaging at ADMINISTRATOR on some LAN channel) is not
- * disabled unless the caller says `allowLastAdmin`. Nothing is written when
+ * disabled unless the caller says `allowLockout`. Nothing is written when
  * the rule refuses.
  *
  * Enable and disable are read back (Get User Access §22.27: the enable-status
@@ -201,9 +201,9 @@ export class UserAdmin {
   /**
    * Enables or disables user `userId` (§22.30 operation 1 / 0) and reads it back.
    * Disabling the last enabled administrator is refused (LOCKOUT_REFUSED) unless
-   * `allowLastAdmin`; nothing is written then.
+   * `allowLockout`; nothing is written then.
    */
-  async setEnabled(userId: number, enable: boolean, opts: { allowLastAdmin?: boolean } = {}): Promise<EnableResult> {
+  async setEnabled(userId: number, enable: boolean, opts: { allowLockout?: boolean } = {}): Promise<EnableResult> {
     if (!Number.isInteger(userId) || userId < 1 || userId > MAX_USER_ID) throw new ServiceError('INVALID_REQUEST', `user id ${userId}: must be 1-${MAX_USER_ID}`, { field: 'userId' });
     const reader = this.#reader();
     const channels = await this.lanChannels();
@@ -224,7 +224,7 @@ export class UserAdmin {
           otherAdmin = enabledOf(a).enabled && isAdminOn(a);
         }
         if (!otherAdmin) {
-          if (!opts.allowLastAdmin) {
+          if (!opts.allowLockout) {
             throw new ServiceError('LOCKOUT_REFUSED', `user ${userId} ("${name}") is the last enabled administrator; disabling it could lock everyone out. Nothing was written`, { field: 'userId', details: { userId } });
           }
           warnings.push(`user ${userId} was the last enabled administrator (disabled as asked)`);

@@ -2,7 +2,7 @@
  * The ipmitool habits of an operator on a node, over any backend:
  *
  *   inband-agent user list [CHANNEL] [--channel N] [--json]
- *   inband-agent user enable ID | user disable ID [--allow-last-admin]
+ *   inband-agent user enable ID | user disable ID [--allow-lockout]
  *   inband-agent user test ID [16|20] --password-stdin
  *   inband-agent channel info [CHANNEL] [--json]
  *   inband-agent mc info [--json]
@@ -41,14 +41,14 @@ const backendHelp = (): string => `Backend options (inband-agent serve --help te
 
 const USER_HELP = (): string => `Usage: inband-agent user list [CHANNEL] [--channel N] [--json] [options]
        inband-agent user enable ID [options]
-       inband-agent user disable ID [--allow-last-admin] [options]
+       inband-agent user disable ID [--allow-lockout] [options]
        inband-agent user test ID [16|20] --password-stdin [options]
 
 list     every user ID with ipmitool's columns: ID, Name, Callin, Link Auth, IPMI Msg,
          Channel Priv Limit (CHANNEL: default the BMC's first LAN channel)
 enable   enable user ID (Set User Password operation 1, IPMI v2.0 §22.30) and read it back
 disable  disable user ID (operation 0); refused for the last enabled administrator
-         unless --allow-last-admin (someone must still be able to log in)
+         unless --allow-lockout (someone must still be able to log in)
 test     Test Password (operation 3) with stdin's first line, 16- or 20-byte form; changes nothing
   --json                   machine-readable output
 ${COMMON}
@@ -86,7 +86,7 @@ interface Parsed {
   help: boolean;
   trace: boolean;
   json: boolean;
-  allowLastAdmin: boolean;
+  allowLockout: boolean;
   passwordStdin: boolean;
   channel?: string;
   positionals: string[];
@@ -95,7 +95,7 @@ interface Parsed {
 
 /** Takes this module's own flags out, hands the rest (backend and log options) to the config loader. */
 function parse(argv: readonly string[], io: CommandIo, allowed: ReadonlySet<string>): Parsed {
-  const p: Parsed = { help: false, trace: false, json: false, allowLastAdmin: false, passwordStdin: false, positionals: [], loaded: null };
+  const p: Parsed = { help: false, trace: false, json: false, allowLockout: false, passwordStdin: false, positionals: [], loaded: null };
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -103,7 +103,7 @@ function parse(argv: readonly string[], io: CommandIo, allowed: ReadonlySet<stri
     if (name === '-h' || name === '--help') p.help = true;
     else if (name === '-v' || name === '--trace') p.trace = true;
     else if (name === '--json' && allowed.has('--json')) p.json = true;
-    else if (name === '--allow-last-admin' && allowed.has('--allow-last-admin')) p.allowLastAdmin = true;
+    else if (name === '--allow-lockout' && allowed.has('--allow-lockout')) p.allowLockout = true;
     else if (name === '--password-stdin' && allowed.has('--password-stdin')) p.passwordStdin = true;
     else if (name === '--channel' && allowed.has('--channel')) {
       const v = inline ?? argv[++i];
@@ -289,12 +289,12 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     });
   }
   if (what === 'enable' || what === 'disable') {
-    const p = parse(more, io, new Set(what === 'disable' ? ['--allow-last-admin', '--json'] : ['--json']));
+    const p = parse(more, io, new Set(what === 'disable' ? ['--allow-lockout', '--json'] : ['--json']));
     if (p.help) return (write(io.stdout, USER_HELP()), 0);
     if (p.positionals.length > 1) throw new UsageError(`user ${what} takes one user ID`);
     const id = parseUserId(p.positionals[0]);
     return run(p, io, async ({ admin, transport }) => {
-      const r = await admin.setEnabled(id, what === 'enable', { allowLastAdmin: p.allowLastAdmin });
+      const r = await admin.setEnabled(id, what === 'enable', { allowLockout: p.allowLockout });
       const simulated = transport.kind === 'simulated';
       if (p.json) write(io.stdout, JSON.stringify({ ...r, ...(simulated ? { simulated: true } : {}) }, null, 2));
       else {

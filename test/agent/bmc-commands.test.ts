@@ -115,7 +115,7 @@ describe('ipmitool habits against a real ipmi_sim (in-band vm-codec, ipmitool la
     assert.equal((await sim.lanplusLogin('operator1', OP_PW)).ok, true, 'enabled again, it logs in');
   });
 
-  it('user disable refuses the last enabled administrator and writes nothing; --allow-last-admin overrides', async () => {
+  it('user disable refuses the last enabled administrator and writes nothing; --allow-lockout overrides', async () => {
     const before = (await ipmitool(sim, ['user', 'list', '1'])).out;
     const refused = await cli(['user', 'disable', '2', '-v', ...backend]);
     assert.equal(refused.code, 1);
@@ -123,7 +123,7 @@ describe('ipmitool habits against a real ipmi_sim (in-band vm-codec, ipmitool la
     assert.ok(!/cmd 0x47/.test(refused.err), 'no Set User Password was sent');
     assert.equal((await ipmitool(sim, ['user', 'list', '1'])).out, before);
 
-    const forced = await cli(['user', 'disable', '2', '--allow-last-admin', ...backend]);
+    const forced = await cli(['user', 'disable', '2', '--allow-lockout', ...backend]);
     assert.equal(forced.code, 0, forced.err);
     assert.match(forced.err, /was the last enabled administrator \(disabled as asked\)/);
     assert.equal((await sim.lanplusLogin('admin', ADMIN_PW)).ok, false);
@@ -214,6 +214,10 @@ test('usage errors exit 2 before anything is sent, naming the valid values; help
     for (const l of lines) assert.ok(l.length <= 100, `${argv.join(' ')}: line too wide: ${l}`);
     assert.match(r.out, /--backend auto\|native\|simulated\|vm-codec\|ipmitool/);
     assert.match(r.out, /-v, --trace/);
+  }
+  for (const argv of [['bmc', 'raw', '--help'], ['bmc', 'info', '--help']]) {
+    const lines = (await cli(argv)).out.trimEnd().split('\n');
+    assert.ok(lines.length <= 24 && lines.every((l) => l.length <= 100), `${argv.join(' ')} fits a screen`);
   }
   const top = await cli(['--help']);
   for (const c of ['serve', 'bmc raw', 'bmc info', 'set-credentials', 'user list', 'user enable|disable', 'channel info', 'mc info', 'conductor rotate', 'conductor serve']) {
