@@ -41,6 +41,9 @@ Usage:
                                                   create or update a BMC user and verify it
   inband-agent user list [CHANNEL]                list users with ipmitool's columns
   inband-agent user enable|disable ID             enable or disable a user (never the last administrator)
+  inband-agent user priv ID LEVEL [CHANNEL]       set a user's privilege limit (name or number)
+  inband-agent user test ID [16|20] --password-stdin
+                                                  test a user's password (changes nothing)
   inband-agent channel info [CHANNEL]             show a channel, like ipmitool channel info
   inband-agent mc info                            show the BMC's device ID, like ipmitool mc info
   inband-agent conductor rotate NODE --ironic-url URL [options]

@@ -19,7 +19,7 @@ import type { Transport } from '../ipmi-kcs/transport.js';
 import { BmcClient, type RetryOptions } from './bmc-client.js';
 import { BmcReader } from './bmc-reader.js';
 import { ServiceError } from './errors.js';
-import { enableRequest, getChannelInfo, getDeviceId, passwordRequest, wipe, type ChannelAccess, type PasswordSize, type UserAccess } from './ipmi-commands.js';
+import { enableRequest, getChannelInfo, getDeviceId, passwordRequest, setUserPrivilege, wipe, type ChannelAccess, type PasswordSize, type UserAccess } from './ipmi-commands.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { Secret } from './secret.js';
 
@@ -88,6 +88,18 @@ export interface EnableResult {
   source: 'status' | 'ipmi-messaging';
   channels: number[];
   /** The BMC's kind (`simulated` means no real BMC was changed). */
+  backend: Transport['kind'];
+  warnings: string[];
+}
+
+export interface PrivilegeResult {
+  userId: number;
+  name: string;
+  level: number;
+  channels: number[];
+  /** The privilege limit read back per channel. */
+  readBack: Record<number, number>;
+  verified: boolean;
   backend: Transport['kind'];
   warnings: string[];
 }
@@ -178,6 +190,52 @@ export class UserAdmin {
       manufacturerId: (b(6) | (b(7) << 8) | (b(8) << 16)) & 0x0fffff, productId: b(9) | (b(10) << 8),
       ...(d.length >= 15 ? { auxFirmware: [b(11), b(12), b(13), b(14)] } : {}),
     };
+  }
+
+  /**
+   * Sets user `userId`'s privilege limit on `channel` (default: every LAN
+   * channel) with §22.26 Set User Access, byte 1 bit 7 clear: only the
+   * privilege changes, callin/link/messaging stay as they are (ipmitool
+   * `user priv`). Read back per channel. Lowering the last enabled
+   * administrator is refused (LOCKOUT_REFUSED) unless `allowLockout`.
+   */
+  async setPrivilege(userId: number, level: number, opts: { channel?: number; allowLockout?: boolean } = {}): Promise<PrivilegeResult> {
+    if (!Number.isInteger(userId) || userId < 1 || userId > MAX_USER_ID) throw new ServiceError('INVALID_REQUEST', `user id ${userId}: must be 1-${MAX_USER_ID}`, { field: 'userId' });
+    const reader = this.#reader();
+    const lan = await this.lanChannels();
+    const channels = opts.channel !== undefined ? [opts.channel] : lan;
+    if (!channels.length) throw new ServiceError('UNSUPPORTED', 'the BMC reports no LAN channel on 1-11; give the channel number');
+    const limits = await reader.limits(channels[0]!);
+    if (userId > limits.maxUsers) throw new ServiceError('INVALID_REQUEST', `user id ${userId}: this BMC has ${limits.maxUsers} user ids`, { field: 'userId' });
+    const name = await reader.userName(userId);
+    const warnings: string[] = [];
+    if (level !== Privilege.ADMINISTRATOR && lan.length) {
+      const access = async (id: number): Promise<UserAccess[]> => Promise.all(lan.map((ch) => reader.userAccess(ch, id)));
+      const mine = await access(userId);
+      // After the change: still an administrator on a LAN channel this call leaves alone?
+      const stillAdmin = mine.some((a, i) => !channels.includes(lan[i]!) && a.ipmiMessaging && a.privilege === Privilege.ADMINISTRATOR);
+      if (enabledOf(mine).enabled && isAdminOn(mine) && !stillAdmin) {
+        let otherAdmin = false;
+        for (let id = 1; id <= Math.min(limits.maxUsers, MAX_USER_ID) && !otherAdmin; id++) {
+          if (id === userId) continue;
+          const a = await access(id);
+          otherAdmin = enabledOf(a).enabled && isAdminOn(a);
+        }
+        if (!otherAdmin) {
+          if (!opts.allowLockout) {
+            throw new ServiceError('LOCKOUT_REFUSED', `user ${userId} ("${name}") is the last enabled administrator; lowering its privilege could lock everyone out. Nothing was written`, { field: 'userId', details: { userId } });
+          }
+          warnings.push(`user ${userId} was the last enabled administrator (lowered as asked)`);
+        }
+      }
+    }
+    for (const ch of channels) await this.#client.call(setUserPrivilege(ch, userId, level), { what: `Set User Access (privilege, channel ${ch}, user ${userId})` });
+    reader.forgetUsers();
+    const readBack: Record<number, number> = {};
+    for (const ch of channels) readBack[ch] = (await reader.userAccess(ch, userId)).privilege;
+    const verified = channels.every((ch) => readBack[ch] === level);
+    if (!verified) warnings.push(`the privilege reads back ${channels.map((ch) => `${readBack[ch]} on channel ${ch}`).join(', ')}`);
+    return { userId, name, level, channels, readBack, verified, backend: this.transport.kind, warnings };
   }
 
   /**

@@ -4,6 +4,7 @@
  *   inband-agent user list [CHANNEL] [--channel N] [--json]
  *   inband-agent user enable ID | user disable ID [--allow-lockout]
  *   inband-agent user test ID [16|20] --password-stdin
+ *   inband-agent user priv ID LEVEL [CHANNEL] [--allow-lockout]
  *   inband-agent channel info [CHANNEL] [--json]
  *   inband-agent mc info [--json]
  *
@@ -34,23 +35,22 @@ export interface CommandIo {
 
 class UsageError extends Error {}
 
-const COMMON = `  -v, --trace              print each IPMI request and response on stderr (passwords masked)
-  -h, --help               this help`;
+const COMMON = `  -v, --trace              each IPMI request and response on stderr, passwords masked (-h: help)`;
 
 const backendHelp = (): string => `Backend options (inband-agent serve --help tells every source):\n${optionsSummary(BACKEND_OPTIONS)}`;
 
 const USER_HELP = (): string => `Usage: inband-agent user list [CHANNEL] [--channel N] [--json] [options]
-       inband-agent user enable ID [options]
-       inband-agent user disable ID [--allow-lockout] [options]
+       inband-agent user enable|disable ID [--allow-lockout] [--json] [options]
+       inband-agent user priv ID LEVEL [CHANNEL] [--allow-lockout] [--json] [options]
        inband-agent user test ID [16|20] --password-stdin [options]
 
-list     every user ID with ipmitool's columns: ID, Name, Callin, Link Auth, IPMI Msg,
-         Channel Priv Limit (CHANNEL: default the BMC's first LAN channel)
-enable   enable user ID (Set User Password operation 1, IPMI v2.0 §22.30) and read it back
-disable  disable user ID (operation 0); refused for the last enabled administrator
-         unless --allow-lockout (someone must still be able to log in)
-test     Test Password (operation 3) with stdin's first line, 16- or 20-byte form; changes nothing
-  --json                   machine-readable output
+list     ipmitool's columns: ID, Name, Callin, Link Auth, IPMI Msg, Channel Priv Limit;
+         CHANNEL defaults to the BMC's first LAN channel
+enable   Set User Password operation 1 (IPMI v2.0 §22.30), then read back
+disable  operation 0; refused for the last enabled administrator without --allow-lockout
+priv     privilege limit by name or number (user 2, operator 3, administrator 4, ...) on
+         CHANNEL or every LAN channel; the last administrator needs --allow-lockout
+test     Test Password (operation 3) with stdin's first line; changes nothing
 ${COMMON}
 ${backendHelp()}
 `;
@@ -305,6 +305,27 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
       return r.verified ? 0 : 1;
     });
   }
+  if (what === 'priv') {
+    const p = parse(more, io, new Set(['--allow-lockout', '--json']));
+    if (p.help) return (write(io.stdout, USER_HELP()), 0);
+    if (p.positionals.length < 2 || p.positionals.length > 3) throw new UsageError('user priv takes ID, LEVEL and an optional CHANNEL');
+    const id = parseUserId(p.positionals[0]);
+    const { parsePrivilege, PRIVILEGE_CHOICES, ipmitoolPrivilegeName } = await import('../../service/privilege.js');
+    const level = parsePrivilege(p.positionals[1]!);
+    if (level === undefined) throw new UsageError(`privilege "${p.positionals[1]}": one of ${PRIVILEGE_CHOICES}`);
+    const channel = p.positionals[2] === undefined ? undefined : parseChannel(p.positionals[2], 'CHANNEL');
+    return run(p, io, async ({ admin, transport }) => {
+      const r = await admin.setPrivilege(id, level, { ...(channel !== undefined ? { channel } : {}), allowLockout: p.allowLockout });
+      const simulated = transport.kind === 'simulated';
+      if (p.json) write(io.stdout, JSON.stringify({ ...r, ...(simulated ? { simulated: true } : {}) }, null, 2));
+      else {
+        write(io.stdout, `User ${r.userId}${r.name ? ` ("${r.name}")` : ''} privilege ${r.verified ? 'set to' : 'NOT set to'} ${ipmitoolPrivilegeName(level)}: reads back `
+          + `${r.channels.map((ch) => `${ipmitoolPrivilegeName(r.readBack[ch] ?? 0)} on channel ${ch}`).join(', ')}${simulated ? ' [SIMULATED BMC]' : ''}`);
+        for (const w of r.warnings) diag(io, 'warn', `warning: ${w}`);
+      }
+      return r.verified ? 0 : 1;
+    });
+  }
   if (what === 'test') {
     const p = parse(more, io, new Set(['--password-stdin']));
     if (p.help) return (write(io.stdout, USER_HELP()), 0);
@@ -333,7 +354,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
       secret.dispose();
     }
   }
-  throw new UsageError(`unknown user subcommand "${what}" (list, enable, disable, test)`);
+  throw new UsageError(`unknown user subcommand "${what}" (list, enable, disable, test, priv)`);
 }
 
 async function channelCommand(argv: readonly string[], io: CommandIo): Promise<number> {

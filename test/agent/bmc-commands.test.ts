@@ -132,6 +132,21 @@ describe('ipmitool habits against a real ipmi_sim (in-band vm-codec, ipmitool la
     assert.equal((await sim.lanplusLogin('admin', ADMIN_PW)).ok, true);
   });
 
+  it('user priv takes the privilege as a name or a number, and never lowers the last administrator', async () => {
+    const row = async (id: number): Promise<string> => (await ipmitool(sim, ['user', 'list', '1'])).out.split('\n').find((l) => l.startsWith(`${id} `))!;
+    const up = await cli(['user', 'priv', '3', 'ADMINISTRATOR', '1', ...backend]);
+    assert.equal(up.code, 0, up.err);
+    assert.match(up.out, /^User 3 \("operator1"\) privilege set to ADMINISTRATOR: reads back ADMINISTRATOR on channel 1/);
+    assert.match(await row(3), /ADMINISTRATOR$/);
+    const down = await cli(['user', 'priv', '3', '0x3', ...backend]);
+    assert.equal(down.code, 0, down.err);
+    assert.match(await row(3), /true {7}OPERATOR$/, 'IPMI messaging untouched, privilege OPERATOR');
+    const refused = await cli(['user', 'priv', '2', 'user', ...backend]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /LOCKOUT_REFUSED: user 2 \("admin"\) is the last enabled administrator; lowering its privilege/);
+    assert.match(await row(2), /ADMINISTRATOR$/);
+  });
+
   it('channel info matches ipmitool channel info (but its own session count), mc info matches ipmitool mc info', async () => {
     const ref = await ipmitool(sim, ['channel', 'info', '1']);
     assert.equal(ref.code, 0, ref.err);
@@ -192,10 +207,13 @@ test('usage errors exit 2 before anything is sent, naming the valid values; help
     [['user', 'disable', '64', ...sim], /user ID "64": must be a number 1-63/],
     [['user', 'list', '16', ...sim], /CHANNEL: "16" is not a channel number \(0-15\)/],
     [['user', 'list', '1', '--channel', '1', ...sim], /give the channel once/],
-    [['user', 'frob', ...sim], /unknown user subcommand "frob" \(list, enable, disable, test\)/],
+    [['user', 'frob', ...sim], /unknown user subcommand "frob" \(list, enable, disable, test, priv\)/],
     [['user', 'list', '-x', ...sim], /unknown option -x/],
     [['user', 'test', '3', 'Secret-arg-1', ...sim], /never from an argument/],
     [['channel', 'info', 'x', ...sim], /"x" is not a channel number/],
+    [['user', 'priv', '3', 'superuser', ...sim], /privilege "superuser": one of callback \(1\), user \(2\), operator \(3\), administrator \(4\), oem \(5\), no-access \(15\)/],
+    [['user', 'priv', '3', '6', ...sim], /privilege "6": one of/],
+    [['user', 'priv', '3', ...sim], /user priv takes ID, LEVEL/],
     [['mc', 'info', '--backend', 'foo'], /--backend must be one of auto, native, simulated, vm-codec, ipmitool \(got "foo"\)/],
     [['mc', 'info', '--log-format', 'xml', ...sim], /--log-format must be one of auto, json, text/],
     [['mc', 'frob'], /unknown mc subcommand/],
