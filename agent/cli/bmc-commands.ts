@@ -20,7 +20,6 @@
 import type { Readable } from 'node:stream';
 import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsSummary, type LoadedConfig } from '../config.js';
 import type { AgentLogger } from '../logger.js';
-import type { Transport } from '../../ipmi-kcs/transport.js';
 import type { ChannelReport, DeviceReport, UserAdmin, UserTable } from '../../service/user-admin.js';
 import type { ChannelAccess } from '../../service/ipmi-commands.js';
 import { journalPrefix, type LineLevel } from '../../service/log-line.js';
@@ -34,6 +33,9 @@ export interface CommandIo {
 }
 
 class UsageError extends Error {}
+
+/** The transport, as the service layer hands it over (agent/ talks to service/, not to ipmi-kcs/). */
+type Transport = UserAdmin['transport'];
 
 const COMMON = `  -v, --trace              each IPMI request and response on stderr, passwords masked (-h: help)`;
 
