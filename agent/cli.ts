@@ -12,8 +12,9 @@
  */
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
-import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
+import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, optionsSummary, type Config, type LoadedConfig } from './config.js';
 import type { AgentLogger } from './logger.js';
+import { journalPrefix } from '../service/log-line.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import { VERSION } from '../service/version.js';
 import type { Selection } from '../ipmi-kcs/select.js';
@@ -42,11 +43,21 @@ Usage:
   inband-agent bmc info [--json]                  show the BMC: device, IPMI version, LAN channels, users
   inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
                                                   create or update a BMC user and verify it
+  inband-agent user list [CHANNEL]                list users with ipmitool's columns
+  inband-agent user enable|disable ID             enable or disable a user (never the last administrator)
+  inband-agent user priv ID LEVEL [CHANNEL]       set a user's privilege limit (name or number)
+  inband-agent user test ID [16|20] --password-stdin
+                                                  test a user's password (changes nothing)
+  inband-agent channel info [CHANNEL]             show a channel, like ipmitool channel info
+  inband-agent mc info                            show the BMC's device ID, like ipmitool mc info
   inband-agent conductor rotate NODE --ironic-url URL [options]
                                                   conductor side: rotate a node's BMC password through Ironic
+  inband-agent conductor serve --ironic-url URL [options]
+                                                  conductor side: discovery service and rotation passthru
   inband-agent --version | --help
 
-Every subcommand takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file).
+Every BMC command takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file)
+and -v/--trace (user, channel, mc: each IPMI request and response on stderr, passwords masked).
 `;
 
 const SERVE_HELP = `Usage: inband-agent serve [options]
@@ -69,8 +80,8 @@ Sends one IPMI request over the system interface and prints the response data by
 Bytes are hex, with or without 0x (e.g. "bmc raw 0x06 0x01" is Get Device ID, IPMI v2.0 §20.1).
 A non-zero completion code is printed with its IPMI spec name and the exit status is 1.
 
-Backend options:
-${optionsHelp(BACKEND_OPTIONS)}
+Backend options (inband-agent serve --help tells every source):
+${optionsSummary(BACKEND_OPTIONS)}
 `;
 
 const INFO_HELP = `Usage: inband-agent bmc info [--json] [backend options]
@@ -78,8 +89,8 @@ const INFO_HELP = `Usage: inband-agent bmc info [--json] [backend options]
 Shows the BMC's device ID, IPMI version, LAN channels and user slots (names, enabled state,
 per-channel privilege). Never shows passwords (IPMI cannot read them back).
 
-Backend options:
-${optionsHelp(BACKEND_OPTIONS)}
+Backend options (inband-agent serve --help tells every source):
+${optionsSummary(BACKEND_OPTIONS)}
 `;
 
 const SET_HELP = `Usage: inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
@@ -159,7 +170,7 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
   // The daemon defers winston until the API listens and writes each loop turn's lines in one
   // write (see logger.ts); a subcommand's few lines go out as they are logged.
-  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, ...(forServe ? { defer: true, buffered: true } : {}) });
+  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format as never, env: io.env, ...(forServe ? { defer: true, buffered: true } : {}) });
 }
 
 /**
@@ -455,17 +466,21 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       }
       case 'set-credentials':
         return await cmdSetCredentials(rest, io);
+      case 'user':
+      case 'channel':
+      case 'mc':
+        return await (await import('./cli/bmc-commands.js')).runBmcCommand(sub, rest, io);
       default:
-        throw new UsageError(`unknown command "${sub}"`);
+        throw new UsageError(`unknown command "${sub}" (serve, bmc, set-credentials, user, channel, mc, conductor; see --help)`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      write(io.stderr, `inband-agent: ${e.message}`);
+      write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${e.message}`);
       return 2;
     }
     const err = e as Error & { code?: unknown };
     const code = err.name === 'ServiceError' && typeof err.code === 'string' ? `${err.code}: ` : '';
-    write(io.stderr, `inband-agent: ${sub ?? ''} failed: ${code}${err.message}`);
+    write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${sub ?? ''} failed: ${code}${err.message}`);
     return 1;
   }
 }

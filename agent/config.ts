@@ -90,6 +90,8 @@ export const OPTIONS = {
     help: 'Directory for runtime state.' },
   log_level: { type: 'enum', default: 'info', choices: ['error', 'warn', 'info', 'debug'], cmdline: 'inband-log-level',
     help: 'Least severe level logged.' },
+  log_format: { type: 'enum', default: 'auto', choices: ['auto', 'json', 'text'], cmdline: 'inband-log-format',
+    help: 'Log line format: JSON objects or text for people; auto = text on a terminal, JSON otherwise. Under systemd (JOURNAL_STREAM) lines carry journald priority prefixes.' },
   backend: { type: 'enum', default: 'auto', choices: ['auto', 'native', 'simulated', 'vm-codec', 'ipmitool'], cmdline: 'inband-backend',
     help: 'How to reach the BMC: native /dev/ipmi0, simulated BMC, ipmi_sim VM codec, ipmitool; auto = native if a device and the addon exist, else simulated (with a loud warning).' },
   device: { type: 'string', meta: 'PATH', cmdline: 'inband-device', help: 'IPMI device for the native backend (default: /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0).' },
@@ -293,6 +295,8 @@ function validate(obj: Record<string, unknown>): void {
       const key = e.instancePath.split('/')[1] as OptionName | undefined;
       const label = key ? flagName(key) : 'config';
       if (e.keyword === 'additionalProperties') return `unknown option "${String((e.params as { additionalProperty?: string }).additionalProperty)}"`;
+      // Name the valid values, so `--backend foo` says which backends exist.
+      if (e.keyword === 'enum' && key) return `${label} must be one of ${((e.params as { allowedValues?: unknown[] }).allowedValues ?? []).join(', ')} (got "${String(obj[key])}")`;
       return `${label}${e.instancePath.split('/').length > 2 ? `[${e.instancePath.split('/')[2]}]` : ''} ${e.message ?? 'is invalid'}`;
     });
     throw new ConfigError(msgs.join('; '));
@@ -413,7 +417,20 @@ export function optionsHelp(only?: readonly OptionName[]): string {
   return lines.join('\n');
 }
 
-export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'ipmi_timeout', 'ipmi_retries', 'log_level', 'config'];
+/**
+ * One line per option (flag, value or choices, the help's first sentence), for
+ * subcommand help that fits a screen; optionsHelp() has the whole story.
+ */
+export function optionsSummary(only: readonly OptionName[]): string {
+  return only.map((n) => {
+    const s = specs[n];
+    const left = `  ${flagName(n)} ${s.type === 'bool' ? '' : s.choices ? s.choices.join('|') : (s.meta ?? 'VALUE')}`;
+    const first = s.help.split(/(?<=[.;:])\s|\s\(/)[0]!.replace(/[.;:]$/, '');
+    return `${left.padEnd(Math.max(left.length + 2, 27))}${first}`;
+  }).join('\n');
+}
+
+export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'ipmi_timeout', 'ipmi_retries', 'log_level', 'log_format', 'config'];
 
 /** The per-request timeout and retry budget CredentialService gets from --ipmi-timeout and --ipmi-retries. */
 export function ipmiCallOptions(config: Config): { timeoutMs: number; retry: { attempts: number } } {

@@ -1,6 +1,8 @@
 /**
  * The agent's logger: winston, one JSON object per line when stdout is not a
- * terminal (journald stores it as is), a short human format on a terminal.
+ * terminal, a short text format on a terminal (`--log-format json|text`), with
+ * journald's priority prefixes when the stream is the journal. The line format
+ * is service/log-line.ts, shared with the conductor side.
  * Every module takes a child logger (`logger.child({ module: 'api' })`).
  *
  * Redaction is the last format before a line is written: every value
@@ -23,6 +25,7 @@
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type winstonModule from 'winston';
+import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LogFormatChoice } from '../service/log-line.js';
 
 type Winston = typeof winstonModule;
 
@@ -121,8 +124,12 @@ export interface CreateLoggerOptions {
   level?: LogLevel;
   /** Where lines go (default process.stdout). */
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Force the format; default: human on a TTY, JSON otherwise. */
-  format?: 'json' | 'human';
+  /** Force the format ('human' is 'text'); default (auto): text on a TTY, JSON otherwise (service/log-line.ts). */
+  format?: LogFormatChoice | 'human';
+  /** Environment for the journal check (JOURNAL_STREAM) and NO_COLOR; default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Force the journald priority prefixes on or off; default: on when `stream` is the journal stream. */
+  journald?: boolean;
   redactor?: SecretRedactor;
   ring?: LogRing;
   /** Create winston only on {@link AgentLogger.start} (or at exit); lines logged before are queued. */
@@ -280,26 +287,27 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const stream = opts.stream ?? process.stdout;
   const redactor = opts.redactor ?? new SecretRedactor();
   const ring = opts.ring ?? new LogRing();
-  const human = (opts.format ?? (stream.isTTY ? 'human' : 'json')) === 'human';
+  const style = resolveLineStyle({
+    requested: opts.format, isTTY: stream.isTTY === true, env: opts.env ?? process.env,
+    fd: stream === process.stdout ? 1 : stream === process.stderr ? 2 : undefined,
+    ...(opts.journald !== undefined ? { journald: opts.journald } : {}),
+  });
 
   const buffer = opts.buffered ? new CoalescingWriter(stream) : null;
   const out = buffer ?? (stream as NodeJS.WritableStream as Writable);
   const create = (): winstonModule.Logger => {
     const winston = loadWinston();
-    // The final step for every line: redact, remember, then hand to the transport.
+    // The final step for every line: redact, remember, then decorate (journald prefix, colour) for the transport.
     const finalize = winston.format((info) => {
       const rec = info as unknown as Record<string | symbol, unknown>;
       const line = redactor.redact(String(rec[MESSAGE]));
-      rec[MESSAGE] = line;
       ring.push(line);
+      rec[MESSAGE] = decorateLine(line, String(rec.level), style, rec.highlight === true);
       return info;
     });
 
-    const humanLine = winston.format.printf((info) => {
-      const { level, message, timestamp, module, ...rest } = info as Record<string, unknown>;
-      const extra = Object.keys(rest).length ? ` ${safeJson(rest)}` : '';
-      return `${String(timestamp)} ${String(level).toUpperCase().padEnd(5)} ${module ? `[${String(module)}] ` : ''}${String(message)}${extra}`;
-    });
+    // One line format for the agent and the conductor side (service/log-line.ts).
+    const line = winston.format.printf((info) => plainLine(info as unknown as LineRecord, style));
 
     return winston.createLogger({
       level: opts.level ?? 'info',
@@ -307,7 +315,7 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
       format: winston.format.combine(
         winston.format.timestamp(),
         winston.format.errors({ stack: false }),
-        human ? humanLine : winston.format.json(),
+        line,
         finalize(),
       ),
       transports: [new winston.transports.Stream({ stream: out })],
@@ -317,14 +325,6 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
 
   const core = new LoggerCore(create, opts.defer ?? false, () => buffer?.flush());
   return { log: new DeferredLog(core, null, null), redactor, ring, start: () => core.start() };
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return '[unserializable]';
-  }
 }
 
 /** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */

@@ -3,6 +3,10 @@
  * (also written as markdown and JSON under bench/results/). Not part of the
  * test suite; no thresholds. `--quick` for a short smoke run.
  *
+ * The run goes to bench/results/last-run.{md,json} (not tracked); only
+ * `--record` replaces the tracked bench/results/latest.{md,json}, so that a
+ * run to look at a figure never leaves the checkout modified.
+ *
  * Environment: INBAND_BENCH_IPA_CMD, a command that starts ironic-python-agent
  * standalone on 127.0.0.1:{port} (see daemon.ts); without it IPA's recorded
  * figures stand in, labelled as such.
@@ -14,6 +18,13 @@ import { benchCredentialChangeHost, benchCredentialChangeGuest } from './credent
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
+const record = process.argv.includes('--record');
+for (const a of process.argv.slice(2)) {
+  if (a !== '--quick' && a !== '--record') {
+    console.error(`bench: unknown argument ${a} (--quick, --record)`);
+    process.exit(2);
+  }
+}
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
 const notes: string[] = [];
@@ -50,12 +61,12 @@ if (daemon) {
   notes.push(daemon.ipa ? 'IPA peer: ironic-python-agent 9.4.1 run standalone on loopback ($INBAND_BENCH_IPA_CMD), measured in this run with the same client.'
     : `IPA peer: recorded figures (not measured in this run${daemon.ipaError ? `: ${daemon.ipaError}` : '; set INBAND_BENCH_IPA_CMD to measure it'}).`);
 }
-notes.push('Ratios: peer/ours for times and sizes, ours/peer for rates; above 1 means ours is ahead. This machine is shared and noisy: A/B sides alternate round by round, raw samples are in latest.json.');
+notes.push('Ratios: peer/ours for times and sizes, ours/peer for rates; above 1 means ours is ahead. This machine is shared and noisy: A/B sides alternate round by round, raw samples are in the JSON report.');
 if (quick) notes.push('Quick run (--quick): fewer rounds, shorter loads.');
 
-const paths = writeReport('latest', rows, raw, { quick, notes });
+const paths = writeReport(record ? 'latest' : 'last-run', rows, raw, { quick, notes });
 const m = machine();
 console.log(`\nMachine: ${m.cores} cores, ${m.cpu}, kernel ${m.kernel}, Node ${m.node}\n`);
 console.log(markdownTable(rows));
 if (notes.length) console.log(`\n${notes.map((n) => `- ${n}`).join('\n')}`);
-console.log(`\n(${((Date.now() - t0) / 1000).toFixed(0)} s; written to ${paths.md} and ${paths.json})`);
+console.log(`\n(${((Date.now() - t0) / 1000).toFixed(0)} s; written to ${paths.md} and ${paths.json}${record ? '' : '; --record updates the tracked latest.md/latest.json'})`);

@@ -24,6 +24,7 @@ import { BarbicanSecretStore } from './barbican-store.js';
 import { IpmitoolProver } from './bmc-proof.js';
 import { FileSecretStore } from './file-store.js';
 import { IronicApi } from './ironic-api.js';
+import { conductorLog, takeLogFormat } from './log.js';
 import { rotate, type RotationRecord } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
 
@@ -62,7 +63,7 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
-const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), env: process.env });
+const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: Object.assign((s: string) => process.stderr.write(s), { stream: process.stderr }), env: process.env });
 
 /** The conductor's state directory: $XDG_STATE_HOME (or ~/.local/state)/inband-conductor. */
 export function stateDir(env: NodeJS.ProcessEnv): string {
@@ -94,7 +95,18 @@ export function storeFromOptions(v: StoreOptions, env: NodeJS.ProcessEnv): { sto
   return { store: new BarbicanSecretStore({ url: v['barbican-url'], auth }), storePath };
 }
 
-export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo()): Promise<number> {
+  // --log-format is common to both programs; here it travels to the log lines through the environment.
+  let argv: readonly string[];
+  let io = ioIn;
+  try {
+    const taken = takeLogFormat(argvIn);
+    argv = taken.rest;
+    if (taken.format) io = { ...ioIn, env: { ...ioIn.env, INBAND_LOG_FORMAT: taken.format } };
+  } catch (err) {
+    ioIn.stderr(`conductor: ${(err as Error).message}\n`);
+    return 2;
+  }
   const [cmd, ...rest] = argv[0] === 'conductor' ? argv.slice(1) : argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     io.stdout(USAGE + '\n');
@@ -178,7 +190,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     cleanTimeoutMs: cleanTimeout * 1000,
     ...(agentCertificate !== undefined ? { agentCertificate } : {}),
     allowPlainArgs: v['allow-plain-args'] === true,
-    log: (line) => io.stderr(line + '\n'),
+    log: conductorLog(io.stderr, io.env, { module: 'rotate' }),
   });
   const dir = v['records-dir'] ?? join(v['store-path'] ? join(storePath, '..') : stateDir(io.env), 'records');
   try {

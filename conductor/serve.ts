@@ -16,6 +16,7 @@ import { DiscoveryService } from './discovery-service.js';
 import { startDiscoveryServer, writeDiscoveryRecord } from './discovery-server.js';
 import { IronicApi } from './ironic-api.js';
 import { IronicEnrollApi } from './ironic-enroll.js';
+import { conductorLog } from './log.js';
 import { createPassthruHandler } from './passthru.js';
 import { rotate } from './rotate.js';
 
@@ -122,7 +123,7 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   if (!('cert' in tls)) await mkdir(dirname(tls.certOut), { recursive: true, mode: 0o700 });
 
   const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
-  const log = (line: string): void => io.stderr(`${new Date().toISOString()} ${line}\n`);
+  const log = conductorLog(io.stderr, io.env, { module: 'serve' });
   const prover = new IpmitoolProver(v.ipmitool ? { ipmitoolPath: v.ipmitool } : {});
   const discovery = new DiscoveryService({
     ironic: new IronicEnrollApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) }),

@@ -368,7 +368,8 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
     put(path.join(root, 'scripts', 'package', 'inband-agent.sh'), 'usr/bin/inband-agent', 0o755);
     put(path.join(root, 'systemd', 'inband-agent.service'), 'usr/lib/systemd/system/inband-agent.service', 0o644);
     put(path.join(root, 'systemd', 'modules-load.d', 'inband-agent.conf'), 'usr/lib/modules-load.d/inband-agent.conf', 0o644);
-    put(path.join(root, 'systemd', 'inband-agent.default'), 'etc/default/inband-agent', 0o644);
+    // 0600 like agent.json: it is where an image builder may put INBAND_AGENT_AGENT_TOKEN.
+    put(path.join(root, 'systemd', 'inband-agent.default'), 'etc/default/inband-agent', 0o600);
     put(path.join(root, 'scripts', 'package', 'agent.json'), 'etc/inband-agent/agent.json', 0o600);
     const doc = path.join(tree, 'usr', 'share', 'doc', 'inband-agent');
     mkdirSync(doc, { recursive: true });

@@ -22,6 +22,7 @@ import { IpmiCompletionCodeError, IpmiTimeoutError, IpmiTransportError } from '.
 import { CC } from '../ipmi-kcs/completion-codes.js';
 import type { IpmiRequest, IpmiResponse, Transport } from '../ipmi-kcs/transport.js';
 import { MalformedResponseError } from './ipmi-commands.js';
+import { summarizeExchange } from './ipmi-trace.js';
 import type { Logger } from './logger.js';
 
 export interface RetryOptions {
@@ -98,6 +99,8 @@ export class BmcClient {
       try {
         this.#requests++;
         const rsp = await this.transport.send(req, { timeoutMs: this.timeoutMs });
+        // Secret bytes (§22.30's password field) are masked by summarizeExchange before any text exists.
+        this.#logger.debug('IPMI exchange', { what: opts.what, ipmi: summarizeExchange(req, rsp) });
         const cc = rsp.completionCode;
         if (cc === CC.OK || opts.accept?.includes(cc)) {
           const min = cc === CC.OK ? (opts.minLength ?? 0) : 0;

@@ -230,6 +230,8 @@ export function createApp(deps: AppDeps): AgentApi {
   // a promise and a dispatch each on every request for nothing.)
   app.use(async (ctx, next) => {
     const t0 = performance.now();
+    // A refused request's line says why (the faultstring, which never echoes a submitted value).
+    let reason: string | undefined;
     try {
       if (ctx.method === 'GET' && isStatusPath(ctx.path)) {
         ctx.set('Content-Type', 'application/json');
@@ -242,8 +244,12 @@ export function createApp(deps: AppDeps): AgentApi {
       const err = e instanceof ApiError ? e : asApiError(e, log);
       ctx.status = err.status;
       ctx.body = { faultcode: err.faultcode, faultstring: err.message };
+      reason = err.message;
     } finally {
-      reqLog.info(`${ctx.method} ${loggablePath(ctx.url)} ${ctx.status} ${(performance.now() - t0).toFixed(1)}ms`);
+      const line = `${ctx.method} ${loggablePath(ctx.url)} ${ctx.status} ${(performance.now() - t0).toFixed(1)}ms${reason ? `: ${reason}` : ''}`;
+      if (ctx.status >= 500) reqLog.error(line);
+      else if (ctx.status >= 400) reqLog.warn(line);
+      else reqLog.info(line);
     }
   });
 

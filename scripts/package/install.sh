@@ -74,8 +74,9 @@ install_config() { # SRC DEST MODE
   cp "$1" "$2"
   chmod "$3" "$2"
 }
-install_config "$src/etc/default/inband-agent" "$root/etc/default/inband-agent" 0644
-# 0600: an operator may add agent_token to it.
+# 0600, both: an operator may add the agent token to either (INBAND_AGENT_AGENT_TOKEN=,
+# agent_token), and the unit reads them as root.
+install_config "$src/etc/default/inband-agent" "$root/etc/default/inband-agent" 0600
 mkdir -p "$root/etc/inband-agent"
 chmod 0700 "$root/etc/inband-agent"
 install_config "$src/etc/inband-agent/agent.json" "$root/etc/inband-agent/agent.json" 0600

@@ -140,7 +140,7 @@ describe('release artifact', { skip: unavailable }, () => {
     assert.equal(mode('usr/lib/inband-agent/bin/node'), 0o755);
     assert.equal(mode('usr/lib/systemd/system/inband-agent.service'), 0o644);
     assert.equal(mode('usr/lib/modules-load.d/inband-agent.conf'), 0o644);
-    assert.equal(mode('etc/default/inband-agent'), 0o644);
+    assert.equal(mode('etc/default/inband-agent'), 0o600, 'may hold an agent token (INBAND_AGENT_AGENT_TOKEN)');
     assert.equal(mode('etc/inband-agent/agent.json'), 0o600, 'may hold an agent token');
     assert.equal(readFileSync(path.join(rootDir, 'usr/lib/systemd/system/inband-agent.service'), 'utf8'),
       readFileSync(path.join(release, 'root/usr/lib/systemd/system/inband-agent.service'), 'utf8'));

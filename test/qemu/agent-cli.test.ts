@@ -6,18 +6,21 @@
  * runtime and native addon. It picks its backend by itself (auto → native,
  * because /dev/ipmi0 exists and the addon loads), shows the BMC (`bmc info`)
  * and creates a user (`set-credentials --password-stdin`); the host then logs
- * in with that user over RMCP+. The console log keeps the backend choice.
+ * in with that user over RMCP+, and compares the guest's `user list` with
+ * `ipmitool user list` over LAN. The console log keeps the backend choice.
  *
  * Under TCG most of the time here is node loading the CLI's modules (~7 s per
  * command); the IPMI traffic itself takes milliseconds. */
 import { describe, it, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordSecret } from '../helpers/secrets.js';
-import { startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
+import { IPMITOOL_PATH, startIpmiSim, type IpmiSim, type LanplusLoginResult } from '../harness/ipmi-sim.js';
+import { LANPLUS_CIPHER_SUITE } from '../harness/lanplus.js';
 import { bootGuest, chrootCommand, type GuestResult } from '../harness/qemu.js';
 import { installArtifactForGuest, type InstalledArtifact } from './artifact-root.js';
 import { qemuGate } from './prerequisites.js';
@@ -43,6 +46,7 @@ if (skip) {
   let shareDir: string;
   let loginBefore: LanplusLoginResult;
   let login: LanplusLoginResult;
+  let referenceUsers = '';
   const steps = new Map<string, Step>();
   const json = async (name: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(join(shareDir, name), 'utf8')) as Record<string, unknown>;
 
@@ -65,6 +69,8 @@ if (skip) {
       // The agent reads the first line of its stdin, the console, where the host answers (never echoed).
       'echo "@@inband:ask secret:password"',
       ...run('set-credentials', 'set.json', agent('set-credentials', '--username', userName, '--password-stdin', '--json')),
+      // ipmitool's habit on the kernel driver; the host compares it with ipmitool over LAN.
+      ...run('user-list', 'users.txt', agent('user', 'list')),
       '',
     ].join('\n');
     guest = await bootGuest({
@@ -81,6 +87,10 @@ if (skip) {
     });
     for (const r of guest.results as Step[]) steps.set(r.step, r);
     login = await sim.lanplusLogin(userName, password);
+    const ref = spawnSync(IPMITOOL_PATH, ['-I', 'lanplus', '-C', LANPLUS_CIPHER_SUITE, '-H', sim.host, '-p', String(sim.lanPort), '-U', 'admin', '-E', '-N', '1', '-R', '2', 'user', 'list', '1'], {
+      encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', IPMI_PASSWORD: 'initpw1' }, timeout: 20_000,
+    });
+    referenceUsers = ref.status === 0 ? ref.stdout : `ipmitool failed: ${ref.stderr}`;
   });
 
   after(async () => {
@@ -130,6 +140,14 @@ if (skip) {
     assert.equal((result.verified as Record<string, unknown>).password_test, 'passed');
     assert.equal(login.ok, true, `lanplus login with the credentials the agent set failed: ${login.stderr}`);
     t.diagnostic(`set-credentials in the guest: ${secs(step)}, ${String(result.requests)} IPMI requests; user ${String(result.user_id)} on channel(s) ${JSON.stringify(result.channels)}`);
+  });
+
+  it('user list on /dev/ipmi0 prints exactly what ipmitool user list prints over LAN on the same BMC', async () => {
+    const step = stepOf('user-list');
+    assert.equal(step.exit, 0, `user list failed; console in ${guest.logFile}`);
+    const ours = await readFile(join(shareDir, 'users.txt'), 'utf8');
+    assert.match(ours, new RegExp(`^\\d+ +${userName} +true `, 'm'), 'the user set-credentials created is listed');
+    assert.equal(ours, referenceUsers);
   });
 
   it('keeps the password out of the console and the agent\'s output', async () => {
