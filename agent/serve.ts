@@ -70,6 +70,7 @@ export interface BackendExtras {
   fallback?: TransportOptions['fallback'];
   deviceCandidates?: readonly string[];
   plan?: BackendPlan;
+  warningShown?: boolean;
 }
 
 function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
@@ -81,6 +82,7 @@ function transportOptions(config: Config, log: Log | undefined, extra: BackendEx
     ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
     ...(extra.fallback ? { fallback: extra.fallback } : {}),
     ...(extra.deviceCandidates ? { deviceCandidates: extra.deviceCandidates } : {}),
+    ...(extra.warningShown ? { warningShown: true } : {}),
     ...(log ? { logger: log } : {}),
   };
 }
@@ -340,6 +342,12 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const planned = await planning;
   if ('plan' in planned) {
     status.setBackend(planned.plan);
+    // One short line, before "API listening" and in colour on a terminal: whoever reads the
+    // start of the log must not miss that nothing this agent does reaches a real BMC.
+    if (planned.plan.warning) {
+      main.warn(`SIMULATED BMC: no IPMI device found; nothing this agent does reaches a real BMC`, { highlight: true });
+      backendExtras.warningShown = true;
+    }
   } else if (planned.err.name === 'NoBmcError') {
     noBmc = planned.err;
     const info = noBmcStatus(noBmc);
@@ -389,7 +397,6 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   }
   if (opened) {
     api.setBackend(opened.selection);
-    if (opened.selection.warning) main.warn(opened.selection.warning);
   }
 
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;

@@ -45,6 +45,8 @@ export interface TransportOptions {
   /** ipmitool: path of the binary (default `ipmitool` on PATH). */
   ipmitoolPath?: string;
   logger?: SelectLogger;
+  /** The caller has already shown the plan's warning (the daemon does, once, before it listens). */
+  warningShown?: boolean;
 }
 
 /** What {@link chooseBackend} decided, before anything is opened. */
@@ -175,7 +177,7 @@ export async function openTransport(opts: TransportOptions = {}, plan?: BackendP
   }
   const { device: _device, ...rest } = chosen;
   const selection: Selection = { ...rest, kind: transport.kind, description: transport.description };
-  if (selection.warning) log?.warn(selection.warning, { backend: selection.kind });
+  if (selection.warning && !opts.warningShown) log?.warn(selection.warning, { backend: selection.kind });
   log?.info(`IPMI backend: ${selection.kind} (${selection.description}); ${selection.reason}`, { backend: selection.kind });
   return { transport, selection };
 }

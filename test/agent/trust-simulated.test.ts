@@ -371,3 +371,24 @@ test('a standalone daemon on the simulated BMC stamps its records and reports no
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the daemon on a fallback simulation says so once, in one short line, before "API listening"', async () => {
+  const dir = tmp();
+  const lines = new LineCollector();
+  const loaded = loadConfig({ argv: ['--standalone', '--listen-host', '127.0.0.1', '--listen-port', '0', ...stateArgs(dir)], env: {}, cmdlinePath: null });
+  const agent = await serve({ loaded, logger: createLogger({ stream: lines, format: 'json' }), ipmiDevices: [join(dir, 'ipmi0')] } as ServeOptions);
+  try {
+    await httpRequest(agent.url, 'POST', '/v1/commands/?wait=true', { name: 'bmc.get_info', params: {} });
+    const messages = lines.lines.map((l) => JSON.parse(l) as { level: string; message: string });
+    const simulated = messages.filter((m) => /SIMULATED BMC|NO REAL BMC/.test(m.message) && m.level === 'warn');
+    assert.equal(simulated.length, 1, JSON.stringify(simulated));
+    assert.ok(simulated[0]!.message.length <= 100, 'one short line');
+    const warnAt = messages.indexOf(simulated[0]!);
+    const listenAt = messages.findIndex((m) => m.message.startsWith('API listening'));
+    assert.ok(listenAt > warnAt, 'the warning comes before "API listening"');
+  } finally {
+    await agent.close();
+    captureLines('agent-trust-warning', lines.lines);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
