@@ -15,6 +15,7 @@ import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
 import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
+import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
@@ -52,6 +53,8 @@ export interface RunningAgent {
   tls: TlsSetup;
   selection: Selection;
   credentials: CredentialService;
+  /** The listener's connection cap and timeouts (http-guard.ts). */
+  connections: ConnectionGuard;
   /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
   stopped: Promise<void>;
   /** Why the agent gave up on its own, if it did (the CLI exits non-zero so systemd restarts it). */
@@ -253,6 +256,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
   server.keepAliveTimeout = 65_000;
+  const connections = guardConnections(server as Server, defaultConnectionLimits(), (line) => main.warn(line));
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
@@ -365,7 +369,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
 
   return {
-    url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, stopped, close,
+    url, port: addr.port, api, tokens, logger, tls, selection, credentials: service!, connections, stopped, close,
     get fatal() {
       return fatal;
     },
