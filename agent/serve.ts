@@ -16,6 +16,7 @@ import type { AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
 import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
+import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
@@ -144,6 +145,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
+  // Before any secret arrives over the API: a crash must not write one into a core file.
+  void makeNonDumpable(main);
 
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
