@@ -16,6 +16,9 @@
 import { readFileSync } from 'node:fs';
 import type { ValidateFunction } from 'ajv';
 import { validateConfig } from './config-validator.generated.js';
+import { MIN_TOKEN_LENGTH } from './token.js';
+
+const TOKEN_SOURCE_NAMES = { flag: '--agent-token', env: 'INBAND_AGENT_AGENT_TOKEN', 'kernel-cmdline': 'ipa-agent-token', file: '--agent-token-file' } as const;
 
 type OptType = 'string' | 'int' | 'bool' | 'list' | 'enum';
 
@@ -383,6 +386,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
       if (!value) throw new ConfigError(`--agent-token-file ${merged.agent_token_file} is empty`);
       agentToken = { value, source: 'file' };
     }
+  }
+  // Ironic's tokens are >= 32 characters (IPA refuses shorter ones from lookup); a short one
+  // configured by hand could be guessed, and it authorises setting the BMC's credentials.
+  if (agentToken && agentToken.value.length < MIN_TOKEN_LENGTH) {
+    throw new ConfigError(`the agent token (${TOKEN_SOURCE_NAMES[agentToken.source]}) is ${agentToken.value.length} characters; at least ${MIN_TOKEN_LENGTH} are required`);
   }
   if (merged.listen_tls === true && (!merged.tls_cert_file || !merged.tls_key_file)) {
     throw new ConfigError('--listen-tls needs both --tls-cert-file and --tls-key-file');

@@ -45,16 +45,17 @@ const MESSAGE = Symbol.for('message');
 const MASK = '***';
 
 /**
- * Known secret values, masked in every log line. Values shorter than 6
- * characters are not registered: masking them would shred unrelated text and
- * the engine refuses such passwords anyway.
+ * Known secret values, masked in every log line, whatever their length: the
+ * engine accepts 1-20 byte passwords (IPMI v2.0 §22.30), and a short one left
+ * unmasked would be a password in the journal. A very short secret masks its
+ * characters in unrelated text too; that costs readability, never a secret.
  */
 export class SecretRedactor {
   private readonly values = new Set<string>();
   private pattern: RegExp | null = null;
 
   register(value: string | undefined | null): void {
-    if (!value || value.length < 6 || this.values.has(value)) return;
+    if (!value || this.values.has(value)) return;
     this.values.add(value);
     this.pattern = null;
   }

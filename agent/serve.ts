@@ -15,6 +15,8 @@ import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
 import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
+import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
+import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
@@ -58,6 +60,8 @@ export interface RunningAgent {
   /** The backend in use; undefined while the agent has no BMC (a node without an IPMI device). */
   readonly selection: Selection | undefined;
   credentials: CredentialService;
+  /** The listener's connection cap and timeouts (http-guard.ts). */
+  connections: ConnectionGuard;
   /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
   stopped: Promise<void>;
   /** Why the agent gave up on its own, if it did (the CLI exits non-zero so systemd restarts it). */
@@ -168,6 +172,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
+  // Before any secret arrives over the API: a crash must not write one into a core file.
+  void makeNonDumpable(main);
 
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
@@ -361,6 +367,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
   server.keepAliveTimeout = 65_000;
+  const connections = guardConnections(server as Server, defaultConnectionLimits(), (line) => main.warn(line));
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
@@ -474,7 +481,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
 
   return {
-    url, port: addr.port, api, tokens, logger, tls, credentials: service!, stopped, close,
+    url, port: addr.port, api, tokens, logger, tls, credentials: service!, connections, stopped, close,
     get selection() {
       return engine?.selection;
     },

@@ -141,6 +141,14 @@ export class BarbicanSecretStore implements SecretStore {
     return entries.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   }
 
+  async removeEntry(node: string, id: string): Promise<void> {
+    checkNode(node);
+    const meta = await this.readMeta(id);
+    if (meta.node !== node) throw new SecretStoreError('NOT_FOUND', `no secret entry ${id} for node ${node}`);
+    if (meta.state === 'current') throw new SecretStoreError('INVALID_STATE', `entry ${id} is current; it is not removed`);
+    await this.call('DELETE', `/v1/secrets/${id}`, { expect: [204, 404], what: `delete secret ${id}` });
+  }
+
   async deleteSuperseded(node: string, opts: { keep?: number } = {}): Promise<number> {
     const gone = deletable(await this.history(node), opts.keep);
     for (const e of gone) await this.call('DELETE', `/v1/secrets/${e.id}`, { expect: [204, 404], what: `delete secret ${e.id}` });

@@ -17,17 +17,31 @@
  *  2. forward-inspector — with --inspector-url the same payload goes to a real
  *     ironic-inspector first (its enroll hook may create the node); a failure
  *     there is a warning: the service also works alone.
+ *  0. admit — the callback is unauthenticated (the agent has no token yet),
+ *     so before any work: at most `rate` inventories per source address
+ *     (a token bucket), at most `maxPending` answered discoveries waiting for
+ *     their agent, `maxPendingPerSource` of them from one address. Past
+ *     either: 429 with Retry-After, no record, nothing asked of Ironic or
+ *     the store.
  *  3. match-node — a node whose port has one of the MACs, or whose
  *     driver_info names the same BMC address and port; two different ones →
- *     refuse. A known node gets the BMC user Ironic does *not* log in as
+ *     refuse. A known node is never repointed by discovery: it is answered
+ *     only when the inventory's BMC address is the node's `ipmi_address` and
+ *     the node is in a state where Ironic expects it to boot the ramdisk
+ *     unprovisioned ({@link DISCOVERY_STATES}); otherwise 403, logged, no
+ *     credentials (anyone who can read a MAC off a label could otherwise
+ *     point an active node at a BMC of their own). A known node gets the BMC user Ironic does *not* log in as
  *     (`U`/`U_b`, as rotations alternate), so its working credential is never
  *     touched before the new one is proven. A new node gets a UUID now, which
  *     keys the store and becomes the node's UUID in Ironic.
  *  4. store-pending — a fresh password (one per discovery: credentials are
  *     unique per node) is stored *pending* before it leaves the service.
  *     Store down: the agent gets no credentials.
- *  5. agent-result — failed/refused: the entry becomes *failed*; the agent
- *     rolls its own writes back. No answer within the timeout: failed too.
+ *  5. agent-result — failed/refused: the entry becomes *failed* (a new
+ *     node's is removed: its password is on no BMC, the agent rolled back,
+ *     and nothing else names that UUID); the agent rolls its own writes back.
+ *     No answer within the timeout, or the agent posted again: the entry is
+ *     removed from the store, so unanswered discoveries leave nothing behind.
  *  6. prove — lanplus `mc info` as the new user at the inventory's BMC
  *     address. Failure: entry failed; Ironic untouched.
  *  7. enroll / update-node — create the `ipmi` node with its ports, or patch
@@ -103,7 +117,22 @@ export interface DiscoveryServiceOptions {
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
   /** Records kept in memory for GET (default 1000). */
   keep?: number;
+  /** Answered discoveries waiting for their agent, in all (default 64). */
+  maxPending?: number;
+  /** …and from one source address (default 4). */
+  maxPendingPerSource?: number;
+  /** Inventories accepted per source address: a bucket of `burst`, refilled at `perMinute` (default 10, 20). */
+  rate?: { burst: number; perMinute: number };
+  /** Milliseconds clock of the rate limiter (tests). */
+  now?: () => number;
 }
+
+/**
+ * Ironic provision states in which a known node may boot the agent unprovisioned
+ * and ask to be discovered: not yet managed, managed and idle, or being inspected.
+ * Never `active`, `available`, deploying, cleaning, rescuing, servicing.
+ */
+export const DISCOVERY_STATES: readonly string[] = ['enroll', 'manageable', 'inspecting', 'inspect wait', 'inspect failed'];
 
 interface Pending {
   record: DiscoveryRecord;
@@ -111,12 +140,28 @@ interface Pending {
   endpoint: BmcEndpoint;
   timer: NodeJS.Timeout;
   inventory: Record<string, unknown>;
+  source: string;
 }
 
 export class DiscoveryError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly retryAfterS?: number) {
     super(message);
   }
+}
+
+/** Two BMC addresses name the same host (case, IPv6 spelling and brackets aside). */
+export function sameBmcAddress(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'string' || typeof b !== 'string' || !a || !b) return false;
+  const norm = (x: string): string => {
+    const h = x.trim().replace(/^\[|\]$/g, '').toLowerCase();
+    if (!h.includes(':')) return h;
+    try {
+      return new URL(`http://[${h}]/`).hostname;
+    } catch {
+      return h;
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
@@ -128,10 +173,64 @@ export class DiscoveryService {
   private readonly background = new Set<Promise<void>>();
   private readonly users: readonly [string, string];
   private readonly log: (line: string) => void;
+  /** Inventories being handled now (admitted, not yet pending or finished), per source. */
+  private readonly admitted = new Map<string, number>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private refusedLogged = 0;
 
   constructor(private readonly o: DiscoveryServiceOptions) {
     this.users = o.usernames ?? ['ironic', 'ironic_b'];
     this.log = o.log ?? (() => undefined);
+  }
+
+  /** How many answered discoveries wait for their agent (all, or from `source`). */
+  pendingCount(source?: string): number {
+    if (source === undefined) return this.pending.size;
+    let n = 0;
+    for (const p of this.pending.values()) if (p.source === source) n++;
+    return n;
+  }
+
+  /**
+   * Step 0: the rate and the caps, before any record, Ironic call or store write.
+   * Returns the release of the admission slot (call it once the inventory is pending or finished).
+   */
+  private admit(source: string): () => void {
+    const rate = this.o.rate ?? { burst: 10, perMinute: 20 };
+    const now = (this.o.now ?? Date.now)();
+    const b = this.buckets.get(source) ?? { tokens: rate.burst, at: now };
+    b.tokens = Math.min(rate.burst, b.tokens + ((now - b.at) / 60_000) * rate.perMinute);
+    b.at = now;
+    this.buckets.set(source, b);
+    if (this.buckets.size > 10_000) {
+      for (const [k, v] of this.buckets) if (v.tokens >= rate.burst - 1 && k !== source) this.buckets.delete(k);
+    }
+    const refuse = (why: string, retryAfterS: number): never => {
+      // One line per refusal would let a flood fill the log: the first ten, then every hundredth.
+      if (this.refusedLogged++ < 10 || this.refusedLogged % 100 === 0) this.log(`discovery: refused an inventory from ${source}: ${why} (${this.refusedLogged} refused so far)`);
+      throw new DiscoveryError(429, `too many discoveries: ${why}; retry later`, retryAfterS);
+    };
+    if (b.tokens < 1) refuse(`more than ${rate.perMinute} inventories a minute from ${source}`, Math.ceil(((1 - b.tokens) * 60) / rate.perMinute));
+    const inFlight = (src?: string): number => {
+      if (src !== undefined) return (this.admitted.get(src) ?? 0) + this.pendingCount(src);
+      let n = this.pending.size;
+      for (const v of this.admitted.values()) n += v;
+      return n;
+    };
+    const maxAll = this.o.maxPending ?? 64;
+    const maxOne = this.o.maxPendingPerSource ?? 4;
+    if (inFlight() >= maxAll) refuse(`${maxAll} discoveries are already waiting for their agent`, 60);
+    if (inFlight(source) >= maxOne) refuse(`${maxOne} discoveries from ${source} are already waiting for their agent`, 60);
+    b.tokens -= 1;
+    this.admitted.set(source, (this.admitted.get(source) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.admitted.get(source) ?? 1) - 1;
+      if (n > 0) this.admitted.set(source, n);
+      else this.admitted.delete(source);
+    };
   }
 
   /** Resolves when every background verification has finished (tests, shutdown). */
@@ -145,12 +244,17 @@ export class DiscoveryService {
     await this.idle();
   }
 
-  /** One POST to the callback: an inventory, or an agent's credential result. */
-  async handle(body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  /** One POST to the callback: an inventory, or an agent's credential result. `source`: the caller's address. */
+  async handle(body: unknown, source = 'unknown'): Promise<{ status: number; body: Record<string, unknown> }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new DiscoveryError(400, 'the body must be a JSON object');
     const doc = body as Record<string, unknown>;
     if ('bmc_credentials_result' in doc) return this.onResult(doc);
-    return this.onInventory(doc);
+    const release = this.admit(source);
+    try {
+      return await this.onInventory(doc, source);
+    } finally {
+      release();
+    }
   }
 
   private newRecord(): DiscoveryRecord {
@@ -192,7 +296,7 @@ export class DiscoveryService {
     }
   }
 
-  private async onInventory(doc: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+  private async onInventory(doc: Record<string, unknown>, source: string): Promise<{ status: number; body: Record<string, unknown> }> {
     const rec = this.newRecord();
     this.keepRecord(rec);
     const inv = doc.inventory;
@@ -234,6 +338,23 @@ export class DiscoveryService {
     } catch (err) {
       return noCreds((err as Error).message, 'match-node');
     }
+    if (match) {
+      // Never repoint a known node: its BMC address comes from the operator (or the enrolment that
+      // first proved it), never from an unauthenticated inventory naming one of its MACs.
+      const known = match.driver_info.ipmi_address;
+      const why = !sameBmcAddress(known, address)
+        ? `the inventory names BMC ${address}, but node ${match.uuid} has ${typeof known === 'string' && known ? `ipmi_address ${known}` : 'no ipmi_address'}`
+        : !DISCOVERY_STATES.includes(match.provision_state)
+          ? `node ${match.uuid} is ${match.provision_state}, not in a state where discovery is expected (${DISCOVERY_STATES.join(', ')})`
+          : null;
+      if (why) {
+        rec.node = match.uuid;
+        rec.newNode = false;
+        this.log(`discovery ${rec.id}: REFUSED inventory from ${source} (MACs ${rec.macs.join(' ')}): ${why}; nothing sent, Ironic and the store untouched`);
+        void this.finish(rec, { step: 'match-node', error: `refused: ${why}`, current: 'nothing applied: the agent got no credentials; Ironic untouched' });
+        throw new DiscoveryError(403, 'discovery refused: the inventory matches an enrolled node whose BMC address or state does not allow it (see the service log)');
+      }
+    }
     const uuid = match?.uuid ?? randomUUID();
     rec.node = uuid;
     rec.newNode = match === null;
@@ -264,7 +385,7 @@ export class DiscoveryService {
       if (p && p.record === rec) void this.expire(p, 'no result from the agent in time');
     }, this.o.resultTimeoutMs ?? 30 * 60_000);
     timer.unref();
-    this.pending.set(uuid, { record: rec, secret, endpoint, timer, inventory });
+    this.pending.set(uuid, { record: rec, secret, endpoint, timer, inventory, source });
     rec.applied.push(`answered the agent with a new password for ${username}`);
     return { status: 200, body: { uuid, discovery: rec.id, bmc_credentials: { username, password: secret.reveal() } } };
   }
@@ -275,8 +396,22 @@ export class DiscoveryService {
     this.pending.delete(rec.node as string);
     clearTimeout(p.timer);
     p.secret.dispose();
-    await this.markFailed(rec, why);
+    // An answered discovery that never completed leaves no store entry behind (each is a
+    // Barbican secret with that store): whatever the BMC user got, the next discovery or
+    // rotation of the node writes it again.
+    await this.removeEntry(rec);
     await this.finish(rec, { step: 'agent-result', error: why, current: this.untouched(rec) });
+  }
+
+  private async removeEntry(rec: DiscoveryRecord): Promise<void> {
+    if (!rec.secretId || !rec.node) return;
+    try {
+      await this.o.store.removeEntry(rec.node, rec.secretId);
+      rec.applied.push(`store entry ${rec.secretId} removed`);
+    } catch (err) {
+      rec.warnings.push(`could not remove store entry ${rec.secretId}: ${(err as Error).message}`);
+      await this.markFailed(rec, 'no result from the agent; removal failed');
+    }
   }
 
   private untouched(rec: DiscoveryRecord): string {
@@ -307,7 +442,8 @@ export class DiscoveryService {
     if (status !== 'succeeded') {
       const why = `the agent reports ${status || '(no status)'}: ${String(result.error ?? '').slice(0, 300)}`;
       p.secret.dispose();
-      await this.markFailed(rec, why);
+      if (rec.newNode) await this.removeEntry(rec);
+      else await this.markFailed(rec, why);
       await this.finish(rec, { step: 'agent-result', error: why, current: `${this.untouched(rec)}; the agent rolls its own BMC writes back` });
       return { status: 200, body: { uuid, discovery: rec.id, status: 'failed' } };
     }
@@ -440,13 +576,13 @@ export class DiscoveryService {
    * `authorised` guards the record routes (the callback, like inspector's, is open: the agent has no token yet).
    */
   handler(authorised: (req: IncomingMessage) => boolean = () => true): (req: IncomingMessage, res: ServerResponse) => boolean {
-    const send = (res: ServerResponse, status: number, body: unknown): void => {
+    const send = (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...extra });
       res.end(text);
     };
-    const fail = (res: ServerResponse, status: number, msg: string): void =>
-      send(res, status, { error_message: JSON.stringify({ faultstring: msg, faultcode: status >= 500 ? 'Server' : 'Client', debuginfo: null }) });
+    const fail = (res: ServerResponse, status: number, msg: string, extra: Record<string, string> = {}): void =>
+      send(res, status, { error_message: JSON.stringify({ faultstring: msg, faultcode: status >= 500 ? 'Server' : 'Client', debuginfo: null }) }, extra);
     return (req, res) => {
       const path = new URL(req.url ?? '/', 'http://conductor').pathname;
       if (path === '/v1/continue' || path === '/v1/continue_inspection') {
@@ -454,9 +590,13 @@ export class DiscoveryService {
           fail(res, 405, 'method not allowed');
           return true;
         }
-        readJson(req, 4 * 1024 * 1024).then((body) => this.handle(body)).then(
+        const source = (req.socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+        readJson(req, 4 * 1024 * 1024).then((body) => this.handle(body, source)).then(
           (r) => send(res, r.status, r.body),
-          (err: unknown) => fail(res, err instanceof DiscoveryError ? err.status : 500, (err as Error).message),
+          (err: unknown) => {
+            const retry = err instanceof DiscoveryError && err.retryAfterS ? { 'Retry-After': String(err.retryAfterS) } : undefined;
+            fail(res, err instanceof DiscoveryError ? err.status : 500, (err as Error).message, retry);
+          },
         );
         return true;
       }

@@ -108,6 +108,19 @@ export class FileSecretStore implements SecretStore {
     return this.serial(async () => ((await this.load()).nodes[node] ?? []).map(strip));
   }
 
+  removeEntry(node: string, id: string): Promise<void> {
+    checkNode(node);
+    return this.mutate(async (file) => {
+      const list = file.nodes[node] ?? [];
+      const e = list.find((x) => x.id === id);
+      if (!e) throw new SecretStoreError('NOT_FOUND', `no secret entry ${id} for node ${node}`);
+      if (e.state === 'current') throw new SecretStoreError('INVALID_STATE', `entry ${id} is current; it is not removed`);
+      const rest = list.filter((x) => x.id !== id);
+      if (rest.length) file.nodes[node] = rest;
+      else delete file.nodes[node];
+    });
+  }
+
   deleteSuperseded(node: string, opts: { keep?: number } = {}): Promise<number> {
     checkNode(node);
     return this.mutate(async (file) => {

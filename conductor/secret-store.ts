@@ -43,6 +43,13 @@ export interface SecretStore {
   /** Every entry of the node, oldest first. */
   history(node: string): Promise<SecretEntry[]>;
   /**
+   * Removes one entry that is not current (a pending password no one will
+   * prove, e.g. an expired discovery); a node left with no entries is gone
+   * from the store. Throws NOT_FOUND for an unknown entry, INVALID_STATE for
+   * the current one.
+   */
+  removeEntry(node: string, id: string): Promise<void>;
+  /**
    * Deletes the values of superseded and failed entries, keeping the newest
    * `keep` superseded ones (default 0); returns how many were deleted.
    */

@@ -43,6 +43,9 @@ options:
   --store file|barbican, --store-path FILE, --barbican-url URL, --barbican-project-id ID
   --records-dir DIR           where discovery records go (default next to the file store)
   --result-timeout S          how long to wait for an agent's result (default 1800)
+  --max-pending N             answered discoveries waiting for their agent, in all (default 64)
+  --max-pending-per-source N  ... from one source address (default 4)
+  --inventories-per-minute N  inventories taken per source address (default 20, bursts of 10)
   --ipmitool PATH
 
 environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN), CONDUCTOR_AUTH_TOKEN`;
@@ -74,6 +77,8 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
         store: { type: 'string', default: 'file' }, 'store-path': { type: 'string' },
         'barbican-url': { type: 'string' }, 'barbican-project-id': { type: 'string' },
         'records-dir': { type: 'string' }, 'result-timeout': { type: 'string', default: '1800' },
+        'max-pending': { type: 'string', default: '64' }, 'max-pending-per-source': { type: 'string', default: '4' },
+        'inventories-per-minute': { type: 'string', default: '20' },
         ipmitool: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
@@ -98,6 +103,12 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   if (!/^\d{1,2}$/.test(v['ipmi-cipher-suite'] as string)) return usage('--ipmi-cipher-suite is a number');
   const resultTimeout = Number(v['result-timeout']);
   if (!Number.isFinite(resultTimeout) || resultTimeout <= 0) return usage('--result-timeout must be a positive number of seconds');
+  const limits: Record<string, number> = {};
+  for (const opt of ['max-pending', 'max-pending-per-source', 'inventories-per-minute'] as const) {
+    const n = Number(v[opt]);
+    if (!/^\d{1,6}$/.test(v[opt] as string) || n < 1) return usage(`--${opt} must be a whole number >= 1`);
+    limits[opt] = n;
+  }
   if (Boolean(v['tls-cert-file']) !== Boolean(v['tls-key-file'])) return usage('--tls-cert-file and --tls-key-file go together');
   for (const [opt, url] of [['--ironic-url', v['ironic-url']], ['--inspector-url', v['inspector-url']]] as const) {
     if (url !== undefined && !/^https?:\/\/.+/.test(url)) return usage(`${opt} must be an http(s) URL`);
@@ -130,6 +141,8 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
     store, prover, usernames: [userA, userB], bmcPort, cipherSuite: v['ipmi-cipher-suite'] as string,
     ...(v['inspector-url'] ? { inspectorUrl: v['inspector-url'] } : {}),
     resultTimeoutMs: resultTimeout * 1000, log,
+    maxPending: limits['max-pending'] as number, maxPendingPerSource: limits['max-pending-per-source'] as number,
+    rate: { burst: Math.min(10, limits['inventories-per-minute'] as number), perMinute: limits['inventories-per-minute'] as number },
     onRecord: async (rec) => {
       const file = await writeDiscoveryRecord(recordsDir, rec);
       log(`discovery ${rec.id}: ${rec.status}${rec.failedStep ? ` at ${rec.failedStep}` : ''}; record ${file}`);

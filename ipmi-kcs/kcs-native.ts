@@ -45,6 +45,8 @@ export interface NativeAddon {
   open(devicePath: string): Promise<number>;
   close(fd: number): Promise<void>;
   request(fd: number, msgid: number, netfn: number, lun: number, cmd: number, data: Uint8Array, timeoutMs: number): Promise<AddonResponse>;
+  /** prctl(PR_SET_DUMPABLE); returns PR_GET_DUMPABLE's answer. Absent from addons built before it. */
+  setDumpable?(dumpable: boolean): number;
 }
 
 /** What the addon rejects with: errno (positive, as in os.constants.errno) and the failing syscall. */

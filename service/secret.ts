@@ -1,7 +1,11 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 
 const MASK = '***';
+
+function digest(bytes: Buffer): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
 
 /**
  * A password or token that cannot leak by accident: it prints, serialises and
@@ -57,7 +61,10 @@ export class Secret {
     if (!(other instanceof Secret)) return false;
     const a = this.#live();
     const b = other.#live();
-    return a.length === b.length && timingSafeEqual(a, b);
+    // Digests of equal length, so neither the comparison nor an early return on a
+    // length mismatch tells a caller how long the secret is or how much matched.
+    const same = timingSafeEqual(digest(a), digest(b));
+    return same && a.length === b.length;
   }
 
   /** Overwrites the bytes; any later use throws. Idempotent. */

@@ -108,14 +108,36 @@ async function readBody(ctx: Koa.Context, limit: number): Promise<string> {
   return Buffer.concat(chunks, size).toString('utf8');
 }
 
+/**
+ * How deep a command body may nest. Ironic's deepest params (a node's
+ * instance_info inside a step) are under ten levels; a record that echoes a
+ * 20,000-deep array overflows the serializer's stack instead.
+ */
+export const MAX_BODY_DEPTH = 64;
+
+/** Depth of a parsed JSON value, walked without recursion (the point is not to overflow). */
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return false;
+}
+
 function parseEnvelope(text: string): { name: string; params: Record<string, unknown> } {
   if (!text.trim()) throw invalidEnvelope('the request body is empty; expected {"name": "<extension>.<command>", "params": {...}}');
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (e) {
-    throw new ApiError(400, `Malformed JSON in request body: ${(e as Error).message.replace(/"[^"]*"/g, '"…"')}`);
+    // V8's message quotes the text around the error, which may be a password: only the position is kept.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new ApiError(400, `Malformed JSON in request body${at ? ` at position ${at}` : ''}; expected {"name": "<extension>.<command>", "params": {...}}`);
   }
+  if (depthExceeds(body, MAX_BODY_DEPTH)) throw invalidEnvelope(`the body nests deeper than ${MAX_BODY_DEPTH} levels`);
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw invalidEnvelope('the body must be a JSON object');
   const obj = body as Record<string, unknown>;
   for (const k of Object.keys(obj)) {
@@ -166,6 +188,7 @@ export function createApp(deps: AppDeps): AgentApi {
     }
   };
   const authorizeRead = (ctx: Koa.Context): void => {
+    refuseBrowsers(ctx);
     if (cfg.require_token_for_reads) authorizeCommand(ctx);
   };
 
@@ -198,12 +221,12 @@ export function createApp(deps: AppDeps): AgentApi {
   let listCache: { version: number; body: Buffer } | null = null;
   router.get(['/v1/commands', '/commands'], (ctx) => {
     authorizeRead(ctx);
+    ctx.type = 'json';
     if (store.running()) {
-      ctx.body = { commands: store.list() };
+      ctx.body = listBody(store.list(), log);
       return;
     }
-    if (listCache?.version !== store.version) listCache = { version: store.version, body: Buffer.from(JSON.stringify({ commands: store.list() })) };
-    ctx.type = 'json';
+    if (listCache?.version !== store.version) listCache = { version: store.version, body: listBody(store.list(), log) };
     ctx.body = listCache.body;
   });
   router.get(['/v1/commands/:id', '/commands/:id'], async (ctx) => {
@@ -211,14 +234,18 @@ export function createApp(deps: AppDeps): AgentApi {
     const rec = store.get(ctx.params.id!);
     if (!rec) throw commandNotFound(ctx.params.id!);
     if (String(ctx.query.wait ?? '').toLowerCase() === 'true') await rec.done;
-    ctx.body = rec;
+    ctx.type = 'json';
+    ctx.body = recordJson(rec, log);
   });
   router.post(['/v1/commands', '/commands'], async (ctx) => {
+    refuseBrowsers(ctx);
+    requireJson(ctx);
     authorizeCommand(ctx);
     const { name, params } = parseEnvelope(await readBody(ctx, cfg.max_body_bytes));
     const rec = await executor.execute(name, params);
     if (String(ctx.query.wait ?? '').toLowerCase() === 'true') await rec.done;
-    ctx.body = rec;
+    ctx.type = 'json';
+    ctx.body = recordJson(rec, log);
   });
 
   const app = new Koa();
@@ -233,7 +260,12 @@ export function createApp(deps: AppDeps): AgentApi {
     // A refused request's line says why (the faultstring, which never echoes a submitted value).
     let reason: string | undefined;
     try {
-      if (ctx.method === 'GET' && isStatusPath(ctx.path)) {
+      if (isStatusPath(ctx.path)) {
+        // IPA's status route is GET only (werkzeug adds HEAD); anything else is 405, as there.
+        if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+          ctx.set('Allow', 'GET, HEAD');
+          throw methodNotAllowed('GET, HEAD');
+        }
         ctx.set('Content-Type', 'application/json');
         ctx.body = status.body;
         return;
@@ -265,6 +297,53 @@ export function createApp(deps: AppDeps): AgentApi {
   });
 
   return { app, store, registry, executor, hooks, setBackend: (b) => status.setBackend(b) };
+}
+
+/**
+ * The API serves no web page, so a request that carries an `Origin` comes from a
+ * browser running someone else's page (or a DNS-rebound name for this host):
+ * Ironic and its clients never send one. Loopback is no boundary for those: any
+ * page open on the node can reach 127.0.0.1. `Sec-Fetch-Site: cross-site` or
+ * `same-site` is the same signal from a browser that left Origin out (a GET).
+ */
+function refuseBrowsers(ctx: Koa.Context): void {
+  const origin = ctx.get('origin');
+  const site = ctx.get('sec-fetch-site').toLowerCase();
+  if (origin || site === 'cross-site' || site === 'same-site') {
+    throw new ApiError(403, 'Forbidden: requests from a web page (an Origin header) are refused; the agent API is for Ironic and its tools, not browsers');
+  }
+}
+
+/**
+ * Commands are `application/json` only: a browser sends `text/plain`, form or
+ * multipart bodies cross-origin without asking first (no CORS preflight), JSON it
+ * must ask for, and this API never answers a preflight.
+ */
+function requireJson(ctx: Koa.Context): void {
+  const type = (ctx.get('content-type').split(';')[0] ?? '').trim().toLowerCase();
+  if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
+    throw new ApiError(415, 'Unsupported Media Type: command requests must be sent with Content-Type: application/json');
+  }
+}
+
+/**
+ * One record as JSON. A record the serializer cannot write (too deep, a cycle) is
+ * answered as a FAILED stub with its id, so it can never make the whole list fail.
+ */
+function recordJson(rec: CommandRecord, log: Log): string {
+  try {
+    return JSON.stringify(rec);
+  } catch (e) {
+    log.error(`command record ${rec.id} (${rec.name}) cannot be serialized: ${(e as Error).name}; answered as a FAILED stub`, { module: 'http' });
+    return JSON.stringify({
+      id: rec.id, command_name: rec.commandName, command_status: rec.running ? 'RUNNING' : 'FAILED', command_result: null,
+      command_error: { type: 'SerializationError', code: 500, message: 'The command record could not be serialized', details: `${(e as Error).name}; the command ran with status ${rec.status}` },
+    });
+  }
+}
+
+function listBody(records: readonly CommandRecord[], log: Log): Buffer {
+  return Buffer.from(`{"commands":[${records.map((r) => recordJson(r, log)).join(',')}]}`);
 }
 
 /** Anything not an ApiError: Koa's own http-errors keep their status; the rest is a logged 500. */

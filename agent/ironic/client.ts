@@ -90,6 +90,10 @@ export class IronicClient {
 
   /** Starts looking the node up in the background; idempotent. */
   start(): void {
+    if (this.d.config.insecure && !this.running) {
+      this.d.logger.error('ipa-insecure: the TLS certificates of Ironic and of the inspection callback are NOT verified; ' +
+        'anyone on the network path can impersonate them. BMC credentials offered by discovery will be refused.');
+    }
     this.running ??= this.main().catch((err: unknown) => {
       if (this.abort.signal.aborted) {
         this.phaseNow = 'stopped';
@@ -150,6 +154,7 @@ export class IronicClient {
           clock: this.d.clock,
           logger: this.d.logger,
           signal,
+          insecure: this.d.config.insecure,
         });
       },
     });

@@ -11,7 +11,10 @@
  *   {"uuid": <answer's uuid>, "bmc_credentials_result": {"status": "succeeded", "result": {...}}}
  *   {"uuid": ..., "bmc_credentials_result": {"status": "failed", "error": "..."}}
  * The password is never logged and never sent back. Credentials are accepted only
- * from a callback the agent can authenticate: https, or loopback (tests, local relays).
+ * from a callback the agent can authenticate: https with the certificate verified,
+ * or loopback (tests, local relays). With `ipa-insecure` the certificate is not
+ * checked, so anyone on the path could answer: the credentials are refused (the
+ * inventory is still posted), and the agent says so at start and on each answer.
  */
 import type { IronicApiClient } from './api-client.js';
 import { unwrapIronicError } from './ironic-error.js';
@@ -31,6 +34,8 @@ export interface DiscoveryOptions {
   clock: Clock;
   logger: IronicClientLogger;
   signal?: AbortSignal;
+  /** `ipa-insecure`: TLS certificates are not verified, so no peer is authenticated. */
+  insecure?: boolean | undefined;
 }
 
 export interface DiscoveryOutcome {
@@ -71,11 +76,18 @@ function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
-/** Whether credentials received from `url` can be trusted (TLS-verified, or never left the host). */
-export function callbackIsTrusted(url: string): boolean {
+/**
+ * Whether credentials received from `url` can be trusted: TLS with the peer's
+ * certificate verified, or never left the host. With `insecure` (certificates
+ * unchecked) nothing is authenticated, loopback https included.
+ */
+export function callbackIsTrusted(url: string, insecure = false): boolean {
+  if (insecure) return false;
   const u = new URL(url);
   return u.protocol === 'https:' || isLoopbackHost(u.hostname);
 }
+
+export const INSECURE_REFUSAL = 'BMC credentials are refused: ipa-insecure is set, so the callback\'s TLS certificate is not verified and its answer cannot be authenticated';
 
 function scrub(text: string, secret: string): string {
   return secret ? text.split(secret).join('***') : text;
@@ -101,9 +113,9 @@ export async function runDiscovery(o: DiscoveryOptions): Promise<DiscoveryOutcom
   if (typeof creds !== 'object' || typeof creds.username !== 'string' || !creds.username || !password) {
     outcome = 'failed';
     result = { status: 'failed', error: 'bmc_credentials must carry a non-empty username and password' };
-  } else if (!callbackIsTrusted(o.callbackUrl)) {
+  } else if (!callbackIsTrusted(o.callbackUrl, o.insecure)) {
     outcome = 'refused';
-    result = { status: 'refused', error: 'BMC credentials are accepted only over https (or from loopback)' };
+    result = { status: 'refused', error: o.insecure ? INSECURE_REFUSAL : 'BMC credentials are accepted only over https (or from loopback)' };
   } else if (!o.applyDiscoveredCredentials) {
     outcome = 'refused';
     result = { status: 'refused', error: 'this agent cannot set BMC credentials (no credential engine configured)' };

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -447,12 +448,38 @@ static napi_value js_request(napi_env env, napi_callback_info info)
     return start(env, job, NULL);
 }
 
+/* setDumpable(dumpable: boolean) -> number: prctl(PR_SET_DUMPABLE), then
+ * PR_GET_DUMPABLE's answer (0 or 1). Not an IPMI call: the agent's one other
+ * syscall, so that a crash of a process that held BMC passwords and the agent
+ * token writes no core file and the process cannot be ptrace-attached by
+ * other users. Synchronous: it cannot block. Throws with the errno on failure. */
+static napi_value js_set_dumpable(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    bool flag = false;
+    NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1 || napi_get_value_bool(env, argv[0], &flag) != napi_ok) {
+        napi_throw_type_error(env, NULL, "setDumpable(dumpable): dumpable must be a boolean");
+        return NULL;
+    }
+    if (prctl(PR_SET_DUMPABLE, flag ? 1UL : 0UL, 0UL, 0UL, 0UL) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "prctl(PR_SET_DUMPABLE) failed: errno %d", errno);
+        napi_throw_error(env, NULL, msg);
+        return NULL;
+    }
+    int now = prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+    return make_uint(env, now < 0 ? 0u : (uint32_t)now);
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
     napi_property_descriptor props[] = {
         { "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
         { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
         { "request", NULL, js_request, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "setDumpable", NULL, js_set_dumpable, NULL, NULL, NULL, napi_enumerable, NULL },
         { "abi", NULL, NULL, NULL, NULL, make_uint(env, ADDON_ABI), napi_enumerable, NULL },
         { "maxMessageLength", NULL, NULL, NULL, NULL, make_uint(env, IPMI_MAX_MSG_LENGTH), napi_enumerable, NULL },
     };

@@ -143,3 +143,16 @@ test('--ipmi-timeout and --ipmi-retries: defaults equal the service\'s, every so
   assert.throws(() => loadConfig({ argv: ['--ipmi-timeout', '1.5'], env: {}, cmdlinePath: null }), ConfigError);
   assert.match(optionsHelp(['ipmi_timeout', 'ipmi_retries']), /--ipmi-timeout SECONDS[\s\S]*kernel inband-ipmi-timeout=[\s\S]*--ipmi-retries N/);
 });
+
+test('a configured agent token shorter than 32 characters is refused at start, naming where it came from', () => {
+  const short = 'tok-' + 'y'.repeat(27); // 31
+  const cases: Array<[Parameters<typeof loadConfig>[0], RegExp]> = [
+    [{ argv: [], env: {}, cmdlineText: `ipa-agent-token=${short}` }, /ipa-agent-token\) is 31 characters; at least 32/],
+    [{ argv: [], env: { INBAND_AGENT_AGENT_TOKEN: 'x' }, cmdlinePath: null }, /INBAND_AGENT_AGENT_TOKEN\) is 1 characters; at least 32/],
+    [{ argv: ['--agent-token-file', '/run/t'], env: {}, cmdlinePath: null, readFile: files({ '/run/t': `${short}\n` }) }, /--agent-token-file\) is 31 characters/],
+  ];
+  for (const [input, re] of cases) {
+    assert.throws(() => loadConfig(input), (e: Error) => e instanceof ConfigError && re.test(e.message) && !e.message.includes(short));
+  }
+  assert.equal(loadConfig({ argv: [], env: {}, cmdlineText: `ipa-agent-token=${short}z` }).agentToken?.value.length, 32);
+});

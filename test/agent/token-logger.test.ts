@@ -72,9 +72,17 @@ test('redaction shapes leave masked values and ordinary text alone', () => {
   assert.equal(redactShapes('nothing secret here'), 'nothing secret here');
   assert.equal(redactShapes('{"agent_token": "******"}'), '{"agent_token": "******"}');
   assert.equal(redactShapes('{"ipmi_password":"abc"}'), '{"ipmi_password":"***"}');
+});
+
+test('every registered secret is masked whatever its length (the engine takes 1-20 byte passwords)', () => {
   const r = new SecretRedactor();
-  r.register('abc');
-  assert.equal(r.size, 0, 'too-short values are not registered');
+  for (const pw of ['Q', 'k9', 'p4s', 'Zx7!', 'a1B2c']) r.register(pw);
+  assert.equal(r.size, 5);
+  const line = r.redact('set user 3 password to a1B2c; then Zx7! then p4s, k9 and Q');
+  for (const pw of ['a1B2c', 'Zx7!', 'p4s', 'k9']) assert.ok(!line.includes(pw), `${pw} left in ${line}`);
+  assert.ok(!/Q/.test(line), line);
+  r.register('');
+  assert.equal(r.size, 5, 'an empty value is nothing to mask');
 });
 
 test('the log ring keeps the last lines in order as it wraps around', () => {

@@ -48,6 +48,8 @@ describe('conductor serve CLI', () => {
       [['--ironic-url', 'http://127.0.0.1:1', '--store', 'vault'], /file or barbican/],
       [['--ironic-url', 'http://127.0.0.1:1', '--username', 'a', '--username-b', 'a'], /must differ/],
       [['--ironic-url', 'http://127.0.0.1:1', '--password', 'x'], /Unknown option '--password'/],
+      [['--ironic-url', 'http://127.0.0.1:1', '--max-pending', '0'], /--max-pending must be a whole number >= 1/],
+      [['--ironic-url', 'http://127.0.0.1:1', '--inventories-per-minute', 'lots'], /--inventories-per-minute must be/],
     ];
     for (const [argv, re] of cases) {
       const r = await run({}, 'conductor', 'serve', ...argv);

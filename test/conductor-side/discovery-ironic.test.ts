@@ -287,5 +287,35 @@ for (const mode of ['alone', 'inspector', 'barbican'] as const) {
         throw new Error(scrub(`${(e as Error).message}\n--- service:\n${service.err.join('').slice(-4000)}\n--- agent log tail:\n${readFileSync(agentLog, 'utf8').slice(-3000)}`));
       }
     });
+
+    if (mode === 'alone') it('a caller that posts the known node\'s MAC with its own BMC address is refused (403): Ironic and the store untouched', { skip }, async () => {
+      assert.ok(first, 'the first discovery ran');
+      const before = await ironic.node(first!.uuid);
+      const ports = await ironic.api<{ ports: Array<{ address: string }> }>('GET', `/v1/ports?node=${first!.uuid}`);
+      const mac = ports.body.ports[0]!.address;
+      const store = openStore();
+      const history = await store.history(first!.uuid);
+      const ca = readFileSync(service.status.certificate, 'utf8');
+      const { request } = await import('node:https');
+      const postAs = (bmcAddress: string): Promise<{ status: number; text: string }> => new Promise((resolve, reject) => {
+        const u = new URL(`${service.status.listening}/v1/continue`);
+        const body = JSON.stringify({ inventory: { interfaces: [{ name: 'eth0', mac_address: mac }], bmc_address: bmcAddress, cpu: { count: 1, architecture: 'x86_64' }, memory: { physical_mb: 1024 }, disks: [] } });
+        const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', ca, headers: { 'Content-Type': 'application/json' } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      const r = await postAs('127.0.0.66');
+      assert.equal(r.status, 403, r.text);
+      assert.ok(!r.text.includes('password'), 'no credentials in the answer');
+      const afterNode = await ironic.node(first!.uuid);
+      assert.deepEqual(afterNode.driver_info, before.driver_info, 'driver_info (ipmi_address) untouched');
+      assert.equal(afterNode.driver_info.ipmi_address, '127.0.0.1');
+      assert.deepEqual(await store.history(first!.uuid), history, 'the store untouched');
+      assert.match(service.err.join(''), /REFUSED inventory from 127\.0\.0\.1/);
+    });
   });
 }

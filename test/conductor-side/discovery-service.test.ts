@@ -121,13 +121,16 @@ function inventory(macs: string[], bmc: string | null = '10.0.0.5'): Record<stri
   };
 }
 
-function post(server: DiscoveryServer, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+function post(server: DiscoveryServer, path: string, body: unknown): Promise<{ status: number; body: Record<string, unknown>; retryAfter?: string }> {
   const u = new URL(server.url + path);
   return new Promise((resolve, reject) => {
     const req = https.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', ca: server.certPem as string, headers: { 'Content-Type': 'application/json' } }, (res) => {
       let text = '';
       res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode as number, body: text ? JSON.parse(text) : {} }));
+      res.on('end', () => resolve({
+        status: res.statusCode as number, body: text ? JSON.parse(text) : {},
+        ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}),
+      }));
     });
     req.on('error', reject);
     req.end(JSON.stringify(body));
@@ -257,13 +260,13 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     assert.equal((await ironic.node(r.answer.uuid as string)).driver_info.ipmi_address, 'fd00::5');
   });
 
-  it('the agent reports failure: entry failed, nothing in Ironic', async () => {
+  it('the agent reports failure: a new node\'s entry is removed, nothing in Ironic', async () => {
     await start();
     const r = await fakeAgent(server, bmc, inventory(['52:54:00:00:00:01']), 'failed');
     assert.equal(r.result?.status, 'failed');
     const uuid = r.answer.uuid as string;
     assert.equal(ironic.nodesById.size, 0);
-    assert.deepEqual((await store.history(uuid)).map((e) => e.state), ['failed']);
+    assert.deepEqual(await store.history(uuid), [], 'a new node\'s entry is removed: its password is on no BMC');
     assert.equal(records[0]?.failedStep, 'agent-result');
     assert.match(records[0]!.error!, /0xcc/);
     assert.match(records[0]!.current.note, /not enrolled/);
@@ -327,7 +330,8 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
       req.on('end', () => {
         seen.push(JSON.parse(body));
         // inspector's enroll hook: a fake-hardware node in enroll, ports for the MACs.
-        ironic.add('1b2d7c3e-0000-4000-8000-00000000000a', {}, ['52:54:00:00:00:01'], 'enroll');
+        // Its driver_info holds the inventory's BMC address (discovery.py _extract_node_driver_info).
+        ironic.add('1b2d7c3e-0000-4000-8000-00000000000a', { ipmi_address: '10.0.0.5' }, ['52:54:00:00:00:01'], 'enroll');
         (ironic.nodesById.get('1b2d7c3e-0000-4000-8000-00000000000a') as IronicNodeView).driver = 'fake-hardware';
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ uuid: '1b2d7c3e-0000-4000-8000-00000000000a' }));
       });
@@ -359,14 +363,101 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     assert.equal(stray.status, 404);
   });
 
-  it('an agent that never reports: the entry is failed after the timeout', async () => {
+  it('an agent that never reports: the entry is removed from the store after the timeout', async () => {
     await start({ resultTimeoutMs: 50 });
     const a = await post(server, '/v1/continue', inventory(['52:54:00:00:00:01']));
     recordSecret((a.body.bmc_credentials as { password: string }).password);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(records[0]?.failedStep, 'agent-result');
     assert.match(records[0]!.error!, /no result/);
-    assert.deepEqual((await store.history(a.body.uuid as string)).map((e) => e.state), ['failed']);
+    assert.deepEqual(await store.history(a.body.uuid as string), [], 'the expired entry is removed from the store');
+    assert.ok(records[0]!.applied.some((x) => /removed/.test(x)));
+    assert.deepEqual(JSON.parse(readFileSync(join(work, 'secrets.json'), 'utf8')).nodes, {}, 'nothing left in the file');
+  });
+
+  it('a known node is never repointed: a foreign BMC address, no ipmi_address, or an active node is refused (403)', async () => {
+    await start();
+    const mac = '52:54:00:00:01:01';
+    const cases: Array<[string, Record<string, unknown>, string, string]> = [
+      ['a BMC address of the caller\'s choosing', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, 'manageable', '10.66.6.6'],
+      ['the right address, an active node', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, 'active', '10.0.0.5'],
+      ['the right address, an available node', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, 'available', '10.0.0.5'],
+      ['the right address, a node being deployed', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, 'wait call-back', '10.0.0.5'],
+      ['a node with no ipmi_address yet', { ipmi_username: 'ironic' }, 'manageable', '10.0.0.5'],
+    ];
+    for (const [i, [what, info, state, posted]] of cases.entries()) {
+      const uuid = `1b2d7c3e-0000-4000-8000-0000000001${String(i).padStart(2, '0')}`;
+      ironic.nodesById.clear();
+      ironic.ports.clear();
+      ironic.add(uuid, info, [mac], state);
+      const before = structuredClone(ironic.nodesById.get(uuid));
+      const r = await post(server, '/v1/continue', inventory([mac], posted));
+      assert.equal(r.status, 403, `${what}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.bmc_credentials, undefined, what);
+      assert.ok(!JSON.stringify(r.body).includes(uuid), `${what}: the answer does not name the node`);
+      assert.deepEqual(ironic.nodesById.get(uuid), before, `${what}: Ironic untouched`);
+      assert.deepEqual(await store.history(uuid), [], `${what}: store untouched`);
+      assert.match(lines.join('\n'), new RegExp(`REFUSED inventory from 127\\.0\\.0\\.1.*node ${uuid}`), `${what}: logged`);
+    }
+    assert.equal(service.pendingCount(), 0);
+    assert.deepEqual(ironic.calls, [], 'no patch, create, provision or power call');
+    assert.equal(bmc.proofs.length, 0);
+    assert.deepEqual(records.map((r) => r.failedStep), cases.map(() => 'match-node'));
+
+    // The node, booted on purpose (inspection expected, its own BMC): answered.
+    ironic.nodesById.clear();
+    ironic.add('1b2d7c3e-0000-4000-8000-000000000199', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, [mac], 'inspect wait');
+    const ok = await fakeAgent(server, bmc, inventory([mac], '10.0.0.5'));
+    await service.idle();
+    assert.ok(ok.password, 'credentials for a node whose BMC address and state fit');
+  });
+
+  it('a flood of random-MAC inventories: past the cap of pending discoveries, 429 and the store untouched', async () => {
+    await start({ maxPending: 5, maxPendingPerSource: 5, rate: { burst: 1000, perMinute: 1000 } });
+    const mac = (i: number): string => `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    const answers: Array<{ status: number; body: Record<string, unknown>; retryAfter?: string }> = [];
+    for (let batch = 0; batch < 6; batch++) {
+      answers.push(...await Promise.all(Array.from({ length: 50 }, (_, j) => post(server, '/v1/continue', inventory([mac(batch * 50 + j)], `10.1.${batch}.${j}`)))));
+    }
+    for (const a of answers) if (a.body.bmc_credentials) recordSecret((a.body.bmc_credentials as { password: string }).password);
+    const given = answers.filter((a) => a.status === 200 && a.body.bmc_credentials);
+    const refused = answers.filter((a) => a.status === 429);
+    assert.equal(given.length, 5, 'exactly the cap got passwords');
+    assert.equal(refused.length, 295);
+    assert.ok(refused.every((a) => Number(a.retryAfter) > 0), 'Retry-After on every 429');
+    assert.match(JSON.parse(String(refused[0]!.body.error_message)).faultstring, /too many discoveries/);
+    const file = JSON.parse(readFileSync(join(work, 'secrets.json'), 'utf8')) as { nodes: Record<string, unknown[]> };
+    assert.equal(Object.values(file.nodes).flat().length, 5, 'five store entries, no more');
+    assert.equal(service.pendingCount(), 5);
+    assert.equal(records.length, 0, 'a refused inventory leaves no record');
+    assert.equal(ironic.calls.length, 0);
+    assert.ok(lines.filter((l) => /refused an inventory/.test(l)).length < 20, 'the log is not flooded either');
+  });
+
+  it('inventories are rate-limited per source address, and pending ones capped per source', async () => {
+    let now = 1_000_000;
+    await start({ rate: { burst: 3, perMinute: 2 }, maxPendingPerSource: 2, now: () => now });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      // No BMC address: each is answered without credentials (nothing pending), so only the rate bites.
+      const r = await post(server, '/v1/continue', inventory([`02:00:00:00:02:0${i}`], '0.0.0.0'));
+      statuses.push(r.status);
+      if (r.status === 429) assert.equal(r.retryAfter, '30');
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+    now += 30_000; // one more inventory's worth at 2 a minute
+    assert.equal((await post(server, '/v1/continue', inventory(['02:00:00:00:02:10'], '0.0.0.0'))).status, 200);
+    assert.equal((await post(server, '/v1/continue', inventory(['02:00:00:00:02:11'], '0.0.0.0'))).status, 429);
+
+    // Per source: two pending from one address, the third refused; another address still served.
+    now += 600_000;
+    const viaA = async (i: number) => service.handle(inventory([`02:00:00:00:03:0${i}`], `10.2.0.${i}`), '192.0.2.1');
+    for (const i of [1, 2]) recordSecret(((await viaA(i)).body.bmc_credentials as { password: string }).password);
+    await assert.rejects(viaA(3), (e: Error & { status?: number }) => e.status === 429 && /from 192\.0\.2\.1/.test(e.message));
+    const b = await service.handle(inventory(['02:00:00:00:03:09'], '10.2.0.9'), '192.0.2.2');
+    recordSecret((b.body.bmc_credentials as { password: string }).password);
+    assert.equal(service.pendingCount('192.0.2.1'), 2);
+    assert.equal(service.pendingCount(), 3);
   });
 });
 

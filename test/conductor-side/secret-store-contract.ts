@@ -97,6 +97,24 @@ export function secretStoreContract(opts: ContractOptions): void {
     assert.ok(await store.getCurrent(n), 'the current entry survives');
   });
 
+  it('removes a pending or failed entry (never the current one); a node left empty is gone', { skip }, async () => {
+    const store = await opts.make();
+    const n = node();
+    const cur = await store.putPending(n, 'ironic', pw());
+    await store.markCurrent(n, cur.id);
+    const pending = await store.putPending(n, 'ironic_b', pw());
+    await store.removeEntry(n, pending.id);
+    assert.deepEqual((await store.history(n)).map((x) => x.id), [cur.id]);
+    await rejectsWith(store.getSecret(n, pending.id), 'NOT_FOUND');
+    await rejectsWith(store.removeEntry(n, cur.id), 'INVALID_STATE');
+    await rejectsWith(store.removeEntry(node(), cur.id), 'NOT_FOUND');
+    const lone = node();
+    const f = await store.putPending(lone, 'ironic', pw());
+    await store.markFailed(lone, f.id, 'x');
+    await store.removeEntry(lone, f.id);
+    assert.deepEqual(await store.history(lone), []);
+  });
+
   it('keeps nodes apart and refuses unknown ids and bad node idents', { skip }, async () => {
     const store = await opts.make();
     const n1 = node();

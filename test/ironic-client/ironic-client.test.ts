@@ -365,6 +365,31 @@ describe('conductor client: discovery on lookup 404', () => {
     assert.ok(!s.log.text().includes(password));
   });
 
+  it('with ipa-insecure, takes no BMC credentials from discovery and says so at start and on the answer', async () => {
+    const fc = await fake();
+    const password = recordSecret('Ins3cure-' + Math.random().toString(36).slice(2, 10));
+    fc.reply('inspection', { status: 200, body: { uuid: NODE, bmc_credentials: { username: 'ironic', password } } });
+    fc.reply('lookup', { status: 404, body: ironicError('Resource could not be found.') }, lookupOk(NODE, TOKEN));
+    let applied = 0;
+    const s = await start({
+      config: { api_url: [fc.url], inspection_callback_url: `${fc.url}/v1/continue`, insecure: true },
+      clock: new AutoClock(),
+      applyDiscoveredCredentials: async () => {
+        applied++;
+        return { user_id: 3 };
+      },
+      name: 'discovery-insecure',
+    });
+    await fc.waitFor('heartbeat', 1);
+    assert.equal(applied, 0, 'the BMC was never written');
+    const result = JSON.parse(fc.of('inspection')[1]!.body);
+    assert.equal(result.bmc_credentials_result.status, 'refused');
+    assert.match(result.bmc_credentials_result.error, /ipa-insecure/);
+    assert.match(s.log.text(), /ipa-insecure: the TLS certificates .* NOT verified/);
+    assert.match(s.log.text(), /BMC credentials from discovery for user \\"ironic\\": refused/);
+    assert.ok(!s.log.text().includes(password));
+  });
+
   it('uses Ironic\'s /v1/continue_inspection when the API has it (>= 1.84) and no callback is configured', async () => {
     const fc = await fake('1.91');
     fc.reply('inspection', { status: 202, body: { uuid: NODE } });

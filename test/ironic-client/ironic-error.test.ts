@@ -39,6 +39,9 @@ describe('lookup and discovery helpers', () => {
     assert.equal(callbackIsTrusted('http://127.0.0.1:5050/v1/continue'), true);
     assert.equal(callbackIsTrusted('http://[::1]:5050/v1/continue'), true);
     assert.equal(callbackIsTrusted('http://192.0.2.1:5050/v1/continue'), false);
+    // ipa-insecure: the certificate is not checked, so no peer is authenticated, loopback included.
+    assert.equal(callbackIsTrusted('https://192.0.2.1:5050/v1/continue', true), false);
+    assert.equal(callbackIsTrusted('https://127.0.0.1:5050/v1/continue', true), false);
   });
   it('picks the smallest disk of at least 4 GiB as root_disk, like IPA', () => {
     const disks = [{ name: '/dev/sdb', size: 2 * 1024 ** 3 }, { name: '/dev/sdc', size: 500 * 1024 ** 3 }, { name: '/dev/sda', size: 100 * 1024 ** 3 }];

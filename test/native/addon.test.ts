@@ -36,8 +36,9 @@ describe('ipmi_kcs addon', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('exports only async open/close/request, its ABI version and the kernel message limit', () => {
-    assert.deepEqual(Object.keys(addon).sort(), ['abi', 'close', 'maxMessageLength', 'open', 'request']);
+  it('exports only async open/close/request, the prctl dumpable shim, its ABI version and the kernel message limit', () => {
+    assert.deepEqual(Object.keys(addon).sort(), ['abi', 'close', 'maxMessageLength', 'open', 'request', 'setDumpable']);
+    assert.throws(() => (addon.setDumpable as (x: unknown) => number)('no'), TypeError);
     assert.equal(addon.abi, 1);
     assert.equal(addon.maxMessageLength, 272);
   });
