@@ -198,7 +198,7 @@ export function checkValue(schema: SchemaFragment, value: unknown, rule: string)
       return null;
     }
     case 'integer':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return bad(`got ${kindOf(value)}`);
+      if (typeof value !== 'number' || !Number.isInteger(value)) return bad(`got ${typeof value === 'number' ? 'a non-integer number' : kindOf(value)}`);
       if ((schema.minimum !== undefined && value < schema.minimum) || (schema.maximum !== undefined && value > schema.maximum)) return bad(`got ${value}`);
       return null;
     case 'boolean':
@@ -223,7 +223,6 @@ export function checkValue(schema: SchemaFragment, value: unknown, rule: string)
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer out of range' : 'a non-integer number';
   return `a ${typeof v}`;
 }
 

@@ -37,6 +37,12 @@ export interface SetCredentialsParams {
  */
 export const SET_CREDENTIALS_SCHEMA = credentialParamsSchema({ password_sealed: SEALED_VALUE_SCHEMA });
 
+/** The contract's reason for refusing params, `<prefix>.<field>: must be …` (never the value), or null. */
+export function explainParams(p: unknown, prefix: string): string | null {
+  const v = checkWireParams(p);
+  return v ? `${prefix}.${v.field}: ${v.message}` : null;
+}
+
 /** The args' descriptions, served as the step's `argsinfo` (Ironic refuses manual-step args it does not list). */
 export const SET_CREDENTIALS_ARGSINFO: Record<string, { description: string; required: boolean }> = credentialArgsinfo();
 
@@ -148,6 +154,7 @@ export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandD
   const setCredentials: CommandDefinition<SetCredentialsParams, SetCredentialsArgs> = {
     mode: 'async',
     schema: SET_CREDENTIALS_SCHEMA,
+    explain: (p) => explainParams(p, 'params'),
     prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: sealingKey() }),
     run: (args) => runSetCredentials(deps.credentials, args),
   };

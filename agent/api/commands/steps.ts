@@ -22,7 +22,7 @@ import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
 import { processSealingKey, type SealingKey } from '../../tls/sealing-key.js';
-import { runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
+import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
 
 export type StepKind = 'clean' | 'deploy' | 'service';
 export const STEP_KINDS: readonly StepKind[] = ['clean', 'deploy', 'service'];
@@ -97,7 +97,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
         const args = p.step.args ?? {};
         const validate = await argsValidator();
         if (!validate(args)) {
-          const d = describeAjvError(validate.errors, 'params.step.args');
+          const d = explainParams(args, 'params.step.args') ?? describeAjvError(validate.errors, 'params.step.args');
           const i = d.indexOf(': ');
           throw new ParamError(d.slice(0, i), d.slice(i + 2));
         }
