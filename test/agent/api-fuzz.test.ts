@@ -79,8 +79,8 @@ test('fuzzed requests all get a 4xx with a faultstring and never reach the BMC',
       if (checkWireParams(params) === null) continue;
       cases.push({ what: `set_credentials ${f}=${JSON.stringify(v)?.slice(0, 20)}`, method: 'POST', path: `/v1/commands/?${q}`, body: { name: 'bmc.set_credentials', params } });
     }
-    // The inputs that used to pass the door and fail at the BMC (issue: one credential contract):
-    // each must be a 400 naming the field, on the command and on every step path.
+    // The inputs that used to pass the door and fail at the BMC (one credential contract):
+    // each is a 400 naming the field on bmc.set_credentials, and a FAILED step naming it (below).
     const contractCases: Array<[string, Record<string, unknown>]> = [
       ['slot', { slot: 1 }], ['slot', { slot: 64 }], ['slot', { slot: 0 }],
       ['channels', { channels: [0] }], ['channels', { channels: [15] }], ['channels', { channels: [12] }], ['channels', { channels: [] }], ['channels', { channels: [1, 1] }],
@@ -89,16 +89,16 @@ test('fuzzed requests all get a 4xx with a faultstring and never reach the BMC',
       ['privilege', { privilege: 'callback' }], ['privilege', { privilege: 1 }], ['privilege', { privilege: 5 }], ['privilege', { privilege: 15 }], ['privilege', { privilege: 'Administrator' }],
       ['allow_lockout', { allow_lockout: 'yes' }], ['allow_lockout', { allow_lockout: 1 }],
     ];
+    const stepCases: typeof cases = [];
     for (const [field, extra] of contractCases) {
       const args = { username: 'fuzz', password: PASSWORD, ...extra };
       const names = { what: `contract ${field}=${JSON.stringify(extra[field as keyof typeof extra]).slice(0, 24)}`, field };
       cases.push({ ...names, method: 'POST', path: `/v1/commands/?${q}`, body: { name: 'bmc.set_credentials', params: args } });
-      for (const kind of ['clean', 'deploy', 'service']) {
-        cases.push({ ...names, what: `${kind} step ${names.what}`, method: 'POST', path: `/v1/commands/?${q}`, body: { name: `${kind}.execute_${kind}_step`, params: { step: { interface: 'deploy', step: 'set_bmc_credentials', args } } } });
-      }
+      const kind = ['clean', 'deploy', 'service'][stepCases.length % 3]!;
+      stepCases.push({ ...names, what: `${kind} step ${names.what}`, method: 'POST', path: `/v1/commands/?${q}`, body: { name: `${kind}.execute_${kind}_step`, params: { step: { interface: 'deploy', step: 'set_bmc_credentials', args } } } });
     }
     // Step args, unknown commands, bad names, bad envelopes.
-    cases.push({ what: 'step args wrong type', method: 'POST', path: `/v1/commands/?${q}`, body: { name: 'clean.execute_clean_step', params: { step: { interface: 'deploy', step: 'set_bmc_credentials', args: { username: 5, password: PASSWORD } } } } });
+    cases.push({ what: 'step args wrong type', method: 'POST', path: `/v1/commands/?${q}`, body: { name: 'clean.execute_clean_step', params: { step: { interface: 'deploy', step: 'set_bmc_credentials', args: { username: 5, generate: true } } } } });
     cases.push({ what: 'step not an object', method: 'POST', path: `/v1/commands/?${q}`, body: { name: 'service.execute_service_step', params: { step: 'set_bmc_credentials' } } });
     for (const name of ['bmc', 'bmc.', '.x', 'a.b.c', 'bmc.set_credentials.x', 'no.such', 'bmc.format_disk', 'x'.repeat(300), '../bmc.get_info']) {
       cases.push({ what: `name ${name.slice(0, 20)}`, method: 'POST', path: `/v1/commands/?${q}`, body: { name, params: {} } });
@@ -144,13 +144,26 @@ test('fuzzed requests all get a 4xx with a faultstring and never reach the BMC',
 
     assert.equal(transport.stats().requests, requestsBefore, 'no IPMI request was sent while fuzzing');
     assert.equal(JSON.stringify(await agent.credentials.getInfo()), before, 'the user table is unchanged');
-    assert.equal(agent.api.store.size, 0, 'no command record was created');
+    const listed = await httpRequest(base, 'GET', `/v1/commands/?${q}`);
+    assert.ok((listed.json.commands as Array<{ command_name: string; command_status: string }>).every((c) => /^execute_\w+_step$/.test(c.command_name) && c.command_status === 'FAILED'),
+      'no command record but the refused steps\' was created');
     const ok = await httpRequest(base, 'GET', '/v1/status');
     assert.equal(ok.status, 200, 'the daemon still answers');
     assert.ok(!lines.text().includes(PASSWORD) && !lines.text().includes(TOKEN), 'a secret reached the log');
-    assert.equal(contractRefused, contractCases.length * 4);
+    assert.equal(contractRefused, contractCases.length);
+    // On the step path the same refusal is a FAILED command: Ironic copies a step refused with
+    // 4xx, args and password included, into the node's last_error. Still nothing reaches the BMC.
+    for (const c of stepCases) {
+      const r = await httpRequest(base, c.method, c.path, c.body);
+      assert.equal(r.status, 200, `${c.what}: ${r.text.slice(0, 200)}`);
+      const done = await httpRequest(base, 'GET', `/v1/commands/${r.json.id}?wait=true&${q}`);
+      assert.equal(done.json.command_status, 'FAILED', c.what);
+      assert.equal(done.json.command_error.reason, 'INVALID_REQUEST', c.what);
+      assert.match(done.json.command_error.details, new RegExp(`params\\.step\\.args\\.${c.field}\\b`), `${c.what}: ${done.json.command_error.details}`);
+      assert.ok(!done.text.includes(PASSWORD) && !r.text.includes(PASSWORD), `${c.what}: the password was echoed`);
+    }
     captureLines('agent-fuzz-statuses', JSON.stringify(Object.fromEntries(statuses)));
-    console.log(`# fuzz: ${cases.length} requests (${contractRefused} contract cases on 4 doors), answers ${JSON.stringify(Object.fromEntries(statuses))}, 0 IPMI requests`);
+    console.log(`# fuzz: ${cases.length} requests + ${stepCases.length} steps (${contractRefused} contract cases as 400, ${stepCases.length} as FAILED steps), answers ${JSON.stringify(Object.fromEntries(statuses))}, 0 IPMI requests`);
   } finally {
     await agent.close();
     captureLines('agent-fuzz', lines.lines);

@@ -231,10 +231,19 @@ for (const kind of ['clean', 'deploy', 'service'] as const) {
       const all = await a.request('GET', '/v1/commands/');
       assert.ok(!all.text.includes(PASSWORD));
 
-      // Bad args: refused before anything runs, naming the field.
-      const bad = await a.request('POST', `/v1/commands/?${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', password: PASSWORD, bogus: 1 } }, node, ports } });
+      // Bad args: refused before anything runs, naming the field; a 400 without a plain password,
+      // a FAILED record with one (Ironic would copy a 4xx step's args into last_error).
+      const calls = creds.calls.length;
+      const bad = await a.request('POST', `/v1/commands/?${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', generate: true, bogus: 1 } }, node, ports } });
       assert.equal(bad.status, 400);
       assert.match(bad.json.faultstring, /params\.step\.args\.bogus: unknown field/);
+      const badPlain = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', password: PASSWORD, bogus: 1 } }, node, ports } });
+      assert.equal(badPlain.status, 200);
+      assert.equal(badPlain.json.command_status, 'FAILED');
+      assert.equal(badPlain.json.command_error.reason, 'INVALID_REQUEST');
+      assert.match(badPlain.json.command_error.details, /params\.step\.args\.bogus: unknown field/);
+      assert.ok(!badPlain.text.includes(PASSWORD));
+      assert.equal(creds.calls.length, calls, 'nothing reached the engine');
 
       // A step this agent does not have: a FAILED record, as IPA's dispatch does.
       const other = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { interface: 'deploy', step: 'erase_devices_metadata', priority: 99 }, node, ports } });

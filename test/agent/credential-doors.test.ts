@@ -13,6 +13,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { readFileSync } from 'node:fs';
+import { credentialContractJson, CONTRACT_JSON_NAME } from '../../service/tools/gen-credential-contract.js';
+import { projectRoot } from '../native/project.js';
 import { lazyValidator } from '../../agent/ajv.js';
 import { main as agentMain } from '../../agent/cli.js';
 import { LineCollector } from '../../agent/logger.js';
@@ -173,6 +176,8 @@ test('argsinfo, the HTTP schema and the contract name the same fields, and the c
   // Declarative: a JSON round trip loses nothing, so another implementation can load the same facts.
   assert.deepEqual(JSON.parse(JSON.stringify(CREDENTIAL_CONTRACT)), CREDENTIAL_CONTRACT);
   assert.deepEqual(JSON.parse(JSON.stringify(credentialParamsSchema())), credentialParamsSchema());
+  // The checked-in JSON export (npm run gen:credential-contract) is current.
+  assert.equal(readFileSync(join(projectRoot(), 'service', CONTRACT_JSON_NAME), 'utf8'), credentialContractJson(), 'service/credential-contract.json is stale: npm run gen:credential-contract');
 });
 
 test('the contract\'s own checker agrees with ajv on every field\'s schema', async () => {
