@@ -19,6 +19,7 @@ import type { Transport } from '../ipmi-kcs/transport.js';
 import { VERSION } from '../service/version.js';
 import type { Selection } from '../ipmi-kcs/select.js';
 import { SIMULATED_NOTE, stampBackend } from './backend.js';
+import { checkWireParams, fieldForFlag, flagValue, privilegeName } from '../service/credential-contract.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -98,15 +99,17 @@ const SET_HELP = `Usage: inband-agent set-credentials --username NAME (--passwor
 Creates or updates a BMC user in-band: picks the slot, writes name, password, privilege and channel
 access in a vendor-safe order, verifies by reading back, and rolls back on failure.
 
-  --username NAME          user name (1-16 characters)
+  --username NAME          user name: 1-16 ASCII letters, digits, _ . - (not starting with . or -)
   --password-stdin         read the password from the first line of stdin (never from an argument)
   --generate               generate a random password the BMC accepts
   --show-secret            print a generated password (otherwise it is not shown anywhere)
-  --privilege LEVEL        administrator (default), operator or user
-  --slot N                 user ID to use (default: the user with this name, else a free slot)
-  --channel N              LAN channel to grant access on; repeat for several (default: all LAN channels)
+  --privilege LEVEL        administrator (default), operator or user (or 4, 3, 2)
+  --slot N                 user ID 2-63 to use (default: the user with this name, else a free slot)
+  --channel N              LAN channel 1-11 to grant access on; repeat for several (default: all LAN channels)
   --enable-channel-access  also enable IPMI messaging on the channel(s) where it blocks login
   --allow-fixed-slot       allow reusing a slot whose name the BMC fixes, if the name matches
+  --allow-lockout          allow leaving a LAN channel without the enabled administrator it had
+                           (demoting, renaming or reusing the last one's slot); refused otherwise
   --json                   print the result as JSON
 
 Backend options:
@@ -114,6 +117,27 @@ ${optionsHelp(BACKEND_OPTIONS)}
 `;
 
 class UsageError extends Error {}
+
+/**
+ * set-credentials' contract flags as wire params (credential-contract.ts):
+ * each flag the contract declares, its text turned into the field's type.
+ * The password (stdin) is not among them.
+ */
+function credentialParamsFromFlags(own: Map<string, string[] | true>): Record<string, unknown> {
+  const params: Record<string, unknown> = {};
+  for (const [flag, value] of own) {
+    const f = fieldForFlag(flag);
+    if (!f || f.flagKind === 'stdin') continue;
+    if (f.flagKind === 'bool') {
+      if (f.wire !== 'generate') params[f.wire] = true;
+      continue;
+    }
+    const texts = value === true ? [] : value;
+    params[f.wire] = f.flagKind === 'multi' ? texts.map((t) => flagValue(f, t)) : flagValue(f, texts[0] ?? '');
+  }
+  if (own.has('--generate')) params.generate = true;
+  return params;
+}
 
 function write(s: NodeJS.WritableStream, text: string): void {
   s.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -360,22 +384,22 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   const { own, rest, positionals } = splitFlags(argv, {
     '--username': 'value', '--password-stdin': 'bool', '--generate': 'bool', '--show-secret': 'bool', '--privilege': 'value',
     '--slot': 'value', '--channel': 'multi', '--json': 'bool', '--enable-channel-access': 'bool', '--allow-fixed-slot': 'bool',
+    '--allow-lockout': 'bool',
   });
   // The stray argument is not echoed: it may well be a password.
   if (positionals.length) throw new UsageError(`set-credentials takes no positional arguments (got ${positionals.length}); the password is read with --password-stdin, never from an argument`);
-  const username = (own.get('--username') as string[] | undefined)?.[0];
-  if (!username) throw new UsageError('--username is required');
   const fromStdin = own.has('--password-stdin');
   const generate = own.has('--generate');
   if (fromStdin === generate) throw new UsageError('give exactly one of --password-stdin and --generate');
-  const privilege = (own.get('--privilege') as string[] | undefined)?.[0];
-  if (privilege !== undefined && !['administrator', 'operator', 'user'].includes(privilege)) throw new UsageError('--privilege must be administrator, operator or user');
-  const slotText = (own.get('--slot') as string[] | undefined)?.[0];
-  if (slotText !== undefined && !/^\d+$/.test(slotText)) throw new UsageError('--slot must be a number');
-  const channels = ((own.get('--channel') as string[] | undefined) ?? []).map((c) => {
-    if (!/^\d+$/.test(c) || Number(c) > 15) throw new UsageError(`--channel ${c}: must be a channel number 0-15`);
-    return Number(c);
-  });
+  // Every flag is checked by the credential contract (service/credential-contract.ts)
+  // before the backend is opened: a refused value names its flag and touches nothing.
+  const params = credentialParamsFromFlags(own);
+  const refused = checkWireParams({ ...params, ...(fromStdin ? { password: 'x' } : {}) });
+  if (refused) throw new UsageError(`${refused.flag ?? refused.field}: ${refused.message}`);
+  const username = params.username as string;
+  const privilege = params.privilege === undefined ? undefined : privilegeName(params.privilege);
+  const slot = params.slot as number | undefined;
+  const channels = (params.channels as number[] | undefined) ?? [];
 
   const loaded = load(rest, io);
   const logger = await makeLogger(loaded, io, false);
@@ -384,6 +408,8 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   if (fromStdin) {
     const line = await readStdinLine(io.stdin);
     if (!line) throw new UsageError('--password-stdin: stdin gave an empty password');
+    const problem = checkWireParams({ ...params, password: line });
+    if (problem) throw new UsageError(`--password-stdin: ${problem.message}`);
     logger.redactor.register(line);
     password = Secret.fromString(line);
   }
@@ -395,11 +421,12 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     const result = stampBackend(await service.setCredentials({
       username,
       ...(password ? { password } : { generate: true }),
-      ...(privilege ? { privilege: privilege as 'administrator' } : {}),
-      ...(slotText !== undefined ? { slot: Number(slotText) } : {}),
+      ...(privilege ? { privilege } : {}),
+      ...(slot !== undefined ? { slot } : {}),
       ...(channels.length ? { channels } : {}),
       ...(own.has('--enable-channel-access') ? { enableChannelAccess: true } : {}),
       ...(own.has('--allow-fixed-slot') ? { allowFixedSlot: true } : {}),
+      ...(own.has('--allow-lockout') ? { allowLockout: true } : {}),
     }), selection.kind);
     const showSecret = own.has('--show-secret') && result.generatedPassword !== undefined;
     if (own.has('--json')) {

@@ -14,6 +14,7 @@
  * (no secrets) is printed as JSON on stdout and kept under --records-dir.
  * Exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage.
  */
+import { checkWireParams } from '../service/credential-contract.js';
 import { constants as fsc } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -161,8 +162,9 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
   if (!v['ironic-url']) return usage('--ironic-url is required');
   const userA = v.username as string;
   const userB = v['username-b'] ?? `${userA}_b`;
-  for (const u of [userA, userB]) {
-    if (!/^[A-Za-z0-9_.-]{1,16}$/.test(u)) return usage(`BMC user name ${JSON.stringify(u)} must be 1-16 of [A-Za-z0-9_.-]`);
+  for (const [flag, u] of [['--username', userA], ['--username-b', userB]] as const) {
+    const refused = checkWireParams({ username: u, generate: true });
+    if (refused) return usage(`${flag}: ${refused.message}`);
   }
   if (userA === userB) return usage('the two BMC users must differ');
   const cleanTimeout = Number(v['clean-timeout']);

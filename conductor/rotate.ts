@@ -52,6 +52,7 @@
  * Ironic holds (and that works) now. No record or log line holds a password.
  */
 import type { Secret } from '../service/secret.js';
+import { checkWireParams } from '../service/credential-contract.js';
 import { generatePassword } from '../service/password-generator.js';
 import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
 import { pinnedCertificate, recipientFromCertificate, SEALED_PURPOSE, sealPassword, type SealRecipient } from './seal.js';
@@ -62,7 +63,7 @@ export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patch
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
 export type RotationStepName =
-  | 'read-node' | 'seal' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
+  | 'check-request' | 'read-node' | 'seal' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
   | 'ironic-power-check' | 'store-current' | 'retire-previous' | 'delete-superseded' | 'return-node';
 
 export interface RotationStep {
@@ -136,6 +137,15 @@ export function nextUsername(pair: readonly [string, string], held: string | nul
   return held === pair[0] ? pair[1] : pair[0];
 }
 
+/** What the credential contract refuses in the args this rotation would send (either user of the pair), or null. */
+export function refusedStepArgs(opts: Pick<RotateOptions, 'usernames' | 'privilege'>): string | null {
+  for (const username of opts.usernames) {
+    const v = checkWireParams({ username, generate: true, privilege: opts.privilege ?? 'administrator' });
+    if (v) return `step arg ${v.field}${v.field === 'username' ? ` (user ${JSON.stringify(username)})` : ''}: ${v.message}`;
+  }
+  return null;
+}
+
 export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
   const now = opts.now ?? (() => new Date());
   const log = opts.log ?? (() => undefined);
@@ -162,6 +172,18 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
       throw new StepFailure(step, msg);
     }
   };
+
+  // The step args, checked by the credential contract before Ironic is contacted:
+  // a request the agent would refuse must not reboot the node into the ramdisk first.
+  const refused = refusedStepArgs(opts);
+  if (refused) {
+    mark('check-request', 'failed', refused);
+    rec.failedStep = 'check-request';
+    rec.error = refused;
+    rec.current = { username: null, note: 'Ironic was not contacted' };
+    rec.finishedAt = now().toISOString();
+    return rec;
+  }
 
   let node: IronicNodeView | undefined;
   let entry: SecretEntry | undefined;

@@ -4,6 +4,7 @@
  * or SIGTERM (or `io.signal`). Prints one JSON line on stdout once listening:
  * {"listening": URL, "certificate": FILE|null, "fingerprint": SHA-256|null}.
  */
+import { checkWireParams } from '../service/credential-contract.js';
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -96,7 +97,10 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   const host = (listen[1] as string).replace(/^\[|\]$/g, '');
   const userA = v.username as string;
   const userB = v['username-b'] ?? `${userA}_b`;
-  for (const u of [userA, userB]) if (!/^[A-Za-z0-9_.-]{1,16}$/.test(u)) return usage(`BMC user name ${JSON.stringify(u)} must be 1-16 of [A-Za-z0-9_.-]`);
+  for (const [flag, u] of [['--username', userA], ['--username-b', userB]] as const) {
+    const refused = checkWireParams({ username: u, generate: true });
+    if (refused) return usage(`${flag}: ${refused.message}`);
+  }
   if (userA === userB) return usage('the two BMC users must differ');
   const bmcPort = Number(v['bmc-port']);
   if (!Number.isInteger(bmcPort) || bmcPort < 1 || bmcPort > 65535) return usage('--bmc-port must be 1-65535');

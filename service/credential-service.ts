@@ -96,8 +96,10 @@ function enabledOf(access: UserAccess[]): { enabled: boolean; source: 'status' |
   return { enabled: access.some((a) => a.ipmiMessaging), source: 'ipmi-messaging' };
 }
 
-function isEnabledAdmin(snap: SlotSnapshot): boolean {
-  return snap.enabled && Object.values(snap.access).some((a) => a.ipmiMessaging && a.privilege === Privilege.ADMINISTRATOR);
+/** An enabled user with IPMI messaging at administrator privilege on `ch` (§6.8, §22.26): one who can log in there and repair the BMC. */
+function adminOn(snap: SlotSnapshot, ch: number): boolean {
+  const a = snap.access[String(ch)];
+  return snap.enabled && a !== undefined && a.ipmiMessaging && a.privilege === Privilege.ADMINISTRATOR;
 }
 
 export class CredentialService {
@@ -344,8 +346,17 @@ export class CredentialService {
       let testUnreliable = false;
       try {
         prior = await this.#snapshot(reader, uid, currentName, channels);
-        if (how === 'explicit' && currentName !== '' && currentName !== req.username && isEnabledAdmin(prior)) {
-          await this.#refuseLastAdmin(reader, uid, names, channels);
+        // Planned before the journal and the first write: a refused change writes nothing.
+        const lockout = await this.#lockout(reader, uid, prior, req, names, channels, level);
+        if (lockout) {
+          const what = lockout.renamed ? `renaming it to "${req.username}"` : `setting its privilege to ${req.privilege}`;
+          const whom = `user ${uid} ("${currentName}") is the last enabled administrator on LAN channel${lockout.channels.length === 1 ? '' : 's'} ${lockout.channels.join(', ')}`;
+          if (!req.allowLockout) {
+            throw new ServiceError('LOCKOUT_REFUSED', `${whom}; ${what} would leave nobody able to administer the BMC over LAN there. Nothing was written; `
+              + `give another administrator first, or set allowLockout (allow_lockout, --allow-lockout) to do it anyway`,
+            { field: lockout.renamed ? (how === 'explicit' ? 'slot' : 'username') : 'privilege', details: { userId: uid, channels: lockout.channels, renamed: lockout.renamed } });
+          }
+          warnings.push(`${whom}; ${what} as asked (allowLockout): no enabled administrator it had is left there`);
         }
         for (const ch of channels) {
           const snap: ChannelAccessSnapshot = { channel: ch, stores: {} };
@@ -531,14 +542,39 @@ export class CredentialService {
     return { userId: uid, name, enabled, enabledSource: source, access };
   }
 
-  /** Refuses to overwrite `uid` when no other enabled administrator would remain. */
-  async #refuseLastAdmin(reader: BmcReader, uid: number, names: Map<number, string>, channels: number[]): Promise<void> {
-    for (const [id, name] of names) {
-      if (id === uid || name === '') continue;
-      const other = await this.#snapshot(reader, id, name, channels);
-      if (isEnabledAdmin(other)) return;
+  /**
+   * The lock-out rule, decided from BMC state before anything is written: after
+   * the change, every LAN channel where an enabled administrator could log in
+   * must still have one of those administrators (same slot, same name, still
+   * enabled with IPMI messaging at administrator privilege, §6.8/§22.26).
+   * The change writes only slot `uid`: its name, enabled state and its access on
+   * `channels`; so it can lose an administrator by demoting it on those
+   * channels, or by renaming (reusing) its slot, which loses it everywhere.
+   * Returns the channels left without one, or null. User 1 (anonymous, §6.9.1)
+   * does not count: an operator logs in by name.
+   */
+  async #lockout(
+    reader: BmcReader, uid: number, prior: SlotSnapshot, req: NormalizedRequest, names: Map<number, string>, channels: number[], level: number,
+  ): Promise<{ channels: number[]; renamed: boolean } | null> {
+    if (prior.name === '') return null;
+    const renamed = prior.name !== req.username;
+    let before = prior;
+    let scope = channels;
+    if (renamed && req.channels) {
+      // A rename loses the administrator on every LAN channel, not just the ones asked for.
+      scope = (await reader.lanChannels()).map((c) => c.channel);
+      before = await this.#snapshot(reader, uid, prior.name, scope);
     }
-    throw new ServiceError('LOCKOUT_REFUSED', `slot ${uid} ("${names.get(uid)}") is the last enabled administrator; overwriting it could lock everyone out. Nothing was written`, { field: 'slot', details: { userId: uid } });
+    const after = (ch: number): boolean => !renamed && (!channels.includes(ch) ? adminOn(before, ch) : level === Privilege.ADMINISTRATOR);
+    const lost = scope.filter((ch) => adminOn(before, ch) && !after(ch));
+    if (!lost.length) return null;
+    const uncovered = new Set(lost);
+    for (const [id, name] of names) {
+      if (id === uid || name === '' || uncovered.size === 0) continue;
+      const other = await this.#snapshot(reader, id, name, [...uncovered]);
+      for (const ch of [...uncovered]) if (adminOn(other, ch) && !other.access[String(ch)]!.callbackOnly) uncovered.delete(ch);
+    }
+    return uncovered.size ? { channels: [...uncovered].sort((a, b) => a - b), renamed } : null;
   }
 
   /**

@@ -15,7 +15,9 @@
  *    empty slot above user 1 and the vendor fixed-name slots; or the explicit
  *    `slot`. Refused without writing: no free slot (NO_FREE_SLOT), a fixed-name
  *    slot without `allowFixedSlot`, a name already held by another slot, and
- *    overwriting the last enabled administrator (LOCKOUT_REFUSED).
+ *    any change that would leave a LAN channel without an enabled
+ *    administrator it had — demoting, renaming or reusing the slot of the last
+ *    one (LOCKOUT_REFUSED) — unless `allowLockout` asks for it.
  * 3. **Journal** the slot's previous name, enabled state and per-channel access
  *    (never the password) to `<stateDir>/credential-change.journal.json`, 0600,
  *    fsync'd, created with O_EXCL (it is also the cross-process lock).
@@ -75,7 +77,7 @@ export { ServiceError, type ServiceErrorCode } from './errors.js';
 export { silentLogger, type Logger } from './logger.js';
 export { CredentialService, type CredentialServiceOptions } from './credential-service.js';
 export { DEFAULT_RETRY, DEFAULT_CALL_TIMEOUT_MS, type RetryOptions } from './bmc-client.js';
-export { USERNAME_PATTERN } from './validate.js';
+export { CREDENTIAL_CONTRACT, checkWireParams, credentialArgsinfo, credentialParamsSchema, type ContractField, type ContractViolation } from './credential-contract.js';
 export { minimumFreshChangeRequests, type RequestBudgetInput } from './request-budget.js';
 export {
   PRIVILEGE_LEVEL, privilegeLabel,

@@ -25,13 +25,13 @@ export function privilegeLabel(level: number): string {
 }
 
 export interface SetCredentialsRequest {
-  /** `[A-Za-z_][A-Za-z0-9_]{0,15}` — the portable subset (OpenBMC's pattern, 16 bytes of §22.28). */
+  /** 1–16 ASCII letters, digits, `_ . -` (credential-contract.ts; §22.28 holds 16 bytes). */
   username: string;
-  /** Exactly one of `password` / `generate`. 1–20 bytes of printable ASCII; >16 needs IPMI 2.0. */
+  /** Exactly one of `password` / `generate`. 1–20 bytes of printable ASCII; >16 needs IPMI 2.0 (§22.30). */
   password?: Secret;
   generate?: boolean;
-  /** Default 'administrator'. */
-  privilege?: PrivilegeName;
+  /** Default 'administrator'; by name or §6.8 level (2 user, 3 operator, 4 administrator). */
+  privilege?: PrivilegeName | 2 | 3 | 4;
   /** Explicit user id (2..max users). */
   slot?: number;
   /** LAN channels to grant access on; default every LAN channel discovered. */
@@ -40,6 +40,11 @@ export interface SetCredentialsRequest {
   enableChannelAccess?: boolean;
   /** Opt-in: allow reusing a vendor fixed-name slot (§22.27 byte 3) whose name equals `username`. */
   allowFixedSlot?: boolean;
+  /**
+   * Opt-in: allow a change that leaves a LAN channel without an enabled
+   * administrator it had (demoting, renaming or reusing the last one's slot).
+   */
+  allowLockout?: boolean;
 }
 
 export interface Verification {

@@ -28,6 +28,8 @@ export interface CommandDefinition<P = Record<string, unknown>, A = P> {
   run: (args: A, ctx: CommandContext) => Promise<unknown>;
   /** A secret-free note for the log line that starts the command (e.g. which step). */
   summary?: (args: A) => string;
+  /** Says why params that failed the schema are refused, in the words of the contract behind it (`field: problem`); null leaves it to ajv's. */
+  explain?: (params: unknown) => string | null;
 }
 
 /** A param problem found by `prepare`; becomes 400 naming `field`. */
@@ -120,7 +122,7 @@ export class CommandExecutor {
     const busy = this.opts.store.running();
     if (busy) throw agentBusy(busy.name);
     const validate = await entry.validator();
-    if (!validate(params)) throw invalidParams(name, describeAjvError(validate.errors));
+    if (!validate(params)) throw invalidParams(name, entry.def.explain?.(params) ?? describeAjvError(validate.errors));
     let args: unknown = params;
     if (entry.def.prepare) {
       try {

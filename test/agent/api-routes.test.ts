@@ -71,11 +71,11 @@ test('error table: every refusal is {faultcode, faultstring} with IPA\'s status 
       ['unknown extension', post({ name: 'nope.x', params: {} }), 404, /^Not found: Extension with id nope not found\.$/],
       ['unknown command', post({ name: 'bmc.nope', params: {} }), 400, /^Invalid command: Unknown command: nope$/],
       ['unknown param', post({ name: 'bmc.set_credentials', params: { username: 'u', password: PASSWORD, colour: 'red' } }), 400, /params\.colour: unknown field/],
-      ['wrong type', post({ name: 'bmc.set_credentials', params: { username: 7, password: PASSWORD } }), 400, /params\.username: must be string/],
+      ['wrong type', post({ name: 'bmc.set_credentials', params: { username: 7, password: PASSWORD } }), 400, /params\.username: must be 1-16 ASCII letters.* \(got a number\)/],
       ['password and generate', post({ name: 'bmc.set_credentials', params: { username: 'u', password: PASSWORD, generate: true } }), 400, /params\.password: give either/],
       ['neither password nor generate', post({ name: 'bmc.set_credentials', params: { username: 'u' } }), 400, /params\.password: required/],
-      ['slot out of range', post({ name: 'bmc.set_credentials', params: { username: 'u', generate: true, slot: 64 } }), 400, /params\.slot: must be <= 63/],
-      ['bad privilege', post({ name: 'bmc.set_credentials', params: { username: 'u', generate: true, privilege: 'root' } }), 400, /params\.privilege: must be one of/],
+      ['slot out of range', post({ name: 'bmc.set_credentials', params: { username: 'u', generate: true, slot: 64 } }), 400, /params\.slot: must be a user ID 2-63 \(got 64\)/],
+      ['bad privilege', post({ name: 'bmc.set_credentials', params: { username: 'u', generate: true, privilege: 'root' } }), 400, /params\.privilege: must be administrator, operator or user \(or 4, 3, 2\)/],
       ['malformed JSON', a.request('POST', `/v1/commands/?${q}`, '{"name": "bmc.get_info", '), 400, /^Malformed JSON in request body/],
       ['empty body', a.request('POST', `/v1/commands/?${q}`, ''), 400, /body is empty/],
       ['unknown command id', a.request('GET', '/v1/commands/0000'), 404, /^Not found: Command Result with id 0000 not found\.$/],
@@ -231,10 +231,19 @@ for (const kind of ['clean', 'deploy', 'service'] as const) {
       const all = await a.request('GET', '/v1/commands/');
       assert.ok(!all.text.includes(PASSWORD));
 
-      // Bad args: refused before anything runs, naming the field.
-      const bad = await a.request('POST', `/v1/commands/?${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', password: PASSWORD, bogus: 1 } }, node, ports } });
+      // Bad args: refused before anything runs, naming the field; a 400 without a plain password,
+      // a FAILED record with one (Ironic would copy a 4xx step's args into last_error).
+      const calls = creds.calls.length;
+      const bad = await a.request('POST', `/v1/commands/?${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', generate: true, bogus: 1 } }, node, ports } });
       assert.equal(bad.status, 400);
       assert.match(bad.json.faultstring, /params\.step\.args\.bogus: unknown field/);
+      const badPlain = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { ...step, args: { username: 'ironic', password: PASSWORD, bogus: 1 } }, node, ports } });
+      assert.equal(badPlain.status, 200);
+      assert.equal(badPlain.json.command_status, 'FAILED');
+      assert.equal(badPlain.json.command_error.reason, 'INVALID_REQUEST');
+      assert.match(badPlain.json.command_error.details, /params\.step\.args\.bogus: unknown field/);
+      assert.ok(!badPlain.text.includes(PASSWORD));
+      assert.equal(creds.calls.length, calls, 'nothing reached the engine');
 
       // A step this agent does not have: a FAILED record, as IPA's dispatch does.
       const other = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: `${kind}.execute_${kind}_step`, params: { step: { interface: 'deploy', step: 'erase_devices_metadata', priority: 99 }, node, ports } });

@@ -114,9 +114,10 @@ test('set-credentials refuses bad usage with exit 2 and engine failures with the
     assert.ok(!positional.err.includes('Abcdef-123'), 'a password given as an argument is not echoed');
     const empty = await run(['set-credentials', '--username', 'x', '--password-stdin', ...simArgs(dir)], '\n');
     assert.equal(empty.code, 2);
+    // The credential contract refuses it before the backend opens: a usage error naming the flag.
     const badName = await run(['set-credentials', '--username', 'bad name!', '--generate', ...simArgs(dir)]);
-    assert.equal(badName.code, 1);
-    assert.match(badName.err, /set-credentials failed: INVALID_REQUEST: /);
+    assert.equal(badName.code, 2);
+    assert.match(badName.err, /--username: must be 1-16 ASCII letters/);
     const badBackend = await run(['bmc', 'info', '--backend', 'nonsense']);
     assert.equal(badBackend.code, 2);
     assert.match(badBackend.err, /--backend must be one of auto, native, simulated, vm-codec, ipmitool \(got "nonsense"\)/);

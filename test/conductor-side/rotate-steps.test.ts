@@ -144,6 +144,30 @@ describe('rotate(): step order and failure points', () => {
     assert.equal((await store.getCurrent(UUID))?.secret.reveal(), ironic.n.driver_info.ipmi_password);
   });
 
+  it('refuses step args the credential contract refuses before contacting Ironic, so no node reboots for them', async () => {
+    for (const [usernames, privilege, field] of [
+      [['été', 'ironic_b'], undefined, 'username'], [['ironic', 'x'.repeat(17)], undefined, 'username'], [['-ironic', 'b'], undefined, 'username'],
+      [['ironic', 'ironic_b'], 'callback', 'privilege'],
+    ] as const) {
+      const touched: string[] = [];
+      const fake = new FakeIronic();
+      const ironic = new Proxy(fake, { get: (o, k) => (typeof (o as unknown as Record<string | symbol, unknown>)[k] === 'function' ? (touched.push(String(k)), Reflect.get(o, k)) : Reflect.get(o, k)) });
+      const store = newStore();
+      const prover = new FakeProver();
+      const rec = await rotate({ ...base(fake, store, prover), ironic, usernames, ...(privilege ? { privilege: privilege as 'operator' } : {}) });
+      assert.equal(rec.outcome, 'failed');
+      assert.equal(rec.failedStep, 'check-request');
+      assert.match(rec.error ?? '', new RegExp(`step arg ${field}`));
+      assert.deepEqual(touched, [], 'Ironic was not called at all');
+      assert.deepEqual(rec.steps.map((s) => `${s.step}:${s.status}`), ['check-request:failed']);
+      assert.deepEqual(await store.history(UUID), [], 'nothing stored');
+      assert.deepEqual(prover.retired, []);
+    }
+    // Dots and dashes are fine: the rotation runs.
+    const ok = await rotate({ ...base(new FakeIronic('available'), await seeded(), new FakeProver()), usernames: ['bmc-ironic.a', 'bmc-ironic.b'] });
+    assert.equal(ok.outcome, 'rotated', ok.error ?? '');
+  });
+
   it('refuses a node in maintenance or in the wrong state without applying anything', async () => {
     const ironic = new FakeIronic('active');
     const store = newStore();

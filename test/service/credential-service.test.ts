@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSimulatedTransport, listProfiles, type SimulatedTransport } from '../../ipmi-kcs/simulated/index.js';
 import { AppCmd, PasswordOp } from '../../ipmi-kcs/spec.js';
-import { CredentialService, minimumFreshChangeRequests, ServiceError, type CredentialServiceOptions } from '../../service/index.js';
+import { CredentialService, minimumFreshChangeRequests, Secret, ServiceError, type CredentialServiceOptions } from '../../service/index.js';
 import { assertApplied, assertNoLeak, CaptureLogger, recordGenerated, table, testSecret } from './service-helpers.js';
 
 const PASSWORD = 'Sv7c-agent_pw42';
@@ -427,6 +427,109 @@ test('a BMC refusing Get User Access for user 1 gives the slot count through use
     t.bmc.failNth(1, 0xcc, { cmd: AppCmd.GET_USER_ACCESS, userId: 1 });
     const r = await svc.setCredentials({ username: 'via_user2', password: testSecret(PASSWORD) });
     assertApplied(t.bmc, r.userId, 'via_user2', PASSWORD);
+  } finally {
+    await done();
+  }
+});
+
+test('the last enabled administrator is never demoted, renamed or its slot reused; nothing is written', async () => {
+  const { t, svc, done } = setup('ipmi20');
+  try {
+    const before = table(t.bmc);
+    const lockout = (field: string) => (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED' && e.field === field
+      && /last enabled administrator on LAN channel/.test(e.message) && !e.message.includes(PASSWORD);
+    // Demote by name (the issue's request), by §6.8 number, and via its slot.
+    await assert.rejects(svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 'user' }), lockout('privilege'));
+    await assert.rejects(svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 3 }), lockout('privilege'));
+    await assert.rejects(svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 'operator', slot: 2 }), lockout('privilege'));
+    // Rename / reuse of its slot, whatever the new privilege.
+    await assert.rejects(svc.setCredentials({ username: 'intruder', password: testSecret(PASSWORD), slot: 2 }), lockout('slot'));
+    await assert.rejects(svc.setCredentials({ username: 'intruder', generate: true, slot: 2, privilege: 'user' }), lockout('slot'));
+    assert.deepEqual(writes(t), [], 'no IPMI write request was sent');
+    assert.deepEqual(table(t.bmc), before, 'the user table is unchanged');
+    assert.ok(t.bmc.passwordMatches(2, 'admin'), 'the administrator still logs in with its password');
+    // A password change of the administrator itself is what the agent is for.
+    const same = await svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD) });
+    assert.equal(same.userId, 2);
+    assert.deepEqual(same.warnings, []);
+  } finally {
+    await done();
+  }
+});
+
+test('demoting an administrator is allowed while another enabled one remains, and the last one only with allowLockout', async () => {
+  const { t, svc, done } = setup('ipmi20');
+  try {
+    const second = await svc.setCredentials({ username: 'second_admin', password: testSecret(PASSWORD) });
+    const r = await svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 'user' });
+    assert.equal(r.userId, 2);
+    assert.deepEqual(r.warnings, []);
+    // second_admin is now the last one: refused, then done when asked explicitly.
+    t.bmc.clearRecord();
+    await assert.rejects(svc.setCredentials({ username: 'second_admin', password: testSecret(PASSWORD), privilege: 'operator' }),
+      (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED' && e.field === 'privilege');
+    assert.deepEqual(writes(t), []);
+    const forced = await svc.setCredentials({ username: 'second_admin', password: testSecret(PASSWORD), privilege: 'operator', allowLockout: true });
+    assert.equal(forced.userId, second.userId);
+    assert.ok(forced.warnings.some((w) => /last enabled administrator.*as asked \(allowLockout\)/.test(w)), forced.warnings.join('\n'));
+    assertApplied(t.bmc, second.userId, 'second_admin', PASSWORD, 3);
+  } finally {
+    await done();
+  }
+});
+
+test('lock-out is decided per LAN channel: demoting on one channel needs an administrator left on that channel', async () => {
+  const { t, svc, done } = setup('dual-lan');
+  try {
+    // other_admin is an administrator on channel 8 only, so channel 1 would be left without one.
+    const other = await svc.setCredentials({ username: 'other_admin', password: testSecret(PASSWORD), channels: [8] });
+    const before = table(t.bmc);
+    t.bmc.clearRecord();
+    await assert.rejects(svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 'user', channels: [1] }),
+      (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED' && (e.details as { channels: number[] }).channels.join() === '1');
+    // Renaming its slot while asking only for channel 8 still loses it on channel 1.
+    await assert.rejects(svc.setCredentials({ username: 'taken', password: testSecret(PASSWORD), slot: 2, channels: [8] }),
+      (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED' && (e.details as { channels: number[] }).channels.join() === '1');
+    assert.deepEqual(writes(t), []);
+    assert.deepEqual(table(t.bmc), before);
+    // On channel 8 other_admin remains: demoting admin there is fine.
+    const r = await svc.setCredentials({ username: 'admin', password: testSecret(PASSWORD), privilege: 'user', channels: [8] });
+    assert.equal(r.userId, 2);
+    assert.notEqual(other.userId, 2);
+  } finally {
+    await done();
+  }
+});
+
+test('the contract is the engine\'s door: each refused input names its field and sends no IPMI request at all', async () => {
+  const { t, svc, done } = setup('ipmi20');
+  try {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['slot', { username: 'x', slot: 1 }],
+      ['slot', { username: 'x', slot: 64 }],
+      ['channels', { username: 'x', channels: [0] }],
+      ['channels', { username: 'x', channels: [15] }],
+      ['channels', { username: 'x', channels: [] }],
+      ['username', { username: 'été' }],
+      ['username', { username: '-admin' }],
+      ['username', { username: 'a'.repeat(17) }],
+      ['password', { username: 'x', password: Secret.fromString('nul\u0000byte') }],
+      ['password', { username: 'x', password: Secret.fromString('é'.repeat(20)) }],
+      ['password', { username: 'x', password: Secret.fromString('x'.repeat(21)) }],
+      ['privilege', { username: 'x', privilege: 'callback' }],
+      ['privilege', { username: 'x', privilege: 15 }],
+      ['allowLockout', { username: 'x', allowLockout: 'yes' }],
+    ];
+    const requests = svc.requests;
+    for (const [field, req] of cases) {
+      const full = { ...(req.password ? {} : { generate: true }), ...req } as unknown as Parameters<CredentialService['setCredentials']>[0];
+      await assert.rejects(svc.setCredentials(full), (e: unknown) => e instanceof ServiceError && e.code === 'INVALID_REQUEST' && e.field === field, `${field}: ${JSON.stringify(req)}`);
+    }
+    assert.equal(svc.requests, requests, 'not one IPMI request');
+    assert.equal(t.bmc.record.length, 0);
+    // Dots and dashes are user names BMCs and ipmitool accept.
+    const r = await svc.setCredentials({ username: 'bmc-admin.2', password: testSecret(PASSWORD) });
+    assertApplied(t.bmc, r.userId, 'bmc-admin.2', PASSWORD);
   } finally {
     await done();
   }

@@ -31,6 +31,9 @@ describe('credential service against a real ipmi_sim (VM codec in-band, lanplus 
   let dir: string;
   let svc: CredentialService;
   const log = new CaptureLogger('service-ipmi-sim');
+  const sent: Array<{ netFn: number; cmd: number; op: number }> = [];
+  /** Set User Name / Access / Channel Access, and Set User Password other than op 3 (test). */
+  const writes = (): number => sent.filter((r) => r.netFn === 0x06 && ([0x45, 0x43, 0x40].includes(r.cmd) || (r.cmd === 0x47 && r.op !== 3))).length;
 
   before(async () => {
     sim = await startIpmiSim({
@@ -42,7 +45,14 @@ describe('credential service against a real ipmi_sim (VM codec in-band, lanplus 
     });
     t = await openVmCodecTransport({ host: sim.host, port: sim.vmPort });
     dir = mkdtempSync(join(tmpdir(), 'svc-sim-'));
-    svc = new CredentialService({ transport: t, logger: log, stateDir: dir, timeoutMs: 3000 });
+    // Every request the engine sends to the real BMC, to prove a refused change wrote nothing.
+    const recording = new Proxy(t, {
+      get: (o, k) => (k === 'send' ? (req: { netFn: number; cmd: number; data?: ArrayLike<number> }, ...rest: unknown[]) => {
+        sent.push({ netFn: req.netFn, cmd: req.cmd, op: (req.data?.[1] ?? 0) & 3 });
+        return (o.send as (...a: unknown[]) => unknown)(req, ...rest);
+      } : Reflect.get(o, k)),
+    });
+    svc = new CredentialService({ transport: recording, logger: log, stateDir: dir, timeoutMs: 3000 });
     assert.equal(await svc.recover(), null);
   });
   after(async () => {
@@ -55,6 +65,29 @@ describe('credential service against a real ipmi_sim (VM codec in-band, lanplus 
     await assert.rejects(svc.setCredentials({ username: 'takeover', password: testSecret(NEW_PW), slot: 2 }),
       (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED');
     assert.equal((await sim.lanplusLogin('admin', ADMIN_PW)).ok, true);
+  });
+
+  it('refuses to demote, rename or reuse the slot of the only enabled administrator: zero writes, and it still logs in as administrator', async () => {
+    sent.length = 0;
+    const attempts = [
+      { username: 'admin', password: testSecret(NEW_PW), privilege: 'user' as const },
+      { username: 'admin', password: testSecret(NEW_PW), privilege: 3 as const },
+      { username: 'renamed', password: testSecret(NEW_PW), slot: 2 },
+      { username: 'admin', generate: true, privilege: 'operator' as const, slot: 2 },
+    ];
+    for (const req of attempts) {
+      await assert.rejects(svc.setCredentials(req), (e: unknown) => e instanceof ServiceError && e.code === 'LOCKOUT_REFUSED' && /last enabled administrator on LAN channel 1/.test(e.message));
+    }
+    assert.ok(sent.length > 0, 'the engine read the BMC');
+    assert.equal(writes(), 0, `no write request reached ipmi_sim (${sent.length} reads)`);
+    const info = await svc.getInfo();
+    const admin = info.users.find((u) => u.id === 2);
+    assert.equal(admin?.name, 'admin');
+    assert.equal(admin?.access[1]?.privilege, 'administrator', 'still an administrator (in-band read-back)');
+    assert.equal(admin?.enabled, true);
+    const login = await sim.lanplusLogin('admin', ADMIN_PW);
+    assert.equal(login.ok, true, `admin still logs in over lanplus: ${login.stderr}`);
+    console.log(`# ipmi_sim: ${attempts.length} lock-out requests refused after ${sent.length} reads, 0 writes; admin logs in over lanplus`);
   });
 
   it('creates a fresh user: lanplus login works, the other users still log in, a repeat changes nothing', async () => {

@@ -11,54 +11,40 @@
  * the BMC; a value for another key, node or user is refused naming the field.
  */
 import { Secret } from '../../../service/secret.js';
+import { checkWireParams, credentialArgsinfo, credentialParamsSchema, privilegeName } from '../../../service/credential-contract.js';
 import { processSealingKey, SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
 import { ParamError, type CommandDefinition, type CommandRegistry } from '../registry.js';
-import { PRIVILEGES, type CredentialsPort, type PrivilegeName, type SetCredentialsArgs } from '../ports.js';
+import type { CredentialsPort, PrivilegeName, SetCredentialsArgs } from '../ports.js';
 
-/** The params of bmc.set_credentials, and the args of the set_bmc_credentials step. */
+/** The params of bmc.set_credentials, and the args of the set_bmc_credentials step (service/credential-contract.ts). */
 export interface SetCredentialsParams {
   username: string;
   password?: string;
   password_sealed?: SealedValue;
   generate?: boolean;
-  privilege?: PrivilegeName;
+  privilege?: PrivilegeName | 2 | 3 | 4;
   slot?: number;
   channels?: number[];
   enable_channel_access?: boolean;
   allow_fixed_slot?: boolean;
+  allow_lockout?: boolean;
 }
 
-// IPMI v2.0 §22.28 Set User Name: 16 bytes; §22.30 Set User Password: 16 or 20 bytes.
-// Slots: user IDs 1..63 (§22.27); channels: 4-bit numbers (§6.3).
-export const SET_CREDENTIALS_SCHEMA = {
-  type: 'object',
-  properties: {
-    username: { type: 'string', minLength: 1, maxLength: 16 },
-    password: { type: 'string', minLength: 1, maxLength: 20 },
-    password_sealed: SEALED_VALUE_SCHEMA,
-    generate: { type: 'boolean' },
-    privilege: { type: 'string', enum: PRIVILEGES },
-    slot: { type: 'integer', minimum: 1, maximum: 63 },
-    channels: { type: 'array', items: { type: 'integer', minimum: 0, maximum: 15 }, minItems: 1, maxItems: 16, uniqueItems: true },
-    enable_channel_access: { type: 'boolean' },
-    allow_fixed_slot: { type: 'boolean' },
-  },
-  required: ['username'],
-  additionalProperties: false,
-} as const;
+/**
+ * Derived from the credential contract, never written out here, so the HTTP
+ * door, the step's args, the CLI and the conductor refuse the same inputs;
+ * the agent adds only the sealed value's shape, which it owns.
+ */
+export const SET_CREDENTIALS_SCHEMA = credentialParamsSchema({ password_sealed: SEALED_VALUE_SCHEMA });
 
-/** Human descriptions of the args, served as the step's `argsinfo` (Ironic validates manual steps against it). */
-export const SET_CREDENTIALS_ARGSINFO: Record<string, { description: string; required: boolean }> = {
-  username: { description: 'BMC user name to create or update (1-16 bytes)', required: true },
-  password: { description: 'New password (1-20 bytes; 16 on IPMI 1.5 BMCs). Give this, password_sealed or generate', required: false },
-  password_sealed: { description: 'The new password sealed to this agent\'s TLS certificate key (ECDH-ES+A256GCM, bound to node, user and step), so Ironic\'s records hold no plain password', required: false },
-  generate: { description: 'Generate a random password in the agent instead (it is never returned)', required: false },
-  privilege: { description: 'administrator (default), operator or user', required: false },
-  slot: { description: 'User ID to use (default: the user with this name, else a free slot)', required: false },
-  channels: { description: 'LAN channel numbers to grant access on (default: every LAN channel)', required: false },
-  enable_channel_access: { description: 'Also set the channel access mode and privilege limit where they block a LAN login (default false)', required: false },
-  allow_fixed_slot: { description: 'Allow writing a slot whose name the BMC fixes', required: false },
-};
+/** The contract's reason for refusing params, `<prefix>.<field>: must be …` (never the value), or null. */
+export function explainParams(p: unknown, prefix: string): string | null {
+  const v = checkWireParams(p);
+  return v ? `${prefix}.${v.field}: ${v.message}` : null;
+}
+
+/** The args' descriptions, served as the step's `argsinfo` (Ironic refuses manual-step args it does not list). */
+export const SET_CREDENTIALS_ARGSINFO: Record<string, { description: string; required: boolean }> = credentialArgsinfo();
 
 export interface Redactor {
   register(value: string): void;
@@ -75,9 +61,9 @@ export const SEALED_PURPOSE = 'set_bmc_credentials';
 
 /** Turns validated params into the engine's request; throws ParamError naming the field. */
 export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor | undefined, prefix = 'params', sealed?: SealedContext): SetCredentialsArgs {
-  const given = [p.password !== undefined, p.password_sealed !== undefined, p.generate === true].filter(Boolean).length;
-  if (given > 1) throw new ParamError(`${prefix}.${p.password_sealed !== undefined ? 'password_sealed' : 'password'}`, 'give either password, password_sealed or generate=true, not more than one');
-  if (given === 0) throw new ParamError(`${prefix}.password`, 'required field missing (or give password_sealed, or set generate=true)');
+  // The schema already held; this adds the contract's cross-field rule (one password source).
+  const v = checkWireParams(p);
+  if (v) throw new ParamError(`${prefix}.${v.field}`, v.message);
   let password: Secret | undefined;
   if (p.password_sealed !== undefined) {
     const key = sealed?.key;
@@ -96,11 +82,12 @@ export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor
   return {
     username: p.username,
     ...(password !== undefined ? { password } : { generate: true }),
-    ...(p.privilege !== undefined ? { privilege: p.privilege } : {}),
+    ...(p.privilege !== undefined ? { privilege: privilegeName(p.privilege)! } : {}),
     ...(p.slot !== undefined ? { slot: p.slot } : {}),
     ...(p.channels !== undefined ? { channels: [...p.channels] } : {}),
     ...(p.enable_channel_access !== undefined ? { enableChannelAccess: p.enable_channel_access } : {}),
     ...(p.allow_fixed_slot !== undefined ? { allowFixedSlot: p.allow_fixed_slot } : {}),
+    ...(p.allow_lockout !== undefined ? { allowLockout: p.allow_lockout } : {}),
   };
 }
 
@@ -167,6 +154,7 @@ export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandD
   const setCredentials: CommandDefinition<SetCredentialsParams, SetCredentialsArgs> = {
     mode: 'async',
     schema: SET_CREDENTIALS_SCHEMA,
+    explain: (p) => explainParams(p, 'params'),
     prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: sealingKey() }),
     run: (args) => runSetCredentials(deps.credentials, args),
   };

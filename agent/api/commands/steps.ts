@@ -22,7 +22,7 @@ import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
 import { processSealingKey, type SealingKey } from '../../tls/sealing-key.js';
-import { runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
+import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
 
 export type StepKind = 'clean' | 'deploy' | 'service';
 export const STEP_KINDS: readonly StepKind[] = ['clean', 'deploy', 'service'];
@@ -50,7 +50,10 @@ interface StepParams {
   [k: string]: unknown;
 }
 
-type StepPlan = { kind: 'set-credentials'; args: SetCredentialsArgs; echo: Record<string, unknown> } | { kind: 'unknown'; echo: Record<string, unknown>; id: string };
+type StepPlan =
+  | { kind: 'set-credentials'; args: SetCredentialsArgs; echo: Record<string, unknown> }
+  | { kind: 'unknown'; echo: Record<string, unknown>; id: string }
+  | { kind: 'refused'; echo: Record<string, unknown>; message: string };
 
 // Ironic sends node, ports and <kind>_version alongside the step, and may add
 // keys in later releases, so the envelope tolerates unknown keys; the step's
@@ -94,20 +97,34 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
         if (p.step.interface !== STEP_INTERFACE || p.step.step !== SET_BMC_CREDENTIALS_STEP) {
           return { kind: 'unknown', echo, id: `${p.step.interface}.${p.step.step}` };
         }
+        // Refused args are an HTTP 400 naming the field, except when they carry a plain password:
+        // Ironic writes a step the agent refused with 4xx, args included, into the node's
+        // last_error, which its API shows to anyone who may read the node. Those fail as a
+        // command record instead, with the same message; either way nothing reaches the BMC.
         const args = p.step.args ?? {};
+        const plain = typeof (args as Record<string, unknown>).password === 'string';
+        const refuse = (message: string): StepPlan => {
+          if (plain) return { kind: 'refused', echo, message };
+          const i = message.indexOf(': ');
+          throw new ParamError(message.slice(0, i), message.slice(i + 2));
+        };
         const validate = await argsValidator();
-        if (!validate(args)) {
-          const d = describeAjvError(validate.errors, 'params.step.args');
-          const i = d.indexOf(': ');
-          throw new ParamError(d.slice(0, i), d.slice(i + 2));
-        }
+        if (!validate(args)) return refuse(explainParams(args, 'params.step.args') ?? describeAjvError(validate.errors, 'params.step.args'));
         // Ironic sends the node with every step: a password sealed for another node is refused.
         const node = typeof p.node?.uuid === 'string' ? p.node.uuid : undefined;
         const sealed = { key: sealingKey(), ...(node !== undefined ? { node } : {}) };
-        return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
+        try {
+          return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
+        } catch (err) {
+          if (err instanceof ParamError) return refuse(err.message);
+          throw err;
+        }
       },
-      summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}`,
+      summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}${plan.kind === 'refused' ? ' (refused args)' : ''}`,
       run: async (plan) => {
+        if (plan.kind === 'refused') {
+          throw new CommandFailure(`INVALID_REQUEST: ${plan.message}; nothing was sent to the BMC`, 'InvalidCommandParamsError', 400, 'INVALID_REQUEST');
+        }
         if (plan.kind === 'unknown') {
           // As IPA's dispatch does when no hardware manager has the step.
           throw new CommandFailure(`No hardware manager found to handle ${kind} step ${plan.id}: this agent provides only ${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`, 'HardwareManagerMethodNotFound', 404, 'UNKNOWN_STEP');
