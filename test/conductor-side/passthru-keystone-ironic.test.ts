@@ -16,13 +16,16 @@
  *    afterwards the new user logs in over lanplus, the previous one does not,
  *    driver_info holds the new one, a power call through Ironic works.
  * 4. `conductor rotate` on the same node with a Keystone token (ironic_b →
- *    ironic), timed beside the passthru.
+ *    ironic), timed beside the passthru; then `conductor serve`'s own
+ *    passthru port, with the same token (ironic → ironic_b).
  * No secret in any log: Ironic's, Keystone's, the agent's, the CLI's.
  *
  * Needs scripts/install-ironic.sh, scripts/install-keystone.sh and a build. Gated by INBAND_TEST_IRONIC=1.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -56,6 +59,20 @@ const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const INITIAL = recordSecret('initpw-passthru1');
 
 interface CliResult { code: number | null; stdout: string; stderr: string }
+
+/** A JSON call to conductor serve's HTTPS port, trusting only its own certificate. */
+function httpsJson(method: string, url: string, token: string, ca: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method, ca, headers: { 'X-Auth-Token': token, 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(method === 'POST' ? '{}' : undefined);
+  });
+}
 
 describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, from the openstack CLI', () => {
   let keystone: Keystone;
@@ -215,6 +232,7 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
         const rec = await waitRotation(uuid, last);
         const ms = Date.now() - t0;
         last = rec.started_at as string;
+        transcript.push(`# driver_internal_info.inband_bmc_rotation after ${ms} ms:`, JSON.stringify(rec, null, 1));
         assert.equal(rec.outcome, 'rotated', JSON.stringify(rec));
         assert.equal((rec.next as Record<string, unknown>).username, expected);
         assert.deepEqual((rec.steps as Array<{ step: string; status: string }>).map((s) => `${s.step}:${s.status}`),
@@ -263,9 +281,45 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
       assert.equal(storedDriverInfo(uuid).ipmi_username, 'ironic');
       timings.push(`conductor rotate ${previous.user} → ironic: ${ms} ms`);
       console.log(`# ${timings[timings.length - 1]}`);
+      previous = { user: 'ironic', password: pw };
+
+      // conductor serve's own passthru port, with the same Keystone token for Ironic.
+      const apiToken = recordSecret(randomBytes(24).toString('base64url'));
+      const stop = new AbortController();
+      const serveOut: string[] = [];
+      const serving = main(['conductor', 'serve', '--ironic-url', ironic.url, '--listen', '127.0.0.1:0', '--store-path', storePath, '--records-dir', join(work, 'records')], {
+        stdout: (s) => serveOut.push(s), stderr: (s) => err.push(s), signal: stop.signal,
+        env: { PATH: process.env.PATH, IRONIC_AUTH_TOKEN: token, CONDUCTOR_AUTH_TOKEN: apiToken },
+      });
+      let served: { listening: string; certificate: string } | undefined;
+      for (let i = 0; i < 100 && !served; i++) {
+        await delay(100);
+        if (serveOut.length) served = JSON.parse(serveOut.join('')) as { listening: string; certificate: string };
+      }
+      assert.ok(served, 'conductor serve is listening');
+      const ca = readFileSync(served.certificate, 'utf8');
+      const t1 = Date.now();
+      const started = await httpsJson('POST', `${served.listening}/v1/nodes/${uuid}/vendor_passthru?method=set_bmc_credentials`, apiToken, ca);
+      assert.equal(started.status, 202);
+      let done: { status: string; record?: RotationRecord } = { status: 'running' };
+      for (let i = 0; i < 600 && done.status !== 'done'; i++) {
+        await delay(250);
+        done = (await httpsJson('GET', `${served.listening}/v1/rotations/${String(started.body.rotation)}`, apiToken, ca)).body as typeof done;
+      }
+      stop.abort();
+      assert.equal(await serving, 0);
+      assert.equal(done.record?.outcome, 'rotated', `conductor serve: ${done.record?.failedStep} ${done.record?.error}`);
+      assert.equal(done.record?.next.username, 'ironic_b');
+      const served2 = await new FileSecretStore({ path: storePath }).getCurrent(uuid);
+      assert.ok(served2);
+      const pw2 = recordSecret(served2.secret.reveal());
+      assert.ok((await bmc.lanplusLogin('ironic_b', pw2)).ok);
+      assert.equal((await bmc.lanplusLogin(previous.user, previous.password)).ok, false);
+      timings.push(`conductor serve passthru ironic → ironic_b: ${Date.now() - t1} ms`);
+      console.log(`# ${timings[timings.length - 1]}`);
 
       // No secret anywhere a log goes.
-      const secrets = [INITIAL, keystone.admin.password, previous.password, pw];
+      const secrets = [INITIAL, keystone.admin.password, previous.password, pw, pw2, token, apiToken];
       const logs = { ironic: ironic.log(), keystone: keystone.log(), agent: readFileSync(agentLog, 'utf8'), cli: transcript.join('\n'), conductor: err.join('') };
       for (const [where, text] of Object.entries(logs)) {
         for (const s of secrets) assert.ok(!text.includes(s), `the ${where} log holds a secret`);

@@ -209,8 +209,13 @@ export class Ironic {
     child.once('exit', () => liveChildren.delete(child));
     const ironic = new Ironic(`http://127.0.0.1:${apiPort}`, state, `http://127.0.0.1:${httpPort}`, child, httpServer);
     if (ks) {
-      ironic.token = await ks.token();
-      await ks.addService('baremetal', 'ironic', ironic.url);
+      try {
+        ironic.token = await ks.token();
+        await ks.addService('baremetal', 'ironic', ironic.url);
+      } catch (err) {
+        await ironic.stop();
+        throw err;
+      }
     }
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
