@@ -5,9 +5,9 @@ the field and never hold the password."""
 import re
 from typing import Optional, Tuple
 
-from inband_ironic import data
+from inband_ironic import shared_data
 
-CONTRACT = data.load('credential_contract')
+CONTRACT = shared_data.load('credential_contract')
 _USER = CONTRACT['username']
 _USER_RE = re.compile(_USER['pattern'])
 _PW = CONTRACT['password']
@@ -74,7 +74,8 @@ def user_pair(base: str, second: Optional[str] = None) -> Tuple[str, str]:
     """The two users a node alternates between: `base` and `base_b` (or `second`)."""
     first = check_username(base, 'username')
     other = check_username(second if second is not None else base + SECOND_USER_SUFFIX,
-                           'username_b' if second is not None else 'username')
+                           'username_b' if second is not None
+                           else 'username (its pair %s%s, the second BMC user)' % (base, SECOND_USER_SUFFIX))
     if first == other:
         raise ContractError('username_b', 'the two BMC users must differ')
     return first, other

@@ -3,11 +3,11 @@ TypeScript path runs the same rows in test/conductor-side/rotation-failure-table
 
 import unittest
 
-from inband_ironic import data
+from inband_ironic import shared_data
 from inband_ironic import rotation
 from inband_ironic.tests import fakes
 
-TABLE = data.load('failure_table')
+TABLE = shared_data.load('failure_table')
 
 
 class FailureTableTestCase(unittest.TestCase):
