@@ -325,6 +325,8 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
         for (const s of secrets) assert.ok(!text.includes(s), `the ${where} log holds a secret`);
       }
       assert.ok(logs.ironic.includes('set_bmc_credentials'), 'Ironic logged the rotation steps');
+      // The refused caller password (on the CLI's argv by the caller's choice, which is why it is refused by default) never reached a log.
+      assert.ok(!logs.ironic.includes('Chosen-by-caller1') && !logs.agent.includes('Chosen-by-caller1'));
       captureLines('passthru-keystone-transcript', [...transcript, ...timings.map((t) => `# ${t}`)]);
     } catch (e) {
       const scrub = (x: string): string => x.replace(/ipmi_password[^,}]*/g, 'ipmi_password ***').replace(/"password": "[^"]*"/g, '"password": "***"');
