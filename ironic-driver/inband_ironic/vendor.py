@@ -72,8 +72,8 @@ HOW_TO_GET_AN_AGENT = (
     '([deploy]fast_track = true, or driver_info fast_track=true) and power the node on '
     'in manageable/available so the agent looks up and heartbeats; or start a manual '
     'clean whose step waits (the agent heartbeats in "clean wait"); or, on Ironic 2023.2 '
-    'or later, a service step. An active node with no ramdisk running has no agent: use '
-    '`conductor rotate` or rotate it during its next cleaning.')
+    'or later, a service step. An active node with no ramdisk running has no agent: rotate '
+    'it once it is manageable again, or with `conductor rotate`, whose manual clean boots one.')
 
 DESCRIPTION = (
     'Rotate the BMC credential in-band through the running agent, with no lock-out. '
