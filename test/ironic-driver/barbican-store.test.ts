@@ -1,8 +1,9 @@
 /**
  * The driver's BarbicanStore (ironic-driver/inband_ironic/stores.py) against
- * a real Barbican (test/harness/barbican.ts, no Keystone: X-Project-Id), with
- * a keystoneauth Adapter as Ironic builds one from `[inband_bmc_barbican]`
- * (auth_type none, endpoint_override): pending → current → a second rotation
+ * a real Barbican (test/harness/barbican.ts, no Keystone: X-Project-Id), built
+ * by the vendor interface from an ironic.conf (`[inband_bmc] secret_store =
+ * barbican`, Ironic's keystoneauth options in `[inband_bmc_barbican]`:
+ * auth_type none, endpoint_override): pending → current → a second rotation
  * supersedes it → delete_superseded removes the old secret from Barbican; a
  * failed one is deleted too. Skipped, saying why, without python3-barbican.
  */
@@ -32,11 +33,19 @@ const i = ironicAvailability();
 const skip = !b.available ? b.reason : !i.available ? i.reason : false;
 
 const SCRIPT = `
-import json, sys
-from keystoneauth1 import adapter, session
-from keystoneauth1.noauth import NoAuth
-from inband_ironic import stores
-url, project, pw1, pw2, pw3 = sys.argv[1], sys.argv[2], *sys.stdin.read().split('\\n')[:3]
+import json, os, sys, tempfile
+from unittest import mock
+url, project = sys.argv[1], sys.argv[2]
+pw1, pw2, pw3 = sys.stdin.read().split('\\n')[:3]
+# The store as the vendor interface builds it from ironic.conf: [inband_bmc] and
+# Ironic's own service credentials in [inband_bmc_barbican] (no Keystone here).
+conf = os.path.join(tempfile.mkdtemp(), 'ironic.conf')
+with open(conf, 'w') as f:
+    f.write('[inband_bmc]\\nsecret_store = barbican\\nbarbican_project_id = %s\\n'
+            '[inband_bmc_barbican]\\nauth_type = none\\nendpoint_override = %s\\n' % (project, url))
+from oslo_config import cfg
+from inband_ironic import stores, vendor
+cfg.CONF(['--config-file', conf], project='ironic')
 class Node:
     uuid = '0d7e2a9b-8f55-4c1e-9b44-7b5b3c1f2a10'
     driver_internal_info = {}
@@ -45,8 +54,9 @@ class Node:
     def save(self):
         pass
 node = Node()
-ad = adapter.Adapter(session.Session(auth=NoAuth()), endpoint_override=url)
-s = stores.BarbicanStore(node, ad, {'X-Project-Id': project})
+s = vendor.make_store(mock.Mock(node=node))
+assert isinstance(s, stores.BarbicanStore), type(s)
+ad = s.adapter
 e1 = s.put_pending('ironic', pw1); s.mark_current(e1)
 e2 = s.put_pending('ironic_b', pw2); s.mark_current(e2)
 e3 = s.put_pending('ironic', pw3); s.mark_failed(e3, 'test')
