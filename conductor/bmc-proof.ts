@@ -32,6 +32,8 @@ export interface BmcProver {
   prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult>;
   /** Disables the user named `username`, logged in as `as`. */
   retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number }>;
+  /** Reads the chassis power state (§28.2 Get Chassis Status), a read that changes nothing. */
+  powerStatus?(bmc: BmcEndpoint, cred: BmcCredential): Promise<{ ok: boolean; state?: 'power on' | 'power off'; detail: string }>;
 }
 
 export interface IpmitoolProverOptions {
@@ -75,6 +77,13 @@ export class IpmitoolProver implements BmcProver {
     const dis = await this.run(bmc, as, ['user', 'disable', String(userId)]);
     if (dis.code !== 0) return { ok: false, detail: `user disable ${userId}: ${dis.stderr || `exit ${dis.code}`}`, userId };
     return { ok: true, detail: `user ${userId} (${username}) disabled`, userId };
+  }
+
+  async powerStatus(bmc: BmcEndpoint, cred: BmcCredential): Promise<{ ok: boolean; state?: 'power on' | 'power off'; detail: string }> {
+    const r = await this.run(bmc, cred, ['power', 'status']);
+    const m = /Chassis Power is (on|off)/.exec(r.stdout);
+    if (r.code !== 0 || !m) return { ok: false, detail: `power status: ${r.stderr || `exit ${r.code}`}` };
+    return { ok: true, state: m[1] === 'on' ? 'power on' : 'power off', detail: `chassis power is ${m[1]}` };
   }
 
   private run(bmc: BmcEndpoint, cred: BmcCredential, cmd: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -33,10 +33,14 @@
  *     Ironic uses. Failure: driver_info untouched, previous user still works.
  *  6. update-ironic — PATCH driver_info ipmi_username/ipmi_password.
  *     Failure: Ironic keeps the previous (working) credential.
- *  7. ironic-power-check — Ironic's own power status call (a power request to
- *     the state the node is already in, which makes the conductor query the
- *     BMC). Failure: driver_info is put back to the previous credential when
- *     the store knows its password; the previous user is still enabled.
+ *  7. ironic-power-check — Ironic reaches the BMC with driver_info, by a call
+ *     that only reads: Ironic has no read-only power API, so the state is
+ *     first read from the BMC itself (lanplus `power status`, new user), and
+ *     Ironic is asked for exactly that state, which its conductor reads from
+ *     the BMC and skips (never the state its database holds: a stale one
+ *     would make it act). Failure: driver_info is put back to the previous
+ *     credential when the store knows its password; the previous user is
+ *     still enabled.
  *  8. store-current — mark the new entry current (the old one superseded).
  *     Failure: Ironic holds the new, proven credential; the store still has
  *     it as *pending*, so it is not lost; the previous user stays enabled.
@@ -277,10 +281,16 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
     }, () => `driver_info ipmi_username=${username}, ipmi_password updated`);
 
     await run('ironic-power-check', async () => {
-      const before = await opts.ironic.node(uuid);
-      if (before.power_state !== 'power on' && before.power_state !== 'power off') throw new Error(`power state "${before.power_state}" unknown to Ironic`);
-      // A request for the state the node is in: the conductor asks the BMC (with driver_info) and changes nothing.
-      await opts.ironic.power(uuid, before.power_state);
+      // The BMC's own state, read out-of-band: a request for it makes the
+      // conductor read the BMC with driver_info and change nothing.
+      let state = (await opts.ironic.node(uuid)).power_state;
+      if (opts.prover.powerStatus) {
+        const read = await opts.prover.powerStatus(bmc as BmcEndpoint, { username, password: secret as Secret });
+        if (!read.ok || !read.state) throw new Error(`could not read the BMC's power state as ${username}: ${read.detail}`);
+        state = read.state;
+      }
+      if (state !== 'power on' && state !== 'power off') throw new Error(`power state "${state}" unknown`);
+      await opts.ironic.power(uuid, state);
       const after = await opts.ironic.waitForPower(uuid, stateTimeout);
       if (after.last_error) throw new Error(`Ironic could not reach the BMC as ${username}: ${after.last_error}`);
       return after.power_state;

@@ -6,8 +6,9 @@
 #                             native /dev/ipmi0 addon, then the TypeScript)
 #   scripts/setup.sh --test   plus what the tests need: ipmi_sim (openipmi),
 #                             ipmitool, qemu + busybox for the real-kernel test,
-#                             systemd-analyze, and Debian's Ironic for the
-#                             end-to-end test
+#                             systemd-analyze, and Debian's Ironic (with
+#                             Keystone and the openstack CLI) for the
+#                             end-to-end tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -41,6 +42,8 @@ if [ $want_test = 1 ]; then
   # Barbican for the external secret store (test/conductor-side).
   INBAND_APT_UPDATE=0 scripts/install-ironic.sh
   INBAND_APT_UPDATE=0 scripts/install-barbican.sh
+  # Keystone and the openstack CLI for the ironic-driver passthru e2e (test/conductor-side/passthru-keystone-*).
+  INBAND_APT_UPDATE=0 scripts/install-keystone.sh
   echo "setup: test packages ready in $(( $(date +%s) - t0 )) s"
 fi
 

@@ -23,6 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
+import type { Keystone } from './keystone.js';
 import { freeTcpPort, freeUdpPort, IPMI_SIM_PATH, lanplusLogin, LOOPBACK, SIM_EMU, simLanConf, type LanplusLoginResult, type SimUser } from './ipmi-sim.js';
 
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -36,9 +37,9 @@ sys.argv[0] = name
 sys.exit(importlib.import_module(cmds[name]).main())
 `;
 
-function ironicConf(state: string, apiPort: number, httpPort: number, extra: string): string {
+function ironicConf(state: string, apiPort: number, httpPort: number, extra: string, authStrategy: 'noauth' | 'keystone' = 'noauth'): string {
   return `[DEFAULT]
-auth_strategy = noauth
+auth_strategy = ${authStrategy}
 rpc_transport = none
 host = inband-test-conductor
 debug = true
@@ -147,12 +148,22 @@ export interface StartIronicOptions {
   extraConf?: string;
   /** How long to wait for the API. Default 60 s (a cold start on 2 cores takes ~2–8 s). */
   readyTimeoutMs?: number;
+  /**
+   * `auth_strategy = keystone` behind this Keystone (test/harness/keystone.ts):
+   * Ironic validates tokens as its admin, registers itself as the `baremetal`
+   * service in the catalog, and the harness's own calls carry an admin token.
+   */
+  keystone?: Keystone;
+  /** Prepended to Ironic's PYTHONPATH (e.g. a directory ironic-driver/install.sh --target wrote). */
+  pythonPath?: string;
 }
 
 export class Ironic {
   private httpServer: http.Server | undefined;
   private readonly logChunks: string[] = [];
   private exited: Promise<void>;
+  /** Sent as X-Auth-Token by api() when Ironic runs behind Keystone. */
+  token: string | undefined;
 
   private constructor(
     readonly url: string,
@@ -182,7 +193,8 @@ export class Ironic {
     const httpPort = (httpServer.address() as AddressInfo).port;
     const apiPort = await freeLoopbackPort();
     const conf = join(state, 'ironic.conf');
-    await writeFile(conf, ironicConf(state, apiPort, httpPort, opts.extraConf ?? ''));
+    const ks = opts.keystone;
+    await writeFile(conf, ironicConf(state, apiPort, httpPort, `${opts.extraConf ?? ''}\n${ks ? ks.authtokenConf() : ''}`, ks ? 'keystone' : 'noauth'), { mode: 0o600 });
     await writeFile(join(state, 'run-ironic.py'), ENTRY_SHIM);
     const db = spawnSync(SYSTEM_PYTHON, [join(state, 'run-ironic.py'), 'ironic-dbsync', '--config-file', conf, 'create_schema'], { encoding: 'utf8', timeout: 120_000 });
     if (db.status !== 0) {
@@ -191,16 +203,25 @@ export class Ironic {
     }
     const child = spawn(SYSTEM_PYTHON, [join(state, 'run-ironic.py'), 'ironic', '--config-file', conf], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: state },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', HOME: state, ...(opts.pythonPath ? { PYTHONPATH: opts.pythonPath } : {}) },
     });
     liveChildren.add(child);
     child.once('exit', () => liveChildren.delete(child));
     const ironic = new Ironic(`http://127.0.0.1:${apiPort}`, state, `http://127.0.0.1:${httpPort}`, child, httpServer);
+    if (ks) {
+      try {
+        ironic.token = await ks.token();
+        await ks.addService('baremetal', 'ironic', ironic.url);
+      } catch (err) {
+        await ironic.stop();
+        throw err;
+      }
+    }
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (child.exitCode !== null) break;
       try {
-        const r = await fetch(`${ironic.url}/v1/drivers`, { headers: { 'X-OpenStack-Ironic-API-Version': HARNESS_API_VERSION } });
+        const r = await fetch(`${ironic.url}/v1/drivers`, { headers: ironic.headers() });
         if (r.status === 200) return ironic;
       } catch {
         // not listening yet
@@ -217,11 +238,16 @@ export class Ironic {
     return this.logChunks.join('');
   }
 
+  /** The headers of the harness's own calls: the microversion, and the token behind Keystone. */
+  headers(): Record<string, string> {
+    return { 'X-OpenStack-Ironic-API-Version': HARNESS_API_VERSION, ...(this.token ? { 'X-Auth-Token': this.token } : {}) };
+  }
+
   /** A JSON call to the Ironic API at the harness's microversion. */
   async api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const r = await fetch(`${this.url}${path}`, {
       method,
-      headers: { 'X-OpenStack-Ironic-API-Version': HARNESS_API_VERSION, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      headers: { ...this.headers(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await r.text();
@@ -249,13 +275,13 @@ export class Ironic {
    * which ipmi_sim lacks (~10 s per call). Boot and network are noop/ipxe
    * because ipmi_sim refuses Set Boot Device.
    */
-  async enrollIpmiNode(name: string, lanPort: number, username: string, password: string): Promise<IronicNode> {
+  async enrollIpmiNode(name: string, lanPort: number, username: string, password: string, interfaces: Record<string, string> = {}): Promise<IronicNode> {
     const { collectInventory } = await import('../../agent/inventory/index.js');
     const macs = (await collectInventory()).interfaces.map((i) => i.mac_address);
     if (!macs.length) throw new Error('this machine has no NIC with a MAC for the agent\'s lookup');
     return this.enroll({
       name, driver: 'ipmi', boot_interface: 'ipxe', deploy_interface: 'direct',
-      management_interface: 'noop', network_interface: 'noop',
+      management_interface: 'noop', network_interface: 'noop', ...interfaces,
       driver_info: {
         ipmi_address: LOOPBACK, ipmi_port: lanPort, ipmi_username: username, ipmi_password: password, ipmi_cipher_suite: 3,
         deploy_kernel: await this.publish('deploy.kernel', Buffer.alloc(4096, 1)),
