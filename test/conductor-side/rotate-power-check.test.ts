@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import type { BmcCredential, BmcEndpoint, BmcProver } from '../../conductor/bmc-proof.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { IronicNodeView } from '../../conductor/ironic-api.js';

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { generateSelfSigned } from '../../agent/tls/self-signed.js';
+import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { SealingKey, type SealedValue } from '../../agent/tls/sealing-key.js';
 import type { BmcCredential, BmcEndpoint, BmcProver } from '../../conductor/bmc-proof.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
