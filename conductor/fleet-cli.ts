@@ -117,7 +117,7 @@ export async function fleetMain(positionals: readonly string[], v: Values, ctx: 
     await checkWritable(ctx.store, { storePath: ctx.store.kind === 'file' ? ctx.storePath : undefined, journalRoot: ctx.stateDir, runFile });
   } catch (err) {
     if (err instanceof FleetUsageError) {
-      io.stderr(`conductor rotate: ${err.flag}: ${err.message}\n`);
+      io.stderr(`conductor rotate: ${err.message.includes(err.flag) ? '' : `${err.flag}: `}${err.message}\n`);
       return 2;
     }
     io.stderr(`conductor rotate: ${(err as Error).message}; nothing was changed\n`);

@@ -205,7 +205,18 @@ interface RunFile {
   selection: string;
   startedAt: string;
   finishedAt: string | null;
-  nodes: Record<string, { outcome: NodeOutcome; at: string; path: FleetNodeResult['path'] }>;
+  /**
+   * Per node: `started` (with the user Ironic held then, to retire) once this
+   * run is about to change it, then its outcome.
+   */
+  nodes: Record<string, { outcome: NodeOutcome | 'started'; at: string; path: FleetNodeResult['path']; previous?: string }>;
+}
+
+/** What one take-up knows of this run: when it started and what it noted for the node. */
+interface RunContext {
+  startedAt: string;
+  previous: string | undefined;
+  noteStarted: (previous: string) => Promise<void>;
 }
 
 async function loadRun(path: string): Promise<RunFile | null> {
@@ -285,7 +296,8 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
   const finish = async (item: Item, r: Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>): Promise<void> => {
     const full: FleetNodeResult = { ...r, attempts: item.attempt, durationMs: Date.now() - (item.firstAt ?? Date.now()), ironicCalls: opts.ironicCalls?.(item.node.uuid) ?? 0 };
     results.set(item.node.uuid, full);
-    theRun.nodes[item.node.uuid] = { outcome: full.outcome, at: now().toISOString(), path: full.path };
+    const previous = theRun.nodes[item.node.uuid]?.previous;
+    theRun.nodes[item.node.uuid] = { outcome: full.outcome, at: now().toISOString(), path: full.path, ...(previous ? { previous } : {}) };
     await persist();
     if (full.outcome === 'rotated') progress.rotated++;
     else if (full.outcome === 'failed') progress.failed++;
@@ -311,7 +323,16 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
       item.attempt++;
       item.firstAt ??= Date.now();
       try {
-        const r = await rotateNode(opts, item.node.uuid, gate, log);
+        const uuid = item.node.uuid;
+        const ctx: RunContext = {
+          startedAt: theRun.startedAt,
+          previous: theRun.nodes[uuid]?.previous,
+          noteStarted: async (previous) => {
+            theRun.nodes[uuid] = { outcome: 'started', at: now().toISOString(), path: 'none', previous };
+            await persist();
+          },
+        };
+        const r = await rotateNode(opts, uuid, gate, log, ctx);
         await finish(item, r);
       } catch (err) {
         if (err instanceof Retry && item.attempt < backoff.attempts) {
@@ -356,7 +377,7 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
 const CLEANABLE = ['manageable', 'available'];
 
 /** One take-up of one node: decides the path and runs it; throws Retry to be queued again. */
-async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: (l: string) => void): Promise<Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>> {
+async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: (l: string) => void, run: RunContext): Promise<Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>> {
   let node: IronicNodeView;
   try {
     node = await opts.ironic.node(uuid);
@@ -388,7 +409,7 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
   const current = await opts.store.getCurrent(uuid);
   try {
     if (pending && pending.entry.username === held) {
-      const prev = current && current.entry.username !== held ? current.entry.username : nextUsername(opts.usernames, held);
+      const prev = run.previous && run.previous !== held ? run.previous : current && current.entry.username !== held ? current.entry.username : nextUsername(opts.usernames, held);
       const rec = await finishCommitted({
         node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access, prover: opts.prover, journalDir, paced, pending, previous: prev,
         ...(opts.retirePrevious !== undefined ? { retirePrevious: opts.retirePrevious } : {}), log,
@@ -402,11 +423,24 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
       pending.secret.dispose();
       pending = undefined;
     }
+    if (!pending && current && current.entry.username === held && run.previous && run.previous !== held && Date.parse(current.entry.updatedAt) >= Date.parse(run.startedAt)) {
+      // Rotated earlier in this run, and stopped before its record: only the previous user's retirement may be missing.
+      let detail = `rotated earlier in this run (${run.previous} → ${held}, entry ${current.entry.id} current since ${current.entry.updatedAt})`;
+      let sessions = 0;
+      if (opts.retirePrevious !== false) {
+        const r = await paced(() => opts.prover.retire(bmc, { username: held, password: current.secret }, run.previous as string));
+        sessions = 2;
+        detail += r.ok ? `; previous user ${run.previous} retired now (${r.detail})` : `; previous user ${run.previous} not retired: ${r.detail}`;
+      }
+      current.secret.dispose();
+      return { ...base, path: 'out-of-band', outcome: 'rotated', detail, ipmiSessions: sessions, resumable: false };
+    }
     const known: Secret | undefined = current && current.entry.username === held ? current.secret : opts.initialPassword;
     let why: string;
     if (known) {
       const probe = await paced(() => opts.access.login(bmc, { username: held, password: known }));
       if (probe.verdict === 'ok') {
+        if (run.previous === undefined || !pending) await run.noteStarted(held);
         const rec = await rotateOutOfBand({
           node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access, prover: opts.prover,
           current: { username: held, password: known }, nextUsername: next, journalDir, paced,
@@ -425,6 +459,7 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
       why = `the store has no password for ${held}, the user Ironic logs in as (no current entry${opts.initialPassword ? '' : ', no initial password given'})`;
     }
     if (opts.inBand && CLEANABLE.includes(node.provision_state)) {
+      if (run.previous === undefined || !pending) await run.noteStarted(held);
       const rec = await opts.inBand(node, pending && pending.entry.username === next ? pending : undefined);
       return {
         ...base, path: 'in-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed',

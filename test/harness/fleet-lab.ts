@@ -216,7 +216,7 @@ export class FleetLab {
    * Starts `conductor rotate --all` as its own process (the operator's run);
    * `onStart` gets the child (to kill it), `watch` runs every 20 ms while it runs.
    */
-  async rotate(args: string[], opts: { onStart?: (c: ChildProcess) => void; watch?: () => void | Promise<void> } = {}): Promise<RunResult> {
+  async rotate(args: string[], opts: { onStart?: (c: ChildProcess) => void; watch?: () => void | Promise<void>; onStderr?: (all: string) => void } = {}): Promise<RunResult> {
     const started = Date.now();
     const child = spawn(process.execPath, [join(projectRoot(), 'bin', 'inband-agent.js'), 'conductor', 'rotate', '--all', '--ironic-url', this.relayUrl,
       '--store-path', this.storePath, '--records-dir', this.recordsDir, '--state-dir', this.journalRoot, '--initial-password-stdin', '--json', ...args], {
@@ -226,7 +226,10 @@ export class FleetLab {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2_000_000)));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4_000_000);
+      opts.onStderr?.(stderr);
+    });
     let peak = 0;
     let running = true;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => {
