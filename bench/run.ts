@@ -3,6 +3,9 @@
  * (also written as markdown and JSON under bench/results/). Not part of the
  * test suite; no thresholds. `--quick` for a short smoke run.
  *
+ * `npm run bench -- fleet` runs only the fleet rotation benchmark (bench/fleet.ts;
+ * INBAND_BENCH_FLEET_N, default 100).
+ *
  * Environment: INBAND_BENCH_IPA_CMD, a command that starts ironic-python-agent
  * standalone on 127.0.0.1:{port} (see daemon.ts); without it IPA's recorded
  * figures stand in, labelled as such.
@@ -14,6 +17,12 @@ import { benchCredentialChangeHost, benchCredentialChangeGuest } from './credent
 import { markdownTable, writeReport, machine, type Row } from './lib.js';
 
 const quick = process.argv.includes('--quick');
+// `npm run bench -- fleet`: the fleet rotation benchmark alone (minutes, real Ironic; bench/fleet.ts).
+if (process.argv.includes('fleet')) {
+  const { benchFleet } = await import('./fleet.js');
+  await benchFleet();
+  process.exit(0);
+}
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
 const notes: string[] = [];
@@ -43,6 +52,14 @@ await section('credentialChange', () => benchCredentialChangeHost({ quick }));
 const guest = await section('credentialChangeGuest', () => benchCredentialChangeGuest({ quick })) as { skipped?: string; machine?: Record<string, unknown> } | undefined;
 const daemon = await section('daemon', () => benchDaemon({ quick })) as { ipa?: unknown; ipaError?: string } | undefined;
 await section('transport', () => benchTransport({ quick }));
+if (!quick) {
+  // Its own table (bench/results/fleet.md): N BMCs and a real Ironic, no peer to compare with.
+  await section('fleet', async () => {
+    const { benchFleet } = await import('./fleet.js');
+    const r = await benchFleet();
+    return { rows: [], raw: { rounds: r.report.rounds.map(({ results: _r, checks: _c, ...rest }) => rest), faults: r.report.faults } };
+  });
+}
 
 if (guest?.machine) notes.push(`Guest: qemu ${String(guest.machine.accel)}, ${String(guest.machine.cpus)} vCPU, Debian kernel ${String(guest.machine.kernel)}, ipmi_si KCS → ipmi_sim on the host; console log ${String(guest.machine.consoleLog)}.`);
 else if (guest?.skipped) notes.push(`Guest rows skipped: ${guest.skipped}.`);

@@ -14,7 +14,7 @@
  *  - and the rotator itself is killed (SIGKILL) in round 1 once 40 % of the
  *    nodes are rotated, then started again.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -115,18 +115,19 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
 
   const check = async (round: number, before: Map<string, { user: string; password: string }>): Promise<NodeCheck[]> => {
     const out: NodeCheck[] = [];
-    for (const n of lab.nodes) {
+    const one = async (n: LabNode): Promise<NodeCheck> => {
       const cred = await lab.ironicCredential(n);
       const prev = before.get(n.uuid)!;
       const hist = existsSync(lab.storePath) ? await store.history(n.uuid) : [];
-      out.push({
+      return {
         node: n.name, fault: faultOf(n), ironicUser: cred.username, source: cred.source,
         ironicLogsIn: await lab.login(n, cred.username, cred.password),
         previousLogsIn: prev.user === cred.username ? null : await lab.login(n, prev.user, prev.password),
         ironicPower: await lab.ironicPowerWorks(n),
         pendingEntries: hist.filter((e) => e.state === 'pending').length,
-      });
-    }
+      };
+    };
+    for (let i = 0; i < lab.nodes.length; i += 8) out.push(...await Promise.all(lab.nodes.slice(i, i + 8).map(one)));
     log(`round ${round}: checked ${out.length} nodes`);
     return out;
   };
@@ -157,7 +158,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       if (round !== 1) return;
       for (const n of lab.nodes) {
         if (faultOf(n) !== 'stop' || stoppedAt[n.name] !== undefined) continue;
-        if (existsSync(join(lab.journalRoot, n.uuid, 'credential-change.journal.json'))) {
+        if (existsSync(join(lab.journalRoot, n.uuid))) {
           n.sim.pause();
           stoppedAt[n.name] = Date.now() - since;
           log(`round 1: ${n.name}'s BMC stopped (SIGSTOP) mid-change`);
@@ -165,6 +166,13 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
         }
       }
     };
+    // The engine makes a node's journal directory right before its first write: stop the BMC
+    // the moment it appears (a 20 ms poll can miss a change that takes ~100 ms).
+    let watcher: FSWatcher | undefined;
+    if (round === 1) {
+      mkdirSync(lab.journalRoot, { recursive: true, mode: 0o700 });
+      watcher = watch(lab.journalRoot, () => watchStops());
+    }
     const runs: RoundReport['runs'] = [];
     let last: RunResult | undefined;
     if (round === 1) {
@@ -198,6 +206,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       throw new Error(`round ${round}: the rotator printed no JSON (exit ${last.code}): ${last.stderr.slice(-3000)}`);
     }
     runs.push({ code: last.code, signal: last.signal, wallMs: last.wallMs, peakRssKiB: last.peakRssKiB, killed: false, resumed: parsed!.run.resumed });
+    watcher?.close();
     for (const t of timers) clearTimeout(t);
     for (const n of lab.nodes) n.sim.resume();
     const wallMs = Date.now() - since;
