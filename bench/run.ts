@@ -6,6 +6,8 @@
  * The run goes to bench/results/last-run.{md,json} (not tracked); only
  * `--record` replaces the tracked bench/results/latest.{md,json}, so that a
  * run to look at a figure never leaves the checkout modified.
+ * `npm run bench -- fleet` runs only the fleet rotation benchmark (bench/fleet.ts;
+ * INBAND_BENCH_FLEET_N, default 100).
  *
  * Environment: INBAND_BENCH_IPA_CMD, a command that starts ironic-python-agent
  * standalone on 127.0.0.1:{port} (see daemon.ts); without it IPA's recorded
@@ -20,10 +22,16 @@ import { markdownTable, writeReport, machine, type Row } from './lib.js';
 const quick = process.argv.includes('--quick');
 const record = process.argv.includes('--record');
 for (const a of process.argv.slice(2)) {
-  if (a !== '--quick' && a !== '--record') {
-    console.error(`bench: unknown argument ${a} (--quick, --record)`);
+  if (a !== '--quick' && a !== '--record' && a !== 'fleet') {
+    console.error(`bench: unknown argument ${a} (--quick, --record, fleet)`);
     process.exit(2);
   }
+}
+// `npm run bench -- fleet`: the fleet rotation benchmark alone (minutes, real Ironic; bench/fleet.ts).
+if (process.argv.includes('fleet')) {
+  const { benchFleet } = await import('./fleet.js');
+  await benchFleet();
+  process.exit(0);
 }
 const rows: Row[] = [];
 const raw: Record<string, unknown> = {};
@@ -54,6 +62,14 @@ await section('credentialChange', () => benchCredentialChangeHost({ quick }));
 const guest = await section('credentialChangeGuest', () => benchCredentialChangeGuest({ quick })) as { skipped?: string; machine?: Record<string, unknown> } | undefined;
 const daemon = await section('daemon', () => benchDaemon({ quick })) as { ipa?: unknown; ipaError?: string } | undefined;
 await section('transport', () => benchTransport({ quick }));
+if (!quick) {
+  // Its own table (bench/results/fleet.md): N BMCs and a real Ironic, no peer to compare with.
+  await section('fleet', async () => {
+    const { benchFleet } = await import('./fleet.js');
+    const r = await benchFleet();
+    return { rows: [], raw: { rounds: r.report.rounds.map(({ results: _r, checks: _c, ...rest }) => rest), faults: r.report.faults } };
+  });
+}
 
 if (guest?.machine) notes.push(`Guest: qemu ${String(guest.machine.accel)}, ${String(guest.machine.cpus)} vCPU, Debian kernel ${String(guest.machine.kernel)}, ipmi_si KCS → ipmi_sim on the host; console log ${String(guest.machine.consoleLog)}.`);
 else if (guest?.skipped) notes.push(`Guest rows skipped: ${guest.skipped}.`);

@@ -27,9 +27,11 @@ import { FileSecretStore } from './file-store.js';
 import { IronicApi } from './ironic-api.js';
 import { conductorLog, takeLogFormat } from './log.js';
 import { rotate, type RotationRecord } from './rotate.js';
+import { FLEET_OPTIONS, FLEET_USAGE, fleetMain, isFleetRun } from './fleet-cli.js';
 import type { SecretStore } from './secret-store.js';
 
 export const USAGE = `usage: inband-agent conductor rotate NODE --ironic-url URL [options]
+       inband-agent conductor rotate (NODE... | --all [filters]) --ironic-url URL [fleet options]
        inband-agent conductor serve --ironic-url URL [options]   (discovery; see serve --help)
 
 Rotates NODE's BMC credential: a new password for the BMC user Ironic does not
@@ -53,6 +55,8 @@ options:
   --allow-plain-args          with no agent certificate, send the password in plain step args
                               (Ironic keeps them unmasked; the record warns)
 
+${FLEET_USAGE}
+
 environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN)
 exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage`;
 
@@ -62,6 +66,10 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Ends `serve` (default: SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /** Standard input, read whole (the fleet's --initial-password-stdin); default process.stdin. */
+  readStdin?: () => Promise<string>;
+  /** Whether stderr is a terminal (the fleet's progress line); default process.stderr.isTTY. */
+  stderrIsTTY?: boolean;
 }
 
 const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: Object.assign((s: string) => process.stderr.write(s), { stream: process.stderr }), env: process.env });
@@ -141,6 +149,7 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
         ipmitool: { type: 'string' },
         'agent-cert': { type: 'string' },
         'allow-plain-args': { type: 'boolean', default: false },
+        ...FLEET_OPTIONS,
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -157,7 +166,8 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
     io.stderr(`conductor rotate: ${msg}\n${USAGE}\n`);
     return 2;
   };
-  if (parsed.positionals.length !== 1) return usage('give exactly one NODE (uuid or name)');
+  const fleet = isFleetRun(parsed.positionals, v);
+  if (!fleet && parsed.positionals.length !== 1) return usage('give exactly one NODE (uuid or name), several NODEs, or --all');
   const node = parsed.positionals[0] as string;
   if (!v['ironic-url']) return usage('--ironic-url is required');
   const userA = v.username as string;
@@ -182,6 +192,14 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
   const opened = storeFromOptions(v, io.env);
   if ('usage' in opened) return usage(opened.usage);
   const { store, storePath } = opened;
+  if (fleet) {
+    return fleetMain(parsed.positionals, v, {
+      io, usage, store, storePath, usernames: [userA, userB], cleanTimeoutMs: cleanTimeout * 1000,
+      recordsDir: v['records-dir'] ?? join(v['store-path'] ? join(storePath, '..') : stateDir(io.env), 'records'),
+      stateDir: v['state-dir'] ?? join(v['store-path'] ? join(storePath, '..') : stateDir(io.env), 'journals'),
+      ...(agentCertificate !== undefined ? { agentCertificate } : {}),
+    });
+  }
   const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
   const ironic = new IronicApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) });
   const record = await rotate({

@@ -123,6 +123,12 @@ export interface RotateOptions {
   allowPlainArgs?: boolean;
   /** Other provision/power transitions, default 5 min. */
   stateTimeoutMs?: number;
+  /**
+   * The node's pending entry an earlier, interrupted run left for the user
+   * this rotation writes: its password is sent again instead of a new one, so
+   * a node never has two pending secrets. The caller keeps (and disposes) it.
+   */
+  pending?: { entry: SecretEntry; secret: Secret };
   log?: (line: string) => void;
   now?: () => Date;
 }
@@ -238,8 +244,14 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
       rec.warnings.push(`PLAIN PASSWORD IN STEP ARGS: no agent certificate to seal to, and --allow-plain-args was given; Ironic keeps the password of ${username} unmasked in driver_internal_info.clean_steps and its API returns it — rotate again with a sealed password to retire it`);
     }
 
-    secret = (opts.generate ?? (() => generatePassword(0)))();
-    entry = await run('store-pending', () => opts.store.putPending(uuid, username, secret as Secret), (e) => `entry ${e.id} for ${username} in the ${opts.store.kind} store`);
+    if (opts.pending && opts.pending.entry.username === username && opts.pending.entry.state === 'pending') {
+      secret = opts.pending.secret;
+      entry = opts.pending.entry;
+      mark('store-pending', 'ok', `entry ${entry.id} for ${username}, left pending by an earlier run: reused, no new password generated`);
+    } else {
+      secret = (opts.generate ?? (() => generatePassword(0)))();
+      entry = await run('store-pending', () => opts.store.putPending(uuid, username, secret as Secret), (e) => `entry ${e.id} for ${username} in the ${opts.store.kind} store`);
+    }
     rec.next.secretId = entry.id;
     rec.next.secretState = 'pending';
 
@@ -340,7 +352,7 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
     rec.error = f.message;
     await recover(opts, rec, { node, entry, secret, movedToManageable, ironicUpdated, storeCurrent, stateTimeout, mark });
   } finally {
-    secret?.dispose();
+    if (secret !== opts.pending?.secret) secret?.dispose();
     rec.finishedAt = now().toISOString();
   }
   return rec;
