@@ -19,6 +19,7 @@ import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { Selection } from '../ipmi-kcs/select.js';
 import type { CredentialService } from '../service/credential-service.js';
+import { checkStateDir } from '../service/journal.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -141,6 +142,11 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
+
+  // The change journal must be writable before anything is served: a daemon
+  // that listens and then cannot journal would accept set_bmc_credentials only
+  // to fail it (or, before makeDir, spin in Node's recursive mkdir on /proc).
+  await checkStateDir(config.state_dir);
 
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
