@@ -20,6 +20,7 @@ import { VERSION } from '../service/version.js';
 import type { Selection } from '../ipmi-kcs/select.js';
 import { SIMULATED_NOTE, stampBackend } from './backend.js';
 import { checkWireParams, fieldForFlag, flagValue, privilegeName } from '../service/credential-contract.js';
+import { PasswordInputError, readPassword, refusePasswordInArgv } from './password-input.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -100,7 +101,9 @@ Creates or updates a BMC user in-band: picks the slot, writes name, password, pr
 access in a vendor-safe order, verifies by reading back, and rolls back on failure.
 
   --username NAME          user name: 1-16 ASCII letters, digits, _ . - (not starting with . or -)
-  --password-stdin         read the password from the first line of stdin (never from an argument)
+  --password-stdin         on a terminal, prompt for the password (not echoed) and for it again to
+                           confirm; otherwise read it from the first line of stdin. Never from an
+                           argument: --password and --password-stdin=VALUE are refused
   --generate               generate a random password the BMC accepts
   --show-secret            print a generated password (otherwise it is not shown anywhere)
   --privilege LEVEL        administrator (default), operator or user (or 4, 3, 2)
@@ -205,16 +208,6 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
 async function openBackend(config: Config, logger: AgentLogger, io: CliIo): Promise<{ transport: Transport; selection: Selection }> {
   const { openBackendFromConfig } = await import('./serve.js');
   return openBackendFromConfig(config, logger.log.child({ module: 'backend' }), io.ipmiDevices ? { deviceCandidates: io.ipmiDevices } : {});
-}
-
-async function readStdinLine(stdin: Readable): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of stdin) {
-    chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
-    if (Buffer.concat(chunks).includes(0x0a)) break;
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text.split(/\r?\n/)[0] ?? '';
 }
 
 function load(argv: readonly string[], io: CliIo): LoadedConfig {
@@ -381,6 +374,12 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     write(io.stdout, SET_HELP);
     return 0;
   }
+  // Before anything else reads argv: no path may echo or keep a password typed there.
+  try {
+    refusePasswordInArgv(argv, '--password-stdin');
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const { own, rest, positionals } = splitFlags(argv, {
     '--username': 'value', '--password-stdin': 'bool', '--generate': 'bool', '--show-secret': 'bool', '--privilege': 'value',
     '--slot': 'value', '--channel': 'multi', '--json': 'bool', '--enable-channel-access': 'bool', '--allow-fixed-slot': 'bool',
@@ -406,13 +405,21 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   const { Secret } = await import('../service/secret.js');
   let password: import('../service/secret.js').Secret | undefined;
   if (fromStdin) {
-    const line = await readStdinLine(io.stdin);
+    let line: string;
+    try {
+      line = await readPassword({ stdin: io.stdin, prompt: io.stderr, flag: '--password-stdin', confirm: true });
+    } catch (e) {
+      if (e instanceof PasswordInputError) throw new UsageError(e.message);
+      throw e;
+    }
     if (!line) throw new UsageError('--password-stdin: stdin gave an empty password');
     const problem = checkWireParams({ ...params, password: line });
     if (problem) throw new UsageError(`--password-stdin: ${problem.message}`);
     logger.redactor.register(line);
     password = Secret.fromString(line);
   }
+  // Before the BMC is opened: a change that cannot be journaled is refused, not half-made.
+  await (await import('../service/journal.js')).checkStateDir(loaded.config.state_dir);
   const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
     const service = await credentialService(loaded, logger, transport);

@@ -89,8 +89,11 @@ export const OPTIONS = {
     help: 'Command records kept in memory; the oldest finished ones are dropped first.' },
   max_body_bytes: { type: 'int', default: 1048576, meta: 'BYTES', cmdline: null, min: 1024, max: 64 * 1048576,
     help: 'Largest request body accepted (bigger: 413).' },
-  state_dir: { type: 'string', default: '/run/inband-agent', meta: 'DIR', cmdline: 'inband-state-dir',
-    help: 'Directory for runtime state.' },
+  // /var/lib, not /run: the unit's RuntimeDirectory (/run/inband-agent) is removed
+  // on every stop, Restart=on-failure included, and the journal exists for exactly
+  // that restart (docs/crash-journal.md).
+  state_dir: { type: 'string', default: '/var/lib/inband-agent', meta: 'DIR', cmdline: 'inband-state-dir',
+    help: 'Directory of the crash journal of an interrupted credential change (must survive a restart of the agent; checked at start).' },
   log_level: { type: 'enum', default: 'info', choices: ['error', 'warn', 'info', 'debug'], cmdline: 'inband-log-level',
     help: 'Least severe level logged.' },
   log_format: { type: 'enum', default: 'auto', choices: ['auto', 'json', 'text'], cmdline: 'inband-log-format',

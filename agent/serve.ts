@@ -23,6 +23,7 @@ import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/selec
 import { noBmcStatus, stampBackend } from './backend.js';
 import type { CredentialService } from '../service/credential-service.js';
 import { VERSION } from '../service/version.js';
+import { checkStateDir } from '../service/journal.js';
 
 /** The version the agent reports to Ironic (agent_version) and in /v1/status: package.json's. */
 export const AGENT_VERSION = VERSION;
@@ -174,6 +175,11 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   for (const w of opts.loaded.warnings) main.warn(w);
   // Before any secret arrives over the API: a crash must not write one into a core file.
   void makeNonDumpable(main);
+
+  // The change journal must be writable before anything is served: a daemon
+  // that listens and then cannot journal would accept set_bmc_credentials only
+  // to fail it (or, before makeDir, spin in Node's recursive mkdir on /proc).
+  await checkStateDir(config.state_dir);
 
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);

@@ -8,8 +8,8 @@
  * a state directory (the daemon and the local CLI) from changing users at once.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { AccessStore, ChannelAccess, UserChannelAccess } from './ipmi-commands.js';
 
 export const JOURNAL_FILE = 'credential-change.journal.json';
@@ -40,6 +40,64 @@ export interface JournalRecord {
   username: string;
   prior: SlotSnapshot;
   channelAccess: ChannelAccessSnapshot[];
+}
+
+/**
+ * Creates `dir` and any missing parents (mode 0700), one level at a time.
+ *
+ * Not `mkdir(dir, { recursive: true })`: Node 20's recursive mkdir loops forever
+ * (100% CPU, the promise never settles) where mkdir(2) answers ENOENT for a
+ * parent that exists, as /proc and /sys do (`/proc/nope`). Here every level is
+ * tried at most once, so the walk ends after as many steps as the path has
+ * components, and the kernel's own error is what the caller sees.
+ */
+export async function makeDir(dir: string): Promise<void> {
+  const target = resolve(dir);
+  const missing: string[] = [];
+  for (let d = target; ; d = dirname(d)) {
+    try {
+      if (!(await stat(d)).isDirectory()) throw Object.assign(new Error(`${d} is not a directory`), { code: 'ENOTDIR' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(d) === d) throw err;
+      missing.push(d);
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await mkdir(d, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
+ * Checks, before anything is served or written to a BMC, that the change
+ * journal can be kept in `dir`: creates it (0700) if missing and creates,
+ * syncs and removes a probe file there. Throws an Error naming the directory
+ * and the reason; a change that could not journal would have to be refused
+ * anyway, and finding out at the first change is too late.
+ */
+export async function checkStateDir(dir: string): Promise<void> {
+  const why = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  try {
+    await makeDir(dir);
+  } catch (err) {
+    throw new Error(`state directory ${dir} is unusable: cannot create it (${why(err)}); the change journal that makes credential changes crash-safe lives there`, { cause: err });
+  }
+  const probe = join(dir, `.probe-${process.pid}-${randomUUID()}`);
+  try {
+    const fh = await open(probe, 'wx', 0o600);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await unlink(probe);
+  } catch (err) {
+    throw new Error(`state directory ${dir} is unusable: cannot write a file there (${why(err)}); the change journal that makes credential changes crash-safe lives there`, { cause: err });
+  }
 }
 
 /** Journal ids of changes in progress in this process (several service instances may share it). */
@@ -104,7 +162,7 @@ export class Journal {
    * EEXIST when one is already there.
    */
   async begin(fields: Omit<JournalRecord, 'version' | 'id' | 'pid' | 'bootId' | 'startedAt'>): Promise<JournalRecord> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await makeDir(this.dir);
     const record: JournalRecord = { version: 1, id: randomUUID(), pid: process.pid, bootId: await bootId(), startedAt: new Date().toISOString(), ...fields };
     const fh = await open(this.path, 'wx', 0o600);
     try {

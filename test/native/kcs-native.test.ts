@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { constants as os, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,7 +16,7 @@ import {
   DEFAULT_DEVICE_PATHS, NativeTransport, findDevice, loadNativeAddon, nativeAvailability, openNativeTransport,
 } from '../../ipmi-kcs/kcs-native.js';
 import { KCS_LIMITS } from '../../ipmi-kcs/transport.js';
-import { addonMissing, builtAddon, projectRoot } from './project.js';
+import { addonMissing, builtAddon } from './project.js';
 
 const skip = addonMissing();
 const GET_DEVICE_ID = { netFn: 0x06, cmd: 0x01 };
@@ -112,17 +112,32 @@ describe('native device discovery', () => {
       t.skip('needs root (to run the check as nobody) or to run as nobody');
       return;
     }
+    // `nobody` may not be able to read the checkout at all (a clone under /root or
+    // in a 0700 `mktemp -d` directory), so what the child loads is copied into a
+    // world-readable directory of its own: the compiled transport modules (with a
+    // package.json saying they are ES modules) and the addon.
     const here = path.dirname(fileURLToPath(import.meta.url));
-    const moduleUrl = pathToFileURL(path.join(here, '..', '..', 'ipmi-kcs', 'kcs-native.js')).href;
+    const shared = mkdtempSync(path.join(tmpdir(), 'kcs-nobody-'));
+    t.after(() => rmSync(shared, { recursive: true, force: true }));
+    chmodSync(shared, 0o755);
+    cpSync(path.join(here, '..', '..', 'ipmi-kcs'), path.join(shared, 'ipmi-kcs'), { recursive: true });
+    writeFileSync(path.join(shared, 'package.json'), '{"type":"module"}\n');
+    let addonPath = '';
+    if (!skip) {
+      addonPath = path.join(shared, 'ipmi_kcs.node');
+      cpSync(builtAddon(), addonPath);
+    }
+    execFileSync('chmod', ['-R', 'a+rX', shared]);
+    const moduleUrl = pathToFileURL(path.join(shared, 'ipmi-kcs', 'kcs-native.js')).href;
     const script = `
       const m = await import(${JSON.stringify(moduleUrl)});
       const out = {};
       try { await m.findDevice(${JSON.stringify(locked)}); } catch (e) { out.find = { code: e.code, message: e.message }; }
-      const load = await m.loadNativeAddon({ addonPath: ${JSON.stringify(builtAddon())} });
+      const load = ${JSON.stringify(addonPath)} ? await m.loadNativeAddon({ addonPath: ${JSON.stringify(addonPath)} }) : { ok: false };
       if (load.ok) try { await load.addon.open(${JSON.stringify(locked)}); } catch (e) { out.open = { errno: e.errno, syscall: e.syscall }; }
       process.stdout.write(JSON.stringify(out));`;
-    const res = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], {
-      uid: nobody, gid: nobody, cwd: projectRoot(), encoding: 'utf8', timeout: 20_000,
+    const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      uid: nobody, gid: nobody, cwd: shared, encoding: 'utf8', timeout: 20_000,
     });
     assert.equal(res.status, 0, res.stderr);
     const out = JSON.parse(res.stdout) as { find?: { code: string; message: string }; open?: { errno: number; syscall: string } };

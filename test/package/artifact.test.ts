@@ -209,8 +209,9 @@ describe('release artifact', { skip: unavailable }, () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no IPMI device found; tried \/dev\/ipmi0/);
     assert.doesNotMatch(r.stderr, /addon (not built|failed to load)/);
-    // The launcher's INBAND_AGENT_ADDON is what pointed there: a wrong one is reported as such.
-    const wrong = launcher(['bmc', 'info', '--backend', 'native'], { INBAND_AGENT_ADDON: path.join(work, 'nowhere.node') });
+    // The launcher's INBAND_AGENT_ADDON is what pointed there: a wrong one is reported as such
+    // (with a device at hand: without one, the missing device is the answer, checked first).
+    const wrong = launcher(['bmc', 'info', '--backend', 'native', '--device', '/dev/null'], { INBAND_AGENT_ADDON: path.join(work, 'nowhere.node') });
     assert.match(wrong.stderr, /addon not built: .*nowhere\.node \(\$INBAND_AGENT_ADDON\) does not exist/);
   });
 
