@@ -15,20 +15,18 @@
  * Exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage.
  */
 import { checkWireParams } from '../service/credential-contract.js';
-import { constants as fsc } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Secret } from '../service/secret.js';
-import { BarbicanSecretStore } from './barbican-store.js';
 import { IpmitoolProver } from './bmc-proof.js';
-import { FileSecretStore } from './file-store.js';
 import { IronicApi } from './ironic-api.js';
 import { conductorLog, takeLogFormat } from './log.js';
-import { rotate, type RotationRecord } from './rotate.js';
+import { rotate } from './rotate.js';
 import { FLEET_OPTIONS, FLEET_USAGE, fleetMain, isFleetRun } from './fleet-cli.js';
-import type { SecretStore } from './secret-store.js';
+import { envToken, stateDir, storeFromOptions, writeRecord, type CliIo } from './options.js';
+
+// What rotate, serve and the fleet share lives in options.ts, so that they need not import each other.
+export { envToken, stateDir, storeFromOptions, writeRecord, type CliIo, type StoreOptions } from './options.js';
 
 export const USAGE = `usage: inband-agent conductor rotate NODE --ironic-url URL [options]
        inband-agent conductor rotate (NODE... | --all [filters]) --ironic-url URL [fleet options]
@@ -60,49 +58,7 @@ ${FLEET_USAGE}
 environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN)
 exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage`;
 
-export interface CliIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  env: NodeJS.ProcessEnv;
-  /** Ends `serve` (default: SIGINT/SIGTERM). */
-  signal?: AbortSignal;
-  /** Standard input, read whole (the fleet's --initial-password-stdin); default process.stdin. */
-  readStdin?: () => Promise<string>;
-  /** Whether stderr is a terminal (the fleet's progress line); default process.stderr.isTTY. */
-  stderrIsTTY?: boolean;
-}
-
 const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: Object.assign((s: string) => process.stderr.write(s), { stream: process.stderr }), env: process.env });
-
-/** The conductor's state directory: $XDG_STATE_HOME (or ~/.local/state)/inband-conductor. */
-export function stateDir(env: NodeJS.ProcessEnv): string {
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'inband-conductor');
-}
-
-/** A token from the environment: the named variable, else OS_AUTH_TOKEN. Tokens never come from arguments. */
-export function envToken(env: NodeJS.ProcessEnv, name: string): Secret | undefined {
-  const t = env[name] || env.OS_AUTH_TOKEN;
-  return t ? Secret.fromString(t) : undefined;
-}
-
-export interface StoreOptions {
-  store?: string;
-  'store-path'?: string;
-  'barbican-url'?: string;
-  'barbican-project-id'?: string;
-}
-
-/** The secret store `--store` names (rotate and serve share the options), or the usage error. */
-export function storeFromOptions(v: StoreOptions, env: NodeJS.ProcessEnv): { store: SecretStore; storePath: string } | { usage: string } {
-  const storePath = v['store-path'] ?? join(stateDir(env), 'secrets.json');
-  if (v.store === 'file') return { store: new FileSecretStore({ path: storePath }), storePath };
-  if (v.store !== 'barbican') return { usage: '--store is file or barbican' };
-  if (!v['barbican-url']) return { usage: '--store barbican needs --barbican-url' };
-  const bt = envToken(env, 'BARBICAN_AUTH_TOKEN');
-  if (!bt && !v['barbican-project-id']) return { usage: 'Barbican needs BARBICAN_AUTH_TOKEN/OS_AUTH_TOKEN or --barbican-project-id' };
-  const auth = { ...(bt ? { token: bt } : {}), ...(v['barbican-project-id'] ? { projectId: v['barbican-project-id'] } : {}) };
-  return { store: new BarbicanSecretStore({ url: v['barbican-url'], auth }), storePath };
-}
 
 export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo()): Promise<number> {
   // --log-format is common to both programs; here it travels to the log lines through the environment.
@@ -229,18 +185,3 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
 }
 
 /** `<dir>/<node uuid or ident>-<started>.json`, 0600, written whole (temp + fsync + rename). */
-export async function writeRecord(dir: string, record: RotationRecord): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const base = `${(record.nodeUuid ?? record.node).replace(/[^A-Za-z0-9._-]/g, '_')}-${record.startedAt.replace(/[:.]/g, '-')}.json`;
-  const file = join(dir, base);
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(record, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  return file;
-}

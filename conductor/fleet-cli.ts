@@ -14,7 +14,7 @@ import { checkWritable, FleetUsageError, runFleet, selectionKey, selectNodes, ty
 import { IronicApi, type FetchLike } from './ironic-api.js';
 import { rotate } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
-import type { CliIo } from './cli.js';
+import type { CliIo } from './options.js';
 
 export const FLEET_OPTIONS = {
   all: { type: 'boolean' },

@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Secret } from '../service/secret.js';
-import { envToken, stateDir, storeFromOptions, writeRecord } from './cli.js';
+import { envToken, stateDir, storeFromOptions, writeRecord } from './options.js';
 import { IpmitoolProver } from './bmc-proof.js';
 import { DiscoveryService } from './discovery-service.js';
 import { startDiscoveryServer, writeDiscoveryRecord } from './discovery-server.js';
