@@ -11,7 +11,7 @@
 # .dist-info with the entry points Ironic's driver loading (stevedore,
 # importlib.metadata) reads: ironic.hardware.types `ipmi-inband` and
 # ironic.hardware.interfaces.vendor `inband-bmc` (the same as pyproject.toml;
-# a plain `pip install` of this folder would lack service/'s files).
+# a pip build copies service/'s files the same way, in setup.py).
 # Always /usr/bin/python3: a python3 earlier on PATH (pyenv) does not see
 # Debian's dist-packages. Then restart the conductor (docs/ironic-driver.md).
 set -eu
