@@ -14,7 +14,7 @@
  * (no secrets) is printed as JSON on stdout and kept under --records-dir.
  * Exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage.
  */
-import { checkWireParams } from '../service/credential-contract.js';
+import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contract.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -127,7 +127,7 @@ export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo())
   const node = parsed.positionals[0] as string;
   if (!v['ironic-url']) return usage('--ironic-url is required');
   const userA = v.username as string;
-  const userB = v['username-b'] ?? `${userA}_b`;
+  const userB = v['username-b'] ?? `${userA}${SECOND_USER_SUFFIX}`;
   for (const [flag, u] of [['--username', userA], ['--username-b', userB]] as const) {
     const refused = checkWireParams({ username: u, generate: true });
     if (refused) return usage(`${flag}: ${refused.message}`);

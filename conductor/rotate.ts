@@ -66,9 +66,9 @@ import type { IronicApi, IronicNodeView } from './ironic-api.js';
 export type IronicPort = Pick<IronicApi, 'node' | 'provision' | 'power' | 'patchDriverInfo' | 'waitForProvision' | 'waitForPower'> & Partial<Pick<IronicApi, 'clearMaintenance'>>;
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
-export type RotationStepName =
-  | 'check-request' | 'read-node' | 'seal' | 'store-pending' | 'manage' | 'clean' | 'prove' | 'update-ironic'
-  | 'ironic-power-check' | 'store-current' | 'retire-previous' | 'delete-superseded' | 'return-node';
+/** The step names are declared with the failure table both rotations share (service/rotation-failures.ts). */
+import type { RotationStepName } from '../service/rotation-failures.js';
+export type { RotationStepName };
 
 export interface RotationStep {
   step: RotationStepName;

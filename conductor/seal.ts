@@ -18,16 +18,11 @@
  * it; the two are tested against each other).
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { SEALED_ALG, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../service/sealed-value.js';
+import { SEALED_ALG, SEALED_CURVES, SEALED_FORMAT, SEALED_PURPOSE, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../service/sealed-value.js';
 import { readFile } from 'node:fs/promises';
 import type { Secret } from '../service/secret.js';
 
-export { SEALED_VERSION, SEALED_ALG, type SealedValue } from '../service/sealed-value.js';
-/** What a sealed BMC password is for: the agent step (and bmc.set_credentials) that sets it. */
-export const SEALED_PURPOSE = 'set_bmc_credentials';
-
-/** JWK curve names to node's named curves. */
-const CURVES: Record<string, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
+export { SEALED_VERSION, SEALED_ALG, SEALED_PURPOSE, type SealedValue } from '../service/sealed-value.js';
 
 /** An agent's certificate key, ready to seal to. */
 export interface SealRecipient {
@@ -57,7 +52,7 @@ export function recipientFromCertificate(pem: string, source = 'given', now: Dat
   }
   const key = cert.publicKey;
   const crv = key.asymmetricKeyType === 'ec' ? String((key.export({ format: 'jwk' }) as { crv?: string }).crv) : '';
-  if (!CURVES[crv]) throw new SealError(`the agent certificate from ${source} has a ${key.asymmetricKeyType} key${crv ? ` on ${crv}` : ''}; sealing needs EC P-256/384/521 (the agent's auto-TLS key)`);
+  if (!SEALED_CURVES.includes(crv)) throw new SealError(`the agent certificate from ${source} has a ${key.asymmetricKeyType} key${crv ? ` on ${crv}` : ''}; sealing needs EC P-256/384/521 (the agent's auto-TLS key)`);
   const notAfter = new Date(cert.validTo);
   if (notAfter.getTime() < now.getTime()) throw new SealError(`the agent certificate from ${source} expired at ${notAfter.toISOString()}`);
   const kid = keyId(key);
@@ -87,13 +82,14 @@ export async function pinnedCertificate(
 /** Seals `password` to `recipient` for `node`'s BMC user `user`. The result holds no plain text. */
 export function sealPassword(recipient: SealRecipient, password: Secret, binding: { node: string; user: string; purpose?: string }): SealedValue {
   const purpose = binding.purpose ?? SEALED_PURPOSE;
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: CURVES[recipient.curve] as string });
+  // Node takes the JWK curve name (P-256, P-384, P-521) as the named curve.
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: recipient.curve });
   const jwk = publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string; y: string };
   const epk = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
-  const nonce = randomBytes(32);
-  const iv = randomBytes(12);
+  const nonce = randomBytes(SEALED_FORMAT.nonceBytes);
+  const iv = randomBytes(SEALED_FORMAT.ivBytes);
   const z = diffieHellman({ privateKey, publicKey: recipient.key });
-  const key = Buffer.from(hkdfSync('sha256', z, nonce, sealedInfo(purpose, binding.node, binding.user, recipient.kid), 32));
+  const key = Buffer.from(hkdfSync(SEALED_FORMAT.kdfHash, z, nonce, sealedInfo(purpose, binding.node, binding.user, recipient.kid), SEALED_FORMAT.keyBytes));
   const plain = password.copyBytes();
   try {
     const c = createCipheriv('aes-256-gcm', key, iv);

@@ -4,7 +4,7 @@
  * or SIGTERM (or `io.signal`). Prints one JSON line on stdout once listening:
  * {"listening": URL, "certificate": FILE|null, "fingerprint": SHA-256|null}.
  */
-import { checkWireParams } from '../service/credential-contract.js';
+import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contract.js';
 import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -96,7 +96,7 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
   if (!listen || Number(listen[2]) > 65535) return usage('--listen is HOST:PORT');
   const host = (listen[1] as string).replace(/^\[|\]$/g, '');
   const userA = v.username as string;
-  const userB = v['username-b'] ?? `${userA}_b`;
+  const userB = v['username-b'] ?? `${userA}${SECOND_USER_SUFFIX}`;
   for (const [flag, u] of [['--username', userA], ['--username-b', userB]] as const) {
     const refused = checkWireParams({ username: u, generate: true });
     if (refused) return usage(`${flag}: ${refused.message}`);

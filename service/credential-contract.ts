@@ -21,6 +21,7 @@
  * would leave a LAN channel without the enabled administrator it had (see
  * docs/credential-contract.md, "Never lock the operator out").
  */
+import { Privilege } from '../ipmi-kcs/spec.js';
 
 /** A JSON-schema fragment, restricted to the keywords {@link checkValue} interprets. */
 export interface SchemaFragment {
@@ -56,9 +57,40 @@ export interface ContractField {
   readonly why: string;
 }
 
-/** §6.8 privilege levels a request may grant; callback (1), OEM (5) and no access (0xF) are not credentials for a LAN login. */
-export const PRIVILEGE_BY_NAME = Object.freeze({ user: 2, operator: 3, administrator: 4 } as const);
-export type ContractPrivilegeName = keyof typeof PRIVILEGE_BY_NAME;
+/**
+ * The privilege levels a BMC stores (IPMI v2.0 §6.8, Table 22-28; 0 and 6-14
+ * are reserved), declared once: the contract's names, ipmitool's names
+ * (`ipmi_privlvl_vals`, as `user list` prints them), the spellings operators
+ * type, and whether a credential request may grant the level. Callback (1)
+ * cannot manage over LAN, OEM (5) is vendor-defined (ipmi_sim refuses it) and
+ * no access (0xF) is no login, so a request grants only user, operator or
+ * administrator; the operator CLI (`user priv`) may set any stored level.
+ */
+export const PRIVILEGE_LEVELS = Object.freeze([
+  { name: 'callback', level: Privilege.CALLBACK, ipmitool: 'CALLBACK', aliases: [], grantable: false },
+  { name: 'user', level: Privilege.USER, ipmitool: 'USER', aliases: [], grantable: true },
+  { name: 'operator', level: Privilege.OPERATOR, ipmitool: 'OPERATOR', aliases: [], grantable: true },
+  { name: 'administrator', level: Privilege.ADMINISTRATOR, ipmitool: 'ADMINISTRATOR', aliases: ['admin'], grantable: true },
+  { name: 'oem', level: Privilege.OEM, ipmitool: 'OEM', aliases: [], grantable: false },
+  { name: 'no-access', level: Privilege.NO_ACCESS, ipmitool: 'NO ACCESS', aliases: ['no_access', 'no access', 'noaccess'], grantable: false },
+] as const);
+
+type GrantableLevel = Extract<(typeof PRIVILEGE_LEVELS)[number], { grantable: true }>;
+export type ContractPrivilegeName = GrantableLevel['name'];
+
+/** The levels a credential request may grant, by the contract's name. */
+export const PRIVILEGE_BY_NAME = Object.freeze(Object.fromEntries(
+  PRIVILEGE_LEVELS.filter((l) => l.grantable).map((l) => [l.name, l.level]),
+)) as { readonly [L in GrantableLevel as L['name']]: L['level'] };
+
+/** What an operator-facing error lists as valid levels. */
+export const PRIVILEGE_CHOICES = PRIVILEGE_LEVELS.map((l) => `${l.name} (${l.level})`).join(', ');
+
+/** The BMC user a rotation alternates with: `<U>` and `<U>` + this suffix (conductor rotate, the Ironic passthru). */
+export const SECOND_USER_SUFFIX = '_b';
+
+/** The grantable levels, highest first, as the contract's privilege field lists them. */
+const GRANTABLE = PRIVILEGE_LEVELS.filter((l) => l.grantable).sort((a, b) => b.level - a.level);
 
 const PRINTABLE_ASCII = '\\x20-\\x7E';
 
@@ -101,7 +133,7 @@ export const CREDENTIAL_CONTRACT = Object.freeze({
     },
     {
       wire: 'privilege', engine: 'privilege', flag: '--privilege', flagKind: 'value', required: false,
-      schema: { enum: ['administrator', 'operator', 'user', 4, 3, 2] },
+      schema: { enum: [...GRANTABLE.map((l) => l.name), ...GRANTABLE.map((l) => l.level)] },
       description: 'administrator (default), operator or user, or the IPMI level 4, 3 or 2',
       rule: 'administrator, operator or user (or 4, 3, 2)',
       why: 'IPMI v2.0 §6.8: 2 user, 3 operator, 4 administrator; 1 callback cannot manage over LAN, 5 OEM is vendor-defined (ipmi_sim refuses it), 0xF is no access',
@@ -144,6 +176,28 @@ export const CREDENTIAL_CONTRACT = Object.freeze({
       why: 'without an enabled administrator on a LAN channel nobody can repair the BMC over the network; only an explicit request may do that',
     },
   ] satisfies ContractField[]),
+});
+
+/**
+ * Examples every implementation of the contract must answer the same way
+ * (true: accepted): the TypeScript engine (test/ironic-driver/shared-contract.test.ts)
+ * and the Python Ironic driver (inband_ironic/tests/test_contract.py) run them.
+ */
+export const CONTRACT_EXAMPLES = Object.freeze({
+  username: [
+    ['ironic', true], ['ironic_b', true], ['bmc-admin', true], ['svc.ironic', true], ['ADMIN2', true],
+    ['a', true], ['abcdefghijklmnop', true],
+    ['', false], ['abcdefghijklmnopq', false], ['-admin', false], ['.hidden', false], ['été', false],
+    ['bmc admin', false], ['nul\u0000', false], ['semi;colon', false], ['quote\'', false], ['ironic\n', false],
+  ] as ReadonlyArray<readonly [string, boolean]>,
+  /** [bytes, IPMI version, accepted] */
+  passwordBytes: [
+    [1, '2.0', true], [16, '1.5', true], [17, '1.5', false], [20, '2.0', true], [21, '2.0', false], [0, '2.0', false],
+  ] as ReadonlyArray<readonly [number, '1.5' | '2.0', boolean]>,
+  passwordText: [
+    ['Abc12345!_,?:xyz', true], ['with space ok', true], ['tab\there', false], ['nul\u0000', false], ['\u00e9\u00e9', false],
+    ['trailing\n', false],
+  ] as ReadonlyArray<readonly [string, boolean]>,
 });
 
 export type WireField = (typeof CREDENTIAL_CONTRACT.fields)[number]['wire'];
@@ -274,6 +328,26 @@ export function checkPasswordBytes(bytes: Uint8Array): string | null {
 export function privilegeName(v: unknown): ContractPrivilegeName | undefined {
   for (const [name, level] of Object.entries(PRIVILEGE_BY_NAME)) if (v === name || v === level) return name as ContractPrivilegeName;
   return undefined;
+}
+
+/**
+ * The stored level an operator's text names (the operator CLI's `user priv`):
+ * a name or alias in any case, or the number in decimal or hex —
+ * `administrator`, `ADMINISTRATOR`, `admin`, `4`, `0x4` are the same level.
+ * Undefined when it names none (the caller reports {@link PRIVILEGE_CHOICES}).
+ */
+export function parsePrivilege(text: string): number | undefined {
+  const t = text.trim().toLowerCase();
+  const named = PRIVILEGE_LEVELS.find((l) => l.name === t || (l.aliases as readonly string[]).includes(t));
+  if (named) return named.level;
+  const n = /^0x[0-9a-f]{1,2}$/.test(t) ? parseInt(t, 16) : /^\d{1,2}$/.test(t) ? Number(t) : NaN;
+  return PRIVILEGE_LEVELS.find((l) => l.level === n)?.level;
+}
+
+/** ipmitool's name of a level, as `user list` prints it; a level the spec reserves is `Unknown (0xNN)`. */
+export function ipmitoolPrivilegeName(level: number): string {
+  return PRIVILEGE_LEVELS.find((l) => l.level === level)?.ipmitool
+    ?? `Unknown (0x${level.toString(16).toUpperCase().padStart(2, '0')})`;
 }
 
 /** The engine's request, checked field by field with the wire rules (password as a Secret-like `{ copyBytes() }`). */

@@ -34,9 +34,19 @@ export const PASSWORD_POLICIES: readonly PasswordPolicy[] = Object.freeze([
   { name: 'mixed-20', length: 20, specials: '!_,?:' },
 ]);
 
-const UPPER = 'ABCDEFGHJKLMNPQRSTUVWXYZ';
-const LOWER = 'abcdefghijkmnopqrstuvwxyz';
-const DIGITS = '23456789';
+/**
+ * The alphabet every policy draws from (no I, O, l, 0 or 1, which read alike
+ * on a console), and how many of each class a password holds at least.
+ * Exported with the credential contract (service/credential-contract.json)
+ * so the Python Ironic driver generates by the same rules.
+ */
+export const PASSWORD_ALPHABET = Object.freeze({
+  upper: 'ABCDEFGHJKLMNPQRSTUVWXYZ',
+  lower: 'abcdefghijkmnopqrstuvwxyz',
+  digits: '23456789',
+  perClass: 2,
+});
+const { upper: UPPER, lower: LOWER, digits: DIGITS } = PASSWORD_ALPHABET;
 
 export interface GenerateOptions {
   /** Uniform integer in [0, max) — defaults to crypto.randomInt (CSPRNG). */
@@ -60,7 +70,7 @@ export function generatePassword(policyIndex = 0, opts: GenerateOptions = {}): S
   const pick = (set: string): number => set.charCodeAt(rnd(set.length));
   const all = UPPER + LOWER + DIGITS;
   const chars: number[] = [];
-  for (let i = 0; i < 2; i++) chars.push(pick(UPPER), pick(LOWER), pick(DIGITS));
+  for (let i = 0; i < PASSWORD_ALPHABET.perClass; i++) chars.push(pick(UPPER), pick(LOWER), pick(DIGITS));
   if (policy.specials) chars.push(pick(policy.specials));
   while (chars.length < policy.length) chars.push(pick(all));
 
@@ -77,7 +87,7 @@ export function generatePassword(policyIndex = 0, opts: GenerateOptions = {}): S
     if (acceptable(chars)) break;
     if (attempt > 200) {
       // Pathological draws (e.g. many equal characters): redraw the free characters.
-      for (let i = policy.specials ? 7 : 6; i < chars.length; i++) chars[i] = pick(all);
+      for (let i = 3 * PASSWORD_ALPHABET.perClass + (policy.specials ? 1 : 0); i < chars.length; i++) chars[i] = pick(all);
       attempt = 0;
     }
   }

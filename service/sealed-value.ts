@@ -2,14 +2,49 @@
  * The sealed-secret format shared by its two halves: the conductor side seals a
  * BMC password to the agent's auto-TLS key (conductor/seal.ts), the agent opens
  * it (agent/tls/sealing-key.ts). Both derive the key and the AAD here, so the
- * two cannot drift apart; the scheme is described in agent/tls/sealing-key.ts
- * and conductor/README.md ("Sealed step arguments").
+ * two cannot drift apart (the Python Ironic driver reads the same constants
+ * from service/credential-contract.json; docs/credential-contract.md, "The
+ * shared floor"); the scheme is described in agent/tls/sealing-key.ts.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 
-export const SEALED_VERSION = 1;
-export const SEALED_ALG = 'ECDH-ES+A256GCM';
-export const SEALED_INFO_LABEL = 'inband-agent sealed-secret v1';
+/**
+ * The format's constants as data, exported with the credential contract
+ * (service/credential-contract.json, `sealedValue`) so the Python Ironic
+ * driver seals with the same ones (ironic-driver/inband_ironic/sealing.py):
+ *
+ *   epk  = a fresh EC key on the recipient's curve (one of `curves`)
+ *   Z    = ECDH(epk, recipient key)
+ *   key  = HKDF-SHA-256(Z, salt = nonce, info = infoLabel 0 purpose 0 node 0 user 0 kid), keyBytes long
+ *   ct, tag = AES-256-GCM(key, iv, password, aad = alg 0 kid 0 crv 0 x 0 y)
+ */
+export const SEALED_FORMAT = Object.freeze({
+  version: 1,
+  alg: 'ECDH-ES+A256GCM',
+  infoLabel: 'inband-agent sealed-secret v1',
+  /** What a sealed BMC password is for: the agent step (and `bmc.set_credentials`) that sets it. */
+  purpose: 'set_bmc_credentials',
+  /** The recipient curves (the agent's auto-TLS key is P-384): JWK name and SEC 2 name. */
+  curves: Object.freeze([
+    Object.freeze({ jwk: 'P-256', sec2: 'secp256r1' }),
+    Object.freeze({ jwk: 'P-384', sec2: 'secp384r1' }),
+    Object.freeze({ jwk: 'P-521', sec2: 'secp521r1' }),
+  ]),
+  kdfHash: 'sha256',
+  keyBytes: 32,
+  nonceBytes: 32,
+  ivBytes: 12,
+  tagBytes: 16,
+  /** Binary fields are base64url without padding. */
+  encoding: 'base64url',
+});
+
+export const SEALED_VERSION = SEALED_FORMAT.version;
+export const SEALED_ALG = SEALED_FORMAT.alg;
+export const SEALED_INFO_LABEL = SEALED_FORMAT.infoLabel;
+export const SEALED_PURPOSE = SEALED_FORMAT.purpose;
+/** The JWK curve names a value may be sealed on. */
+export const SEALED_CURVES: readonly string[] = SEALED_FORMAT.curves.map((c) => c.jwk);
 
 /** The JSON shape of a sealed value (all binary fields base64url). */
 export interface SealedValue {

@@ -285,7 +285,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
         write(io.stdout, JSON.stringify(table, null, 2));
         return 0;
       }
-      const { ipmitoolPrivilegeName } = await import('../../service/privilege.js');
+      const { ipmitoolPrivilegeName } = await import('../../service/credential-contract.js');
       write(io.stdout, formatUserList(table, ipmitoolPrivilegeName));
       return 0;
     });
@@ -312,7 +312,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     if (p.help) return (write(io.stdout, USER_HELP()), 0);
     if (p.positionals.length < 2 || p.positionals.length > 3) throw new UsageError('user priv takes ID, LEVEL and an optional CHANNEL');
     const id = parseUserId(p.positionals[0]);
-    const { parsePrivilege, PRIVILEGE_CHOICES, ipmitoolPrivilegeName } = await import('../../service/privilege.js');
+    const { parsePrivilege, PRIVILEGE_CHOICES, ipmitoolPrivilegeName } = await import('../../service/credential-contract.js');
     const level = parsePrivilege(p.positionals[1]!);
     if (level === undefined) throw new UsageError(`privilege "${p.positionals[1]}": one of ${PRIVILEGE_CHOICES}`);
     const channel = p.positionals[2] === undefined ? undefined : parseChannel(p.positionals[2], 'CHANNEL');

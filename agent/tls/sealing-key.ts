@@ -20,9 +20,9 @@
  */
 import { createDecipheriv, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
 import { Secret } from '../../service/secret.js';
-import { SEALED_ALG, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../../service/sealed-value.js';
+import { SEALED_ALG, SEALED_FORMAT, SEALED_VERSION, keyId, sealedAad, sealedInfo, type SealedValue } from '../../service/sealed-value.js';
 
-export { SEALED_VERSION, SEALED_ALG, SEALED_INFO_LABEL, keyId, sealedInfo, sealedAad, type SealedValue } from '../../service/sealed-value.js';
+export { SEALED_VERSION, SEALED_ALG, SEALED_INFO_LABEL, SEALED_PURPOSE, keyId, sealedInfo, sealedAad, type SealedValue } from '../../service/sealed-value.js';
 
 /** JSON schema of a sealed value, for the command and step params. */
 export const SEALED_VALUE_SCHEMA = {
@@ -113,7 +113,7 @@ export class SealingKey {
     let plain: Buffer | undefined;
     try {
       z = diffieHellman({ privateKey: this.#key, publicKey: epk });
-      key = Buffer.from(hkdfSync('sha256', z, Buffer.from(sealed.nonce, 'base64url'), sealedInfo(sealed.purpose, sealed.node, sealed.user, sealed.kid), 32));
+      key = Buffer.from(hkdfSync(SEALED_FORMAT.kdfHash, z, Buffer.from(sealed.nonce, 'base64url'), sealedInfo(sealed.purpose, sealed.node, sealed.user, sealed.kid), SEALED_FORMAT.keyBytes));
       const d = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64url'));
       d.setAAD(sealedAad(sealed.alg, sealed.kid, sealed.epk));
       d.setAuthTag(Buffer.from(sealed.tag, 'base64url'));

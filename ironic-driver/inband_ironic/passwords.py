@@ -1,18 +1,21 @@
-"""BMC-safe random passwords: the policies of data/credential_contract.json
-(the same as service/password-generator.ts), drawn from `secrets`.
+"""BMC-safe random passwords by the policies and alphabet of
+service/password-generator.ts (read from the shared floor's
+credential-contract.json), drawn from `secrets`.
 
-Every policy: printable ASCII only, at least two upper, two lower and two
+Every policy: printable ASCII only, at least `perClass` upper, lower and
 digits, no two identical neighbours, first character alphanumeric."""
 
 import secrets
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from inband_ironic import contract
 
-POLICIES = list(contract.CONTRACT['password_policies'])
-UPPER = 'ABCDEFGHJKLMNPQRSTUVWXYZ'
-LOWER = 'abcdefghijkmnopqrstuvwxyz'
-DIGITS = '23456789'
+POLICIES: List[Dict[str, Any]] = list(contract.SHARED['passwordPolicies'])
+_ALPHABET = contract.SHARED['passwordAlphabet']
+UPPER: str = _ALPHABET['upper']
+LOWER: str = _ALPHABET['lower']
+DIGITS: str = _ALPHABET['digits']
+PER_CLASS: int = _ALPHABET['perClass']
 _ALNUM = UPPER + LOWER + DIGITS
 
 
@@ -36,7 +39,7 @@ def generate(index: int = 0, randbelow: Callable[[int], int] = secrets.randbelow
         return chars[randbelow(len(chars))]
 
     out: List[str] = []
-    for _ in range(2):
+    for _ in range(PER_CLASS):
         out += [pick(UPPER), pick(LOWER), pick(DIGITS)]
     if policy['specials']:
         out.append(pick(policy['specials']))
@@ -49,7 +52,7 @@ def generate(index: int = 0, randbelow: Callable[[int], int] = secrets.randbelow
         if out[0] in _ALNUM and all(out[i] != out[i - 1] for i in range(1, len(out))):
             return ''.join(out)
         if attempt > 200:
-            start = 7 if policy['specials'] else 6
+            start = 3 * PER_CLASS + (1 if policy['specials'] else 0)
             for i in range(start, len(out)):
                 out[i] = pick(_ALNUM)
     raise RuntimeError('could not draw a password for policy %s' % policy['name'])

@@ -1,6 +1,7 @@
 """One BMC credential rotation, in the order and with the failure table of
-`conductor rotate` (conductor/rotate.ts; the table is data/failure_table.json),
-over injected ports so the same rows test both paths:
+`conductor rotate` (conductor/rotate.ts), over injected ports so the same rows
+test both paths. The table and these step names (`passthruSteps`) are the
+shared floor's rotation-failures.json, generated from service/rotation-failures.ts:
 
   store-pending    the new password is stored as pending before it goes anywhere
   set-in-band      the running agent sets it for the user Ironic does not hold

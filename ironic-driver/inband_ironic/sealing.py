@@ -1,12 +1,13 @@
 """Sealing a BMC password to the running agent's auto-TLS certificate, in the
 format of service/sealed-value.ts (opened by agent/tls/sealing-key.ts, sealed
-the same way by conductor/seal.ts):
+the same way by conductor/seal.ts), whose constants this module reads from the
+shared floor's credential-contract.json (`sealedValue`) rather than re-typing:
 
-  epk  = a fresh EC key on the certificate key's curve
+  epk  = a fresh EC key on the certificate key's curve (one of `curves`)
   Z    = ECDH(epk, agent key)
-  key  = HKDF-SHA-256(Z, salt = nonce (32 random bytes),
-                      info = "inband-agent sealed-secret v1" 0 purpose 0 node 0 user 0 kid)
-  ct, tag = AES-256-GCM(key, iv (12 bytes), password, aad = alg 0 kid 0 crv 0 x 0 y)
+  key  = HKDF-SHA-256(Z, salt = nonce (nonceBytes random bytes),
+                      info = infoLabel 0 purpose 0 node 0 user 0 kid), keyBytes long
+  ct, tag = AES-256-GCM(key, iv (ivBytes), password, aad = alg 0 kid 0 crv 0 x 0 y)
 
 `kid` is the base64url SHA-256 of the certificate key's SubjectPublicKeyInfo
 DER; every binary field is base64url without padding."""
@@ -15,7 +16,7 @@ import base64
 import datetime
 import hashlib
 import os
-from typing import Dict, NamedTuple
+from typing import Any, Dict, NamedTuple, Tuple, Type
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,13 +24,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-SEALED_VERSION = 1
-SEALED_ALG = 'ECDH-ES+A256GCM'
-SEALED_INFO_LABEL = 'inband-agent sealed-secret v1'
-SEALED_PURPOSE = 'set_bmc_credentials'
+from inband_ironic import shared_data
 
-_CURVES = {'secp256r1': ('P-256', ec.SECP256R1), 'secp384r1': ('P-384', ec.SECP384R1),
-           'secp521r1': ('P-521', ec.SECP521R1)}
+FORMAT: Dict[str, Any] = shared_data.load('credential-contract')['sealedValue']
+SEALED_VERSION: int = FORMAT['version']
+SEALED_ALG: str = FORMAT['alg']
+SEALED_INFO_LABEL: str = FORMAT['infoLabel']
+SEALED_PURPOSE: str = FORMAT['purpose']
+if (FORMAT['kdfHash'], FORMAT['encoding']) != ('sha256', 'base64url'):
+    raise ValueError('sealed-value format %s/%s is not the one this module implements'
+                     % (FORMAT['kdfHash'], FORMAT['encoding']))
+
+#: cryptography's curve name (SEC 2) -> (JWK name, curve class), for the format's curves.
+_CURVES: Dict[str, Tuple[str, Type[ec.EllipticCurve]]] = {
+    c['sec2']: (c['jwk'], getattr(ec, c['sec2'].upper())) for c in FORMAT['curves']}
 
 
 class SealError(ValueError):
@@ -60,8 +68,9 @@ def recipient_from_pem(pem: bytes, source: str = 'given', now: datetime.datetime
         raise SealError('the agent certificate from %s does not parse: %s' % (source, e)) from None
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
-        raise SealError('the agent certificate from %s has no EC P-256/384/521 key (the agent\'s '
-                        'auto-TLS key is one); nothing can be sealed to it' % source)
+        raise SealError('the agent certificate from %s has no EC %s key (the agent\'s '
+                        'auto-TLS key is one); nothing can be sealed to it'
+                        % (source, '/'.join(jwk for jwk, _c in _CURVES.values())))
     now = now or datetime.datetime.utcnow()
     if cert.not_valid_after < now:
         raise SealError('the agent certificate from %s expired at %s' % (source, cert.not_valid_after.isoformat()))
@@ -88,14 +97,14 @@ def seal(recipient: Recipient, password: str, node: str, user: str,
     pub = eph.public_key().public_numbers()
     size = (curve.key_size + 7) // 8
     epk = {'kty': 'EC', 'crv': recipient.crv, 'x': _coord(pub.x, size), 'y': _coord(pub.y, size)}
-    nonce = os.urandom(32)
-    iv = os.urandom(12)
+    nonce = os.urandom(FORMAT['nonceBytes'])
+    iv = os.urandom(FORMAT['ivBytes'])
     z = eph.exchange(ec.ECDH(), recipient.key)
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce,
+    key = HKDF(algorithm=hashes.SHA256(), length=FORMAT['keyBytes'], salt=nonce,
                info=info(purpose, node, user, recipient.kid)).derive(z)
     sealed = AESGCM(key).encrypt(iv, password.encode('ascii'), aad(SEALED_ALG, recipient.kid, epk))
     return {
         'v': SEALED_VERSION, 'alg': SEALED_ALG, 'kid': recipient.kid, 'epk': epk,
-        'nonce': b64u(nonce), 'iv': b64u(iv), 'ct': b64u(sealed[:-16]), 'tag': b64u(sealed[-16:]),
+        'nonce': b64u(nonce), 'iv': b64u(iv), 'ct': b64u(sealed[:-FORMAT['tagBytes']]), 'tag': b64u(sealed[-FORMAT['tagBytes']:]),
         'node': node, 'purpose': purpose, 'user': user,
     }

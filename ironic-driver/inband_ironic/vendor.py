@@ -78,12 +78,14 @@ HOW_TO_GET_AN_AGENT = (
 DESCRIPTION = (
     'Rotate the BMC credential in-band through the running agent, with no lock-out. '
     'Args: username (required; the node alternates between username and username_b, '
-    'default username + "_b"), privilege (administrator|operator, default administrator), '
-    'password_policy (mixed-16|alnum-16|alnum-20|mixed-20) or password_length (16|20). '
+    'default username + "%s"), privilege (administrator|operator, default administrator), '
+    'password_policy (%s) or password_length (%s). '
     'A BMC-safe password is generated (a caller\'s password only with use_given_password=true), '
     'stored, sent to the agent sealed to its certificate, proven with a power state read, '
     'then put in driver_info; the previous user is disabled. Outcome: '
-    'driver_internal_info.inband_bmc_rotation.')
+    'driver_internal_info.inband_bmc_rotation.') % (
+        contract.SECOND_USER_SUFFIX, '|'.join(p['name'] for p in passwords.POLICIES),
+        '|'.join(sorted({str(p['length']) for p in passwords.POLICIES})))
 
 
 class AgentNotReachable(exception.Invalid):
@@ -180,9 +182,9 @@ class IronicPorts:
         client = agent_client.get_client(self.task)
         # bmc.set_credentials is the agent's own command (stock IPA has none);
         # AgentClient has no public generic call, _command is what its helpers use.
-        result = client._command(node, 'bmc.set_credentials',
-                                 {'username': username, 'password_sealed': sealed, 'privilege': self.privilege},
-                                 wait=True)
+        params = {'username': username, 'password_sealed': sealed, 'privilege': self.privilege}
+        contract.check_wire_params(params)  # what the agent's bmc.set_credentials takes
+        result = client._command(node, 'bmc.set_credentials', params, wait=True)
         status = result.get('command_status')
         if status != 'SUCCEEDED':
             err = result.get('command_error') or {}

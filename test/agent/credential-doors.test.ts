@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
-import { credentialContractJson, CONTRACT_JSON_NAME } from '../../service/tools/gen-credential-contract.js';
+import { CONTRACT_JSON_NAME, FAILURES_JSON_NAME, sharedFloorFiles } from '../../service/tools/gen-credential-contract.js';
 import { projectRoot } from '../native/project.js';
 import { lazyValidator } from '../../agent/ajv.js';
 import { main as agentMain } from '../../agent/cli.js';
@@ -177,7 +177,10 @@ test('argsinfo, the HTTP schema and the contract name the same fields, and the c
   assert.deepEqual(JSON.parse(JSON.stringify(CREDENTIAL_CONTRACT)), CREDENTIAL_CONTRACT);
   assert.deepEqual(JSON.parse(JSON.stringify(credentialParamsSchema())), credentialParamsSchema());
   // The checked-in JSON export (npm run gen:credential-contract) is current.
-  assert.equal(readFileSync(join(projectRoot(), 'service', CONTRACT_JSON_NAME), 'utf8'), credentialContractJson(), 'service/credential-contract.json is stale: npm run gen:credential-contract');
+  for (const [name, content] of Object.entries(sharedFloorFiles())) {
+    assert.equal(readFileSync(join(projectRoot(), 'service', name), 'utf8'), content, `service/${name} is stale: npm run gen:credential-contract`);
+  }
+  assert.deepEqual(Object.keys(sharedFloorFiles()), [CONTRACT_JSON_NAME, FAILURES_JSON_NAME]);
 });
 
 test('the contract\'s own checker agrees with ajv on every field\'s schema', async () => {

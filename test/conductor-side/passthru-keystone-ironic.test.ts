@@ -201,8 +201,9 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
 
       // Bad input with an agent running: refused before anything is generated or sent.
       for (const [args, why] of [
-        [['--arg', 'username=bad name'], /username: must match/],
-        [['--arg', 'username=abcdefghijklmno'], /must be 1-16 bytes/],
+        // The messages are the credential contract's rule, as every TypeScript door says it.
+        [['--arg', 'username=bad name'], /username: must be 1-16 ASCII letters, digits/],
+        [['--arg', 'username=abcdefghijklmno'], /username \(its pair abcdefghijklmno_b, the second BMC user\): must be 1-16 ASCII/],
         [['--arg', 'username=ironic', '--arg', 'password=Chosen-by-caller1'], /never taken from the caller unless use_given_password=true/],
         [['--arg', 'username=ironic', '--arg', 'slot=1'], /unknown argument\(s\) slot/],
         [[], /username is required/],

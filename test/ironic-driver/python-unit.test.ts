@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -36,5 +37,34 @@ describe('ironic-driver Python unit tests', () => {
     console.log(`# ${summary ? summary[0] : 'no summary'}: ${r.status === 0 ? 'OK' : 'FAILED'}`);
     assert.equal(r.status, 0, `python unittest failed:\n${r.stderr.slice(-8000)}`);
     assert.ok(summary && Number(summary[1]) > 0, 'some tests ran');
+  });
+});
+
+describe('ironic-driver/install.sh', () => {
+  it('the installed package carries the shared floor\'s files and reads them from its own data/', { skip }, () => {
+    const root = projectRoot();
+    const work = mkdtempSync(join(tmpdir(), 'inband-ironic-install-'));
+    try {
+      const site = join(work, 'site');
+      const inst = spawnSync('/bin/sh', [join(root, 'ironic-driver', 'install.sh'), '--target', site], { encoding: 'utf8' });
+      assert.equal(inst.status, 0, inst.stderr);
+      for (const f of ['credential-contract.json', 'rotation-failures.json']) {
+        assert.equal(readFileSync(join(site, 'inband_ironic', 'data', f), 'utf8'), readFileSync(join(root, 'service', f), 'utf8'), f);
+      }
+      // Run from elsewhere, so only the installed copy can be found.
+      const r = spawnSync(SYSTEM_PYTHON, ['-B', '-c', [
+        'from inband_ironic import contract, shared_data, sealing',
+        'print(shared_data.path("credential-contract")); print(shared_data.path("rotation-failures"))',
+        'print(contract.check_username("ironic_b"), sealing.SEALED_PURPOSE)',
+      ].join('\n')], { cwd: work, encoding: 'utf8', env: { PATH: '/usr/bin:/bin', PYTHONPATH: site, HOME: work } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split('\n'), [
+        join(site, 'inband_ironic', 'data', 'credential-contract.json'),
+        join(site, 'inband_ironic', 'data', 'rotation-failures.json'),
+        'ironic_b set_bmc_credentials',
+      ]);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

@@ -1,16 +1,16 @@
 /**
  * What the Python Ironic driver (ironic-driver/inband_ironic) and the
- * TypeScript side must agree on, read from the same data files:
+ * TypeScript side must agree on, run from the shared floor's generated files
+ * in service/ that the Python package reads (docs/credential-contract.md,
+ * "The shared floor"):
  *
- * - the failure table (inband_ironic/data/failure_table.json): every row run
- *   against `conductor rotate`'s rotate() with in-process doubles of Ironic
- *   and the BMC prover (the Python rotation runs the same rows in
- *   inband_ironic/tests/test_failure_table.py);
- * - the credential contract (inband_ironic/data/credential_contract.json):
- *   the password policies equal service/password-generator.ts's, and the
- *   example cases answer the same in service/validate.ts (cases the TypeScript
- *   validator does not yet decide as the contract does are marked todo,
- *   naming the case);
+ * - the failure table (service/rotation-failures.json, from
+ *   service/rotation-failures.ts): every row run against `conductor rotate`'s
+ *   rotate() with in-process doubles of Ironic and the BMC prover (the Python
+ *   rotation runs the same rows in inband_ironic/tests/test_failure_table.py);
+ * - the credential contract's examples (service/credential-contract.json
+ *   `examples`): the TypeScript engine's validator answers each as the
+ *   contract says (the Python contract runs them in test_contract.py);
  * - the sealed-value format: a password the Python driver seals to an agent
  *   certificate opens with the agent's SealingKey (agent/tls/sealing-key.ts).
  */
@@ -24,12 +24,14 @@ import { fileURLToPath } from 'node:url';
 import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { SealingKey, type SealedValue } from '../../agent/tls/sealing-key.js';
 import type { BmcCredential, BmcEndpoint, BmcProver } from '../../conductor/bmc-proof.js';
+import type { CONTRACT_EXAMPLES } from '../../service/credential-contract.js';
+import type { FailurePoint, ROTATE_STEPS } from '../../service/rotation-failures.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { IronicNodeView } from '../../conductor/ironic-api.js';
 import { rotate, type IronicPort, type RotationStepName } from '../../conductor/rotate.js';
 import type { SecretEntry, SecretStore } from '../../conductor/secret-store.js';
-import { PASSWORD_POLICIES } from '../../service/password-generator.js';
 import { Secret } from '../../service/secret.js';
+import { SEALED_PURPOSE } from '../../service/sealed-value.js';
 import { validateRequest } from '../../service/validate.js';
 import { ironicAvailability, SYSTEM_PYTHON } from '../harness/ironic.js';
 import { recordSecret } from '../helpers/secrets.js';
@@ -44,15 +46,8 @@ function projectRoot(): string {
   throw new Error('project root not found');
 }
 
-const DATA = join(projectRoot(), 'ironic-driver', 'inband_ironic', 'data');
-const load = <T>(name: string): T => JSON.parse(readFileSync(join(DATA, `${name}.json`), 'utf8')) as T;
-
-interface FailurePoint {
-  id: string;
-  rotate: RotationStepName | null;
-  passthru: string | null;
-  expect: { outcome: 'rotated' | 'failed'; ironic_holds: 'previous' | 'next'; store: 'none' | 'pending' | 'failed' | 'current'; previous_enabled: boolean; bmc_written: boolean };
-}
+/** The shared floor's files, as the Python package reads them from the checkout. */
+const load = <T>(name: string): T => JSON.parse(readFileSync(join(projectRoot(), 'service', `${name}.json`), 'utf8')) as T;
 
 const UUID = '6f0c1f84-3b1e-4a57-9d1e-2c3a0b7e1f00';
 const AGENT = generateSelfSigned({ address: '192.0.2.20', commonName: 'n1' });
@@ -135,7 +130,7 @@ function tableStore(fail: RotationStepName | null): SecretStore {
 }
 
 describe('the failure table, on the conductor rotate path', () => {
-  const table = load<{ points: FailurePoint[] }>('failure_table');
+  const table = load<{ rotateSteps: typeof ROTATE_STEPS; points: FailurePoint[] }>('rotation-failures');
   for (const row of table.points) {
     it(`${row.id}: ${row.expect.outcome}, Ironic holds the ${row.expect.ironic_holds} user, store ${row.expect.store}`, async () => {
       const ironic = new TableIronic(row.rotate);
@@ -156,23 +151,18 @@ describe('the failure table, on the conductor rotate path', () => {
       assert.equal(next?.state ?? 'none', row.expect.store);
       assert.equal(prover.previousEnabled, row.expect.previous_enabled);
       assert.equal(ironic.bmcWritten, row.expect.bmc_written);
+      // Every step rotate() records is one the shared declaration names.
+      for (const s of rec.steps) assert.ok(table.rotateSteps.includes(s.step), s.step);
     });
   }
 
-  it('names steps rotate() records, and the Python path names its own', () => {
+  it('every failing row names a step of each path, the row without a failure neither', () => {
     for (const row of table.points) assert.equal(row.rotate === null, row.passthru === null, row.id);
   });
 });
 
-describe('the credential contract file and the TypeScript side', () => {
-  const contract = load<{
-    password_policies: Array<{ name: string; length: number; specials: string }>;
-    cases: { username: Array<[string, boolean]>; password_text: Array<[string, boolean]>; password_bytes: Array<[number, string, boolean]> };
-  }>('credential_contract');
-
-  it('the password policies are service/password-generator.ts\'s', () => {
-    assert.deepEqual(contract.password_policies, PASSWORD_POLICIES.map((p) => ({ name: p.name, length: p.length, specials: p.specials })));
-  });
+describe('the credential contract\'s examples, in the TypeScript engine', () => {
+  const examples = load<{ examples: typeof CONTRACT_EXAMPLES }>('credential-contract').examples;
 
   const tsAccepts = (req: Record<string, unknown>): boolean => {
     try {
@@ -182,20 +172,17 @@ describe('the credential contract file and the TypeScript side', () => {
       return false;
     }
   };
-  for (const [name, ok] of contract.cases.username) {
-    const ts = tsAccepts({ username: name, generate: true });
-    it(`username ${JSON.stringify(name)}: ${ok ? 'accepted' : 'refused'}`, {
-      todo: ts === ok ? false : `service/validate.ts ${ts ? 'accepts' : 'refuses'} it; the credential contract module decides`,
-    }, () => {
-      assert.equal(ts, ok);
+  for (const [name, ok] of examples.username) {
+    it(`username ${JSON.stringify(name)}: ${ok ? 'accepted' : 'refused'}`, () => {
+      assert.equal(tsAccepts({ username: name, generate: true }), ok);
     });
   }
-  for (const [text, ok] of contract.cases.password_text) {
+  for (const [text, ok] of examples.passwordText) {
     it(`password text ${JSON.stringify(text).slice(0, 12)}…: ${ok ? 'accepted' : 'refused'}`, () => {
       assert.equal(tsAccepts({ username: 'ironic', password: Secret.fromString(text) }), ok);
     });
   }
-  for (const [n, version, ok] of contract.cases.password_bytes.filter(([, v]) => v === '2.0')) {
+  for (const [n, version, ok] of examples.passwordBytes.filter(([, v]) => v === '2.0')) {
     it(`${n}-byte password on IPMI ${version}: ${ok ? 'accepted' : 'refused'}`, () => {
       const accepted = n === 0 ? false : tsAccepts({ username: 'ironic', password: Secret.fromString('a'.repeat(n)) });
       assert.equal(accepted, ok);
@@ -223,7 +210,8 @@ describe('the sealed-value format across the two languages', () => {
     const sealed = JSON.parse(r.stdout) as SealedValue;
     const key = new SealingKey(AGENT.key);
     assert.equal(sealed.kid, key.kid);
-    assert.equal(key.open(sealed, { purpose: 'set_bmc_credentials', user: 'ironic_b', node: UUID }).reveal(), password);
-    assert.throws(() => new SealingKey(AGENT.key).open(sealed, { purpose: 'set_bmc_credentials', user: 'ironic', node: UUID }), /sealed for BMC user/);
+    assert.equal(sealed.purpose, SEALED_PURPOSE);
+    assert.equal(key.open(sealed, { purpose: SEALED_PURPOSE, user: 'ironic_b', node: UUID }).reveal(), password);
+    assert.throws(() => new SealingKey(AGENT.key).open(sealed, { purpose: SEALED_PURPOSE, user: 'ironic', node: UUID }), /sealed for BMC user/);
   });
 });

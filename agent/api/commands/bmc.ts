@@ -11,6 +11,7 @@
  * the BMC; a value for another key, node or user is refused naming the field.
  */
 import { Secret } from '../../../service/secret.js';
+import { SEALED_PURPOSE } from '../../../service/sealed-value.js';
 import { checkWireParams, credentialArgsinfo, credentialParamsSchema, privilegeName } from '../../../service/credential-contract.js';
 import { processSealingKey, SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
 import { ParamError, type CommandDefinition, type CommandRegistry } from '../registry.js';
@@ -56,8 +57,8 @@ export interface SealedContext {
   node?: string;
 }
 
-/** The step a sealed BMC password is for (the same for bmc.set_credentials). */
-export const SEALED_PURPOSE = 'set_bmc_credentials';
+/** The step a sealed BMC password is for (the same for bmc.set_credentials): the sealed-value format's. */
+export { SEALED_PURPOSE };
 
 /** Turns validated params into the engine's request; throws ParamError naming the field. */
 export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor | undefined, prefix = 'params', sealed?: SealedContext): SetCredentialsArgs {

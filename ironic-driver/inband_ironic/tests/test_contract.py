@@ -5,10 +5,11 @@ from inband_ironic import passwords
 
 
 class ContractCasesTestCase(unittest.TestCase):
-    """The shared cases of data/credential_contract.json (the TypeScript side runs the same)."""
+    """The shared examples of the credential contract (service/credential-contract.ts
+    CONTRACT_EXAMPLES; test/ironic-driver/shared-contract.test.ts runs the same)."""
 
     def test_usernames(self):
-        for name, ok in contract.CONTRACT['cases']['username']:
+        for name, ok in contract.EXAMPLES['username']:
             with self.subTest(name=name):
                 if ok:
                     self.assertEqual(name, contract.check_username(name))
@@ -16,7 +17,7 @@ class ContractCasesTestCase(unittest.TestCase):
                     self.assertRaises(contract.ContractError, contract.check_username, name)
 
     def test_password_lengths(self):
-        for n, version, ok in contract.CONTRACT['cases']['password_bytes']:
+        for n, version, ok in contract.EXAMPLES['passwordBytes']:
             with self.subTest(n=n, version=version):
                 if ok:
                     contract.check_password('a' * n, version)
@@ -24,7 +25,7 @@ class ContractCasesTestCase(unittest.TestCase):
                     self.assertRaises(contract.ContractError, contract.check_password, 'a' * n, version)
 
     def test_password_text(self):
-        for text, ok in contract.CONTRACT['cases']['password_text']:
+        for text, ok in contract.EXAMPLES['passwordText']:
             with self.subTest(text=repr(text)):
                 if ok:
                     contract.check_password(text)
@@ -45,8 +46,34 @@ class ContractCasesTestCase(unittest.TestCase):
 
     def test_privilege(self):
         self.assertEqual('administrator', contract.check_privilege('4'))
+        self.assertEqual('administrator', contract.check_privilege(4))
         self.assertEqual('operator', contract.check_privilege('operator'))
-        self.assertRaises(contract.ContractError, contract.check_privilege, 'root')
+        for bad in ('root', 'callback', '1', 5, 15, True, None):
+            with self.subTest(bad=bad):
+                self.assertRaises(contract.ContractError, contract.check_privilege, bad)
+        self.assertEqual({'user': 2, 'operator': 3, 'administrator': 4}, contract.PRIVILEGES)
+
+    def test_wire_params(self):
+        contract.check_wire_params({'username': 'ironic', 'password_sealed': {'v': 1}, 'privilege': 'administrator'})
+        contract.check_wire_params({'username': 'ironic', 'generate': True, 'channels': [1, 8], 'slot': 3})
+        for params, field in (({'username': 'ironic'}, 'password'),
+                              ({'username': 'ironic', 'generate': True, 'password': 'x'}, 'password'),
+                              ({'username': 'ironic', 'generate': True, 'slot': 1}, 'slot'),
+                              ({'username': 'ironic', 'generate': True, 'channels': [1, 1]}, 'channels'),
+                              ({'username': 'ironic', 'generate': True, 'channels': [True]}, 'channels'),
+                              ({'username': 'ironic', 'generate': True, 'wat': 1}, 'wat'),
+                              ({'generate': True}, 'username')):
+            with self.subTest(params=params):
+                with self.assertRaises(contract.ContractError) as cm:
+                    contract.check_wire_params(params)
+                self.assertEqual(field, cm.exception.field)
+
+    def test_messages_say_the_rule_and_never_the_value(self):
+        with self.assertRaises(contract.ContractError) as cm:
+            contract.check_password('Secret\u00e9pw')
+        self.assertIn(contract.FIELDS['password']['rule'], str(cm.exception))
+        self.assertIn('non-ASCII', str(cm.exception))
+        self.assertNotIn('Secret', str(cm.exception))
 
 
 class PasswordsTestCase(unittest.TestCase):

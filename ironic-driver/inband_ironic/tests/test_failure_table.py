@@ -1,5 +1,6 @@
-"""The rows of data/failure_table.json against the passthru's rotation (the
-TypeScript path runs the same rows in test/conductor-side/rotation-failure-table.test.ts)."""
+"""The rows of the shared failure table (service/rotation-failures.json, from
+service/rotation-failures.ts) against the passthru's rotation; the TypeScript
+path runs the same rows in test/ironic-driver/shared-contract.test.ts."""
 
 import unittest
 
@@ -7,7 +8,7 @@ from inband_ironic import shared_data
 from inband_ironic import rotation
 from inband_ironic.tests import fakes
 
-TABLE = shared_data.load('failure_table')
+TABLE = shared_data.load('rotation-failures')
 
 
 class FailureTableTestCase(unittest.TestCase):
@@ -31,10 +32,11 @@ class FailureTableTestCase(unittest.TestCase):
                 self.assertEqual(want['bmc_written'], ports.bmc_written)
                 self.assertNotIn('New-password-1', repr(rec))
 
-    def test_the_table_names_the_rotate_steps(self):
-        # Every row maps to a step conductor rotate records (conductor/rotate.ts RotationStepName).
-        rotate_steps = {'read-node', 'seal', 'store-pending', 'manage', 'clean', 'prove', 'update-ironic',
-                        'ironic-power-check', 'store-current', 'retire-previous', 'delete-superseded', 'return-node'}
+    def test_the_rotation_records_the_declared_steps_in_order(self):
+        ports = fakes.FakePorts(fail=None)
+        rec = rotation.rotate(fakes.UUID, 'admin', 'ironic', 'New-password-1', fakes.FakeStore(), ports)
+        self.assertEqual(TABLE['passthruSteps'], [s['step'] for s in rec['steps']])
         for row in TABLE['points']:
-            if row['rotate'] is not None:
-                self.assertIn(row['rotate'], rotate_steps)
+            if row['passthru'] is not None:
+                self.assertIn(row['passthru'], TABLE['passthruSteps'])
+                self.assertIn(row['rotate'], TABLE['rotateSteps'])

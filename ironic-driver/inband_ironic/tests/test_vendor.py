@@ -60,8 +60,8 @@ class ValidateTestCase(unittest.TestCase):
 
     def test_bad_args(self):
         self.assertIn('username is required', self.refused(exception.MissingParameterValue))
-        self.assertIn('username: must match', self.refused(username='bad name'))
-        self.assertIn('1-16 bytes', self.refused(username='abcdefghijklmno'))
+        self.assertIn('username: must be 1-16 ASCII letters', self.refused(username='bad name'))
+        self.assertIn('the second BMC user): must be 1-16 ASCII', self.refused(username='abcdefghijklmno'))
         self.assertIn('unknown argument(s) slot', self.refused(username='ironic', slot='1'))
         self.assertIn('privilege', self.refused(username='ironic', privilege='user'))
         self.assertIn('password_policy', self.refused(username='ironic', password_policy='weak'))
