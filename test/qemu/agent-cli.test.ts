@@ -55,6 +55,8 @@ if (skip) {
     sim = await startIpmiSim();
     shareDir = await mkdtemp(join(tmpdir(), 'inband-qemu-share-'));
     loginBefore = await sim.lanplusLogin(userName, password);
+    // set-credentials journals under --state-dir: the installed tree is the host's root, read-only
+    // over 9p, where a real ramdisk's /var/lib is its own tmpfs; here the guest's tmpfs is /run.
     const agent = (...args: string[]): string => chrootCommand([installed.launcher, ...args, '--log-level', 'info']);
     // stdout (JSON) to the share, stderr (the agent's log) to the console log.
     const run = (step: string, out: string, line: string): string[] => [
@@ -68,7 +70,9 @@ if (skip) {
       ...run('bmc-info', 'info.json', agent('bmc', 'info', '--json')),
       // The agent reads the first line of its stdin, the console, where the host answers (never echoed).
       'echo "@@inband:ask secret:password"',
-      ...run('set-credentials', 'set.json', agent('set-credentials', '--username', userName, '--password-stdin', '--json')),
+      // The console is a terminal, where --password-stdin prompts and asks again to confirm; the host
+      // answers once, so the line reaches the agent through a pipe (head reads it; no variable, no argv).
+      ...run('set-credentials', 'set.json', `head -n 1 | ${agent('set-credentials', '--username', userName, '--password-stdin', '--json', '--state-dir', '/run/inband-agent')}`),
       // ipmitool's habit on the kernel driver; the host compares it with ipmitool over LAN.
       ...run('user-list', 'users.txt', agent('user', 'list')),
       '',

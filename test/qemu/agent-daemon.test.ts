@@ -143,7 +143,9 @@ if (skip) {
     sim = await startIpmiSim();
     hostPort = await freeTcpPort();
     loginBefore = await sim.lanplusLogin(userName, password);
-    const daemon = chrootCommand([installed.launcher, 'serve', '--standalone',
+    // The installed tree is the host's root, read-only over 9p; in a real ramdisk /var/lib (the
+    // journal's default) is the ramdisk's own tmpfs. Here the guest's tmpfs is /run.
+    const daemon = chrootCommand([installed.launcher, 'serve', '--standalone', '--state-dir', '/run/inband-agent',
       '--listen-port', String(GUEST_PORT), '--agent-token-file', '/run/agent.token', '--log-level', 'debug']);
     const script = [
       'cd /',
