@@ -17,6 +17,7 @@ import type { AgentLogger } from './logger.js';
 import { journalPrefix } from '../service/log-line.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import { VERSION } from '../service/version.js';
+import { ServiceError } from '../service/errors.js';
 import type { Selection } from '../ipmi-kcs/select.js';
 import { SIMULATED_NOTE, stampBackend } from './backend.js';
 import { checkWireParams, fieldForFlag, flagValue, privilegeName } from '../service/credential-contract.js';
@@ -513,7 +514,7 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       return 2;
     }
     const err = e as Error & { code?: unknown };
-    const code = err.name === 'ServiceError' && typeof err.code === 'string' ? `${err.code}: ` : '';
+    const code = e instanceof ServiceError ? `${e.code}: ` : '';
     write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${sub ?? ''} failed: ${code}${err.message}`);
     return 1;
   }

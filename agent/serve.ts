@@ -20,6 +20,7 @@ import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
+import { NoBmcError } from '../ipmi-kcs/errors.js';
 import { noBmcStatus, stampBackend } from './backend.js';
 import type { CredentialService } from '../service/credential-service.js';
 import { VERSION } from '../service/version.js';
@@ -360,7 +361,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       main.warn(`SIMULATED BMC: no IPMI device found; nothing this agent does reaches a real BMC`, { highlight: true });
       backendExtras.warningShown = true;
     }
-  } else if (planned.err.name === 'NoBmcError') {
+  } else if (planned.err instanceof NoBmcError) {
     noBmc = planned.err;
     const info = noBmcStatus(noBmc);
     status.setBackend(info);

@@ -81,6 +81,17 @@ export class IpmiRequestError extends IpmiError {
   }
 }
 
+/**
+ * There is no BMC this agent may use: no IPMI device node, and the caller
+ * asked for no simulated stand-in (`fallback: 'none'`), or a device exists
+ * but the native addon is missing. The message says what to do about it.
+ * Here, beside the other transport errors, so a caller can test for it with
+ * `instanceof` without loading the backend selection.
+ */
+export class NoBmcError extends IpmiError {
+  readonly code = 'NO_BMC';
+}
+
 /** The transport was closed; no further requests are accepted. */
 export class IpmiClosedError extends IpmiTransportError {
   constructor(backend: string) {

@@ -12,7 +12,9 @@
  * a device gets {@link NoBmcError} instead of a simulation. Backends are
  * imported lazily so that start-up pays only for the one in use.
  */
-import { IpmiError, IpmiTransportError } from './errors.js';
+import { IpmiTransportError, NoBmcError } from './errors.js';
+
+export { NoBmcError };
 import { DEFAULT_DEVICE_PATHS, type BackendKind, type Transport } from './transport.js';
 
 export type BackendChoice = BackendKind | 'auto';
@@ -64,14 +66,6 @@ export interface Selection extends BackendPlan {
   description: string;
 }
 
-/**
- * There is no BMC this agent may use: no IPMI device node, and the caller
- * asked for no simulated stand-in (`fallback: 'none'`), or a device exists
- * but the native addon is missing. The message says what to do about it.
- */
-export class NoBmcError extends IpmiError {
-  readonly code = 'NO_BMC';
-}
 
 export function parseHostPort(value: string, field = 'vm-codec'): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(value.trim());

@@ -43,7 +43,13 @@ import { IpmiRequestError } from './errors.js';
  */
 export const KCS_LIMITS: TransportLimits = Object.freeze({ maxRequestData: 38, maxResponseData: 271 });
 
-/** Default per-request timeout. ipmitool waits 15 s on /dev/ipmi0; the kernel's KCS state machine gives up after ~10×5 s. */
+/**
+ * Per-request timeout when the caller gives none: 15 s, as ipmitool waits on
+ * /dev/ipmi0 (IPMI_OPENIPMI_READ_TIMEOUT); the kernel's KCS state machine gives
+ * up after ~10×5 s. The credential engine does not rely on it: service/'s
+ * BmcClient passes its own 10 s (DEFAULT_CALL_TIMEOUT_MS, `--ipmi-timeout`) on
+ * every request, because it retries, and 15 s per try is too long a hold.
+ */
 export const DEFAULT_TIMEOUT_MS = 15_000;
 /** Upper bound accepted for `timeoutMs`. */
 export const MAX_TIMEOUT_MS = 120_000;

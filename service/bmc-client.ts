@@ -34,7 +34,7 @@ export interface RetryOptions {
 
 /** ≈ 10 s worst case per call: freeipmi retries 0xC0 ten times; BMC inits take seconds. */
 export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({ attempts: 8, initialDelayMs: 100, maxDelayMs: 2_000 });
-/** Per request; ipmitool uses 15 s on /dev/ipmi0, which a wedged KCS can eat many times over. */
+/** Per request, passed on every call (the transport's own default is ipmitool's 15 s): retried up to `attempts` times, a wedged KCS would hold a step for minutes at 15 s a try. */
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
 export interface CallOptions {

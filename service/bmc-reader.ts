@@ -1,17 +1,23 @@
 /**
  * Reads what a credential change needs to know about the BMC, lazily and with
  * a per-operation cache so a fresh change issues each read once.
+ *
+ * A change's reads are asked for by the planner (plan.ts), one {@link Need} at
+ * a time, and land in a {@link ChangeState}: the snapshot the plan is computed
+ * from. The reader never decides anything; it only reads what it is asked.
  */
 import { CC } from '../ipmi-kcs/completion-codes.js';
 import { IpmiCompletionCodeError } from '../ipmi-kcs/errors.js';
-import { ANONYMOUS_USER_ID, ChannelMedium, LanParam } from '../ipmi-kcs/spec.js';
+import { ANONYMOUS_USER_ID, ChannelMedium, LanParam, PasswordOp } from '../ipmi-kcs/spec.js';
 import type { BmcClient } from './bmc-client.js';
 import {
   formatIpv4, formatMac, getChannelAccess, getChannelInfo, getDeviceId, getLanConfig, getUserAccess, getUserName,
-  parseChannelAccess, parseChannelInfo, parseDeviceId, parseIpv6Entry, parseLanParam, parseUserAccess, parseUserName,
-  type AccessStore, type ChannelAccess, type ChannelInfo, type DeviceId, type UserAccess,
+  parseChannelAccess, parseChannelInfo, parseDeviceId, parseIpv6Entry, parseLanParam, parseUserAccess, parseUserName, passwordRequest, wipe,
+  type AccessStore, type ChannelAccess, type ChannelInfo, type DeviceId, type PasswordSize, type UserAccess,
 } from './ipmi-commands.js';
 import type { Logger } from './logger.js';
+import { generatePassword } from './password-generator.js';
+import type { Secret } from './secret.js';
 
 /**
  * Channels scanned for LAN media: 1–11. Channel 0 is the primary IPMB, 0xC–0xD
@@ -54,6 +60,74 @@ export interface LanAddress {
   address?: string;
   v6address?: string;
   mac?: string;
+}
+
+/** Test Password (§22.30 op 3) answers meaning "not implemented here" rather than "wrong password". */
+export const TEST_UNSUPPORTED: readonly number[] = [CC.INVALID_COMMAND, CC.INVALID_DATA_FIELD, CC.NOT_SUPPORTED_IN_PRESENT_STATE, CC.SUBFUNCTION_DISABLED, CC.REQUEST_DATA_LENGTH_INVALID];
+/** Test Password: the password differs (0x80 for the 16-byte form, 0x81 for the 20-byte form). */
+export const TEST_MISMATCH: readonly number[] = [0x80, 0x81];
+
+/** What Test Password said before a change: whether the slot already held the password, and whether the test can be believed. */
+export interface PasswordBefore {
+  before: 'matched' | 'differed' | 'unknown';
+  /** The BMC also accepted a random wrong password (ipmi_sim does): a match proves nothing. */
+  unreliable: boolean;
+}
+
+/**
+ * The BMC state a credential change is planned from: what has been read so
+ * far. A field left undefined has not been read; a map lacks what was not read.
+ */
+export interface ChangeState {
+  device?: DeviceId;
+  /** LAN channels among those the request names (all of 1–11 when it names none), in channel order. */
+  lan?: LanChannel[];
+  /** Every LAN channel of 1–11: read only when a rename must be judged on channels the request did not name. */
+  allLan?: LanChannel[];
+  limits?: UserTableLimits;
+  /** Names of slots 2..maxUsers ('' = empty), in slot order. */
+  names?: ReadonlyMap<number, string>;
+  /** Get User Access by `accessKey(channel, userId)`. */
+  userAccess: Map<string, UserAccess>;
+  /** Get Channel Access by `channelAccessKey(channel, store)`; null where the channel does not report it. */
+  channelAccess: Map<string, ChannelAccess | null>;
+  lanAddress?: LanAddress;
+  /** Test Password before the write: read only for a given password on a slot that already holds the name. */
+  passwordBefore?: PasswordBefore;
+}
+
+export const accessKey = (channel: number, userId: number): string => `${channel}:${userId}`;
+export const channelAccessKey = (channel: number, store: AccessStore): string => `${channel}:${store}`;
+
+export function emptyChangeState(): ChangeState {
+  return { userAccess: new Map(), channelAccess: new Map() };
+}
+
+/** One read the planner asks for, in the order it needs them (which is the order they are sent). */
+export type Need =
+  /** §20.1 Get Device ID. */
+  | { read: 'device' }
+  /** §22.24 Get Channel Info on `channels` (default 1–11). */
+  | { read: 'lan-channels'; channels?: readonly number[] }
+  /** §22.24 on all of 1–11 (channels already read are not read again). */
+  | { read: 'all-lan-channels' }
+  /** §22.27 on user 1 (or 2): slot count and fixed-name count. */
+  | { read: 'limits'; channel: number }
+  /** §22.29 Get User Name for slots 2..maxUsers. */
+  | { read: 'user-names'; maxUsers: number }
+  /** §22.27 Get User Access of one user on each of `channels`. */
+  | { read: 'user-access'; userId: number; channels: readonly number[] }
+  /** §22.23 Get Channel Access, in this order. */
+  | { read: 'channel-access'; reads: ReadonlyArray<{ channel: number; store: AccessStore }> }
+  /** §23.2 the BMC's LAN address (best effort). */
+  | { read: 'lan-address'; channels: readonly number[] }
+  /** §22.30 op 3 with the request's password, plus a control test with a random wrong one on a match. */
+  | { read: 'password-test'; userId: number; size: PasswordSize };
+
+/** What some reads need besides the BMC: the request's password for Test Password, and randomness for its control. */
+export interface FillContext {
+  password?: Secret;
+  randomInt?: (max: number) => number;
 }
 
 export class BmcReader {
@@ -198,6 +272,83 @@ export class BmcReader {
     }
     for (const k of Object.keys(out) as (keyof LanAddress)[]) if (out[k] === undefined) delete out[k];
     return out;
+  }
+
+  /**
+   * Test Password (§22.30 op 3) without failing on a "no": 'match' (0x00),
+   * 'differs' (0x80/0x81) or 'unknown' (not implemented here), with the code.
+   */
+  async testPassword(userId: number, secret: Secret, size: PasswordSize): Promise<{ outcome: 'match' | 'differs' | 'unknown'; completionCode: number }> {
+    const req = passwordRequest(userId, PasswordOp.TEST_PASSWORD, secret, size);
+    try {
+      const rsp = await this.client.call(req, { what: `Test Password (user ${userId})`, accept: [...TEST_MISMATCH, ...TEST_UNSUPPORTED] });
+      const cc = rsp.completionCode;
+      return { outcome: cc === CC.OK ? 'match' : TEST_MISMATCH.includes(cc) ? 'differs' : 'unknown', completionCode: cc };
+    } finally {
+      wipe(req);
+    }
+  }
+
+  /**
+   * Whether the slot already holds `secret`, by Test Password — and, when that
+   * says "match", a second test with a random wrong password as a control:
+   * some BMCs (ipmi_sim) answer 0x00 to any test, and then a match means
+   * nothing. The correct-password test that follows in verification resets any
+   * failed-attempt counter a PAM-based BMC keeps.
+   */
+  async passwordBefore(userId: number, secret: Secret, size: PasswordSize, randomInt?: (max: number) => number): Promise<PasswordBefore> {
+    const first = (await this.testPassword(userId, secret, size)).outcome;
+    if (first !== 'match') return { before: first === 'differs' ? 'differed' : 'unknown', unreliable: false };
+    const decoy = generatePassword(0, randomInt ? { randomInt } : {});
+    try {
+      const control = (await this.testPassword(userId, decoy, size)).outcome;
+      return control === 'differs' ? { before: 'matched', unreliable: false } : { before: 'unknown', unreliable: control === 'match' };
+    } finally {
+      decoy.dispose();
+    }
+  }
+
+  /** Reads what `need` asks for into `state`; what `state` already holds is not read again. */
+  async fill(state: ChangeState, need: Need, ctx: FillContext = {}): Promise<void> {
+    switch (need.read) {
+      case 'device':
+        state.device = await this.device();
+        return;
+      case 'lan-channels':
+        state.lan = await this.lanChannels(need.channels);
+        return;
+      case 'all-lan-channels':
+        state.allLan = await this.lanChannels();
+        return;
+      case 'limits':
+        state.limits = await this.limits(need.channel);
+        return;
+      case 'user-names': {
+        const names = new Map<number, string>();
+        for (let id = 2; id <= need.maxUsers; id++) names.set(id, await this.userName(id));
+        state.names = names;
+        return;
+      }
+      case 'user-access':
+        for (const ch of need.channels) {
+          const key = accessKey(ch, need.userId);
+          if (!state.userAccess.has(key)) state.userAccess.set(key, await this.userAccess(ch, need.userId));
+        }
+        return;
+      case 'channel-access':
+        for (const { channel, store } of need.reads) {
+          const key = channelAccessKey(channel, store);
+          if (!state.channelAccess.has(key)) state.channelAccess.set(key, await this.channelAccess(channel, store));
+        }
+        return;
+      case 'lan-address':
+        state.lanAddress = await this.lanAddress(need.channels);
+        return;
+      case 'password-test':
+        if (!ctx.password) throw new TypeError('a password test needs the request\'s password');
+        state.passwordBefore = await this.passwordBefore(need.userId, ctx.password, need.size, ctx.randomInt);
+        return;
+    }
   }
 
   /** Drops cached user names and access (after writes). Device and channel info stay. */

@@ -70,6 +70,12 @@
  * result carries one — except `generatedPassword`, itself a Secret.
  *
  * Request count of a fresh change: see request-budget.ts.
+ *
+ * ## Where each step lives
+ * The reads of steps 1–2 are made by bmc-reader.ts as the planner asks for
+ * them; plan.ts decides steps 2–6 as data (a pure function of the BMC state
+ * and the request: slot, writes, checks, lock-out, undo); apply.ts runs the
+ * plan with the journal and, on failure, the plan's undo.
  */
 export { Secret } from './secret.js';
 export { generatePassword, PASSWORD_POLICIES, policiesFor, type PasswordPolicy, type GenerateOptions } from './password-generator.js';

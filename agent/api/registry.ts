@@ -11,6 +11,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { lazyValidator } from '../ajv.js';
 import type { Log } from '../logger.js';
+import { ServiceError } from '../../service/errors.js';
 import { agentBusy, ApiError, badCommandName, type CommandError, invalidParams, unknownCommand, unknownExtension } from './errors.js';
 import { CommandRecord, type CommandStore } from './records.js';
 
@@ -171,8 +172,8 @@ const SERVICE_STATUS: Record<string, number> = {
 
 /** Any thrown value as IPA's serialized RESTError (`{type, code, message, details}`). */
 export function toCommandError(e: unknown): CommandError {
-  if (e instanceof Error && e.name === 'ServiceError' && typeof (e as { code?: unknown }).code === 'string') {
-    const se = e as Error & { code: string; field?: string };
+  if (e instanceof ServiceError) {
+    const se = e;
     return {
       type: 'BmcCredentialError',
       code: SERVICE_STATUS[se.code] ?? 500,

@@ -23,6 +23,7 @@ import type { AgentLogger } from '../logger.js';
 import type { ChannelReport, DeviceReport, UserAdmin, UserTable } from '../../service/user-admin.js';
 import type { ChannelAccess } from '../../service/ipmi-commands.js';
 import { journalPrefix, type LineLevel } from '../../service/log-line.js';
+import { ServiceError } from '../../service/errors.js';
 
 export interface CommandIo {
   stdin?: Readable;
@@ -411,7 +412,7 @@ export async function runBmcCommand(command: 'user' | 'channel' | 'mc', argv: re
       return 2;
     }
     const err = e as Error & { code?: unknown };
-    const code = err.name === 'ServiceError' && typeof err.code === 'string' ? `${err.code}: ` : '';
+    const code = e instanceof ServiceError ? `${e.code}: ` : '';
     diag(io, 'error', `inband-agent: ${command} ${argv[0] ?? ''} failed: ${code}${err.message}`);
     return 1;
   }
