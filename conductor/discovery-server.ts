@@ -7,7 +7,7 @@
  * ramdisk to trust; the key never touches the disk.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
@@ -16,6 +16,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DiscoveryRecord, DiscoveryService } from './discovery-service.js';
 import { selfSignedCertificate } from './tls-cert.js';
+import { makeDir } from '../service/journal.js';
 
 export interface DiscoveryServerOptions {
   host: string;
@@ -109,7 +110,7 @@ async function writeAtomic(file: string, text: string, mode: number): Promise<vo
 
 /** `<dir>/discovery-<node or id>-<started>.json`, 0600, written whole. The record holds no secret. */
 export async function writeDiscoveryRecord(dir: string, rec: DiscoveryRecord): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDir(dir);
   const file = join(dir, `discovery-${rec.node ?? rec.id}-${rec.startedAt.replace(/[:.]/g, '-')}.json`);
   await writeAtomic(file, JSON.stringify(rec, null, 2) + '\n', 0o600);
   return file;

@@ -18,10 +18,11 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Secret } from '../service/secret.js';
 import { checkNode, deletable, SecretStoreError, transition, type SecretEntry, type SecretStore } from './secret-store.js';
+import { makeDir } from '../service/journal.js';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -166,7 +167,7 @@ export class FileSecretStore implements SecretStore {
   /** Cross-process lock: `<path>.lock` with O_EXCL; a stale one (owner not running) is removed. */
   private async lock(timeoutMs = 15_000): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    await makeDir(dirname(this.path));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -211,7 +212,7 @@ export class FileSecretStore implements SecretStore {
   /** Atomic replace: temp file (0600, O_EXCL) + fsync + rename + directory fsync. */
   private async save(file: StoreFile): Promise<void> {
     const dir = dirname(this.path);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDir(dir);
     const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     try {
@@ -246,7 +247,7 @@ export class FileSecretStore implements SecretStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (!create) throw new SecretStoreError('NOT_FOUND', `key file ${this.keyPath} is missing`);
-      await mkdir(dirname(this.keyPath), { recursive: true, mode: 0o700 });
+      await makeDir(dirname(this.keyPath));
       const fresh = randomBytes(KEY_BYTES);
       try {
         const fh = await open(this.keyPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);

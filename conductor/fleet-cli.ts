@@ -5,7 +5,7 @@
  * table or `--json`, one record per node under --records-dir.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Secret } from '../service/secret.js';
 import { IpmitoolProver } from './bmc-proof.js';
@@ -15,6 +15,7 @@ import { IronicApi, type FetchLike } from './ironic-api.js';
 import { rotate } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
 import type { CliIo } from './options.js';
+import { makeDir } from '../service/journal.js';
 
 export const FLEET_OPTIONS = {
   all: { type: 'boolean' },
@@ -202,7 +203,7 @@ export function finalTable(r: FleetResult): string {
 
 /** `<dir>/<uuid>-<started>.json`, 0600, written whole. No secrets: records never hold one. */
 async function writeNodeRecord(dir: string, r: FleetNodeResult): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDir(dir);
   const started = (r.record as { startedAt?: string } | undefined)?.startedAt ?? new Date().toISOString();
   const file = join(dir, `${r.uuid.replace(/[^A-Za-z0-9._-]/g, '_')}-${started.replace(/[:.]/g, '-')}.json`);
   const tmp = `${file}.${process.pid}.tmp`;

@@ -23,7 +23,7 @@
  * rotated, so a restarted run skips them and continues with the rest.
  */
 import { constants as fsc } from 'node:fs';
-import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { access, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Secret } from '../service/secret.js';
@@ -33,6 +33,7 @@ import { finishCommitted, rotateOutOfBand, type OobRecord } from './fleet-oob.js
 import { IronicApiError, type IronicApi, type IronicNodeView } from './ironic-api.js';
 import { nextUsername, type RotationRecord } from './rotate.js';
 import type { SecretEntry, SecretStore } from './secret-store.js';
+import { makeDir } from '../service/journal.js';
 
 export interface FleetSelection {
   /** Node names or UUIDs; every one must exist. */
@@ -99,7 +100,7 @@ export async function selectNodes(ironic: FleetIronic, sel: FleetSelection): Pro
 export async function checkWritable(store: SecretStore, paths: { storePath?: string; journalRoot: string; runFile: string }): Promise<void> {
   const probeDir = async (dir: string, what: string): Promise<void> => {
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDir(dir);
       const probe = join(dir, `.write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       const fh = await open(probe, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       await fh.sync();

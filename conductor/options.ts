@@ -5,7 +5,7 @@
  * its own so that cli.ts, serve.ts and fleet-cli.ts need not import each other.
  */
 import { constants as fsc } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Secret } from '../service/secret.js';
@@ -13,6 +13,7 @@ import { BarbicanSecretStore } from './barbican-store.js';
 import { FileSecretStore } from './file-store.js';
 import type { RotationRecord } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
+import { makeDir } from '../service/journal.js';
 
 export interface CliIo {
   stdout: (s: string) => void;
@@ -57,7 +58,7 @@ export function storeFromOptions(v: StoreOptions, env: NodeJS.ProcessEnv): { sto
 }
 
 export async function writeRecord(dir: string, record: RotationRecord): Promise<string> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDir(dir);
   const base = `${(record.nodeUuid ?? record.node).replace(/[^A-Za-z0-9._-]/g, '_')}-${record.startedAt.replace(/[:.]/g, '-')}.json`;
   const file = join(dir, base);
   const tmp = `${file}.${process.pid}.tmp`;

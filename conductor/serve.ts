@@ -5,7 +5,6 @@
  * {"listening": URL, "certificate": FILE|null, "fingerprint": SHA-256|null}.
  */
 import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contract.js';
-import { mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -20,6 +19,7 @@ import { IronicEnrollApi } from './ironic-enroll.js';
 import { conductorLog } from './log.js';
 import { createPassthruHandler } from './passthru.js';
 import { rotate } from './rotate.js';
+import { makeDir } from '../service/journal.js';
 
 export const SERVE_USAGE = `usage: inband-agent conductor serve --ironic-url URL [options]
 
@@ -134,8 +134,8 @@ export async function serveMain(args: readonly string[], io: ServeIo): Promise<n
     tls = { auto: true, names: v['tls-name'] ?? [], certOut: v['tls-cert-out'] ?? join(base, 'discovery-cert.pem') };
   }
   const recordsDir = v['records-dir'] ?? join(base, 'records');
-  await mkdir(recordsDir, { recursive: true, mode: 0o700 });
-  if (!('cert' in tls)) await mkdir(dirname(tls.certOut), { recursive: true, mode: 0o700 });
+  await makeDir(recordsDir);
+  if (!('cert' in tls)) await makeDir(dirname(tls.certOut));
 
   const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
   const log = conductorLog(io.stderr, io.env, { module: 'serve' });

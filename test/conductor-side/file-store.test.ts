@@ -115,3 +115,14 @@ describe('FileSecretStore: at rest', () => {
     assert.equal(readFileSync(path, 'utf8'), '{"half": ');
   });
 });
+
+describe('FileSecretStore: an unusable directory', () => {
+  // Node 20's recursive mkdir never returns for a path under /proc (it retries
+  // the ENOENT it gets there forever); a conductor pointed at such a path must
+  // fail the first write with the reason, not hang with a pending secret.
+  it('a store under /proc fails its first write with an error naming the path, and nothing is kept', async () => {
+    const store = new FileSecretStore({ path: '/proc/inband-nope/secrets.json' });
+    await assert.rejects(store.putPending('node-1', 'ironic', generatePassword(0)), (err: Error) => /\/proc\/inband-nope/.test(err.message) || /ENOENT/.test(String((err as NodeJS.ErrnoException).code ?? err.message)));
+    assert.equal(readdirSync('/proc').includes('inband-nope'), false);
+  });
+});
