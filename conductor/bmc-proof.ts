@@ -107,3 +107,34 @@ export class IpmitoolProver implements BmcProver {
     });
   }
 }
+
+/** What {@link ironicPowerCheck} needs of Ironic. */
+export interface PowerCheckIronic {
+  node(ident: string): Promise<{ power_state: string | null }>;
+  power(ident: string, target: string): Promise<void>;
+  waitForPower(ident: string, timeoutMs: number): Promise<{ power_state: string | null; last_error: string | null }>;
+}
+
+/**
+ * Makes Ironic reach the BMC with its driver_info, by a call that changes
+ * nothing: Ironic has no read-only power API, so the state is read from the
+ * BMC itself first (lanplus `power status` as the new user) and Ironic is
+ * asked to set exactly that state. Ironic's database may be stale (a node
+ * powered from its console, a BMC that lost power): asking for the recorded
+ * state could switch a running node off. Only a prover without
+ * `powerStatus` (unit tests) falls back to the recorded state. Returns the
+ * state Ironic reports afterwards; throws with Ironic's last_error.
+ */
+export async function ironicPowerCheck(ironic: PowerCheckIronic, prover: BmcProver, uuid: string, bmc: BmcEndpoint, cred: BmcCredential, timeoutMs: number): Promise<string | null> {
+  let state = (await ironic.node(uuid)).power_state;
+  if (prover.powerStatus) {
+    const read = await prover.powerStatus(bmc, cred);
+    if (!read.ok || !read.state) throw new Error(`could not read the BMC's power state as ${cred.username}: ${read.detail}`);
+    state = read.state;
+  }
+  if (state !== 'power on' && state !== 'power off') throw new Error(`power state "${state}" unknown`);
+  await ironic.power(uuid, state);
+  const after = await ironic.waitForPower(uuid, timeoutMs);
+  if (after.last_error) throw new Error(`Ironic could not reach the BMC as ${cred.username}: ${after.last_error}`);
+  return after.power_state;
+}

@@ -60,7 +60,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { generatePassword } from '../service/password-generator.js';
 import type { Secret } from '../service/secret.js';
-import type { BmcEndpoint, BmcProver } from './bmc-proof.js';
+import { ironicPowerCheck, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
 import type { DiscoveryIronic, NodeSummary, PatchOp } from './ironic-enroll.js';
 import type { SecretStore } from './secret-store.js';
 
@@ -523,11 +523,8 @@ export class DiscoveryService {
         rec.applied.push(`Ironic: node ${uuid} manageable`);
         this.step(rec, 'manage', true, `manageable, power ${node.power_state ?? 'unknown'}`);
       } else {
-        if (node.power_state !== 'power on' && node.power_state !== 'power off') throw new Error(`power state "${node.power_state}" unknown to Ironic`);
-        await this.o.ironic.power(uuid, node.power_state);
-        node = await this.o.ironic.waitForPower(uuid, stateMs);
-        if (node.last_error) throw new Error(`Ironic's power call failed: ${node.last_error}`);
-        this.step(rec, 'power-check', true, `Ironic's power status call as ${username} answered ${node.power_state}`);
+        const state = await ironicPowerCheck(this.o.ironic, this.o.prover, uuid, p.endpoint, { username, password: p.secret }, stateMs);
+        this.step(rec, 'power-check', true, `Ironic's power status call as ${username} answered ${state}`);
       }
     } catch (err) {
       return this.finish(rec, { step: node?.provision_state === 'enroll' || rec.newNode ? 'manage' : 'power-check', error: (err as Error).message, current: rec.current.note });

@@ -58,7 +58,7 @@
 import type { Secret } from '../service/secret.js';
 import { checkWireParams } from '../service/credential-contract.js';
 import { generatePassword } from '../service/password-generator.js';
-import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
+import { endpointFromDriverInfo, ironicPowerCheck, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
 import { pinnedCertificate, recipientFromCertificate, SEALED_PURPOSE, sealPassword, type SealRecipient } from './seal.js';
 import type { IronicApi, IronicNodeView } from './ironic-api.js';
 
@@ -292,21 +292,8 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
       rec.current = { username, note: 'proven over lanplus; in Ironic driver_info' };
     }, () => `driver_info ipmi_username=${username}, ipmi_password updated`);
 
-    await run('ironic-power-check', async () => {
-      // The BMC's own state, read out-of-band: a request for it makes the
-      // conductor read the BMC with driver_info and change nothing.
-      let state = (await opts.ironic.node(uuid)).power_state;
-      if (opts.prover.powerStatus) {
-        const read = await opts.prover.powerStatus(bmc as BmcEndpoint, { username, password: secret as Secret });
-        if (!read.ok || !read.state) throw new Error(`could not read the BMC's power state as ${username}: ${read.detail}`);
-        state = read.state;
-      }
-      if (state !== 'power on' && state !== 'power off') throw new Error(`power state "${state}" unknown`);
-      await opts.ironic.power(uuid, state);
-      const after = await opts.ironic.waitForPower(uuid, stateTimeout);
-      if (after.last_error) throw new Error(`Ironic could not reach the BMC as ${username}: ${after.last_error}`);
-      return after.power_state;
-    }, (p) => `Ironic's power status call as ${username} answered ${p}`);
+    await run('ironic-power-check', () => ironicPowerCheck(opts.ironic, opts.prover, uuid, bmc as BmcEndpoint, { username, password: secret as Secret }, stateTimeout),
+      (p) => `Ironic's power status call as ${username} answered ${p}`);
 
     await run('store-current', () => opts.store.markCurrent(uuid, (entry as SecretEntry).id), (e) => `entry ${e.id} current`);
     storeCurrent = true;

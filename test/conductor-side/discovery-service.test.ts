@@ -98,6 +98,7 @@ class FakeIronic implements DiscoveryIronic {
 
 /** The BMC as far as the prover sees it: which user has which password. */
 class FakeBmcProver implements BmcProver {
+  powerStatus?: BmcProver['powerStatus'];
   readonly users = new Map<string, string>();
   readonly proofs: Array<{ bmc: BmcEndpoint; username: string }> = [];
   async prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult> {
@@ -233,6 +234,24 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     assert.ok(!ironic.calls.some((c) => c.startsWith('create')));
     assert.equal(records[0]?.status, 'enrolled');
     assert.equal(records[0]?.newNode, false);
+  });
+
+  it('a known node\'s power check asks Ironic for the state the BMC reports, not the state Ironic recorded', async () => {
+    // Ironic's database says "power on"; the BMC, read as the new user, says
+    // "power off". Asking Ironic for its recorded state would switch the node.
+    const statuses: string[] = [];
+    bmc.powerStatus = async (_b: BmcEndpoint, cred: BmcCredential) => {
+      statuses.push(cred.username);
+      return { ok: true, state: 'power off' as const, detail: 'Chassis Power is off' };
+    };
+    await start();
+    ironic.add('1b2d7c3e-0000-4000-8000-000000000003', { ipmi_address: '10.0.0.5', ipmi_port: 6230, ipmi_username: 'ironic' }, ['52:54:00:00:00:07']);
+    await fakeAgent(server, bmc, inventory(['52:54:00:00:00:07']));
+    await service.idle();
+    assert.deepEqual(statuses, ['ironic_b'], 'read once, as the user Ironic now logs in as');
+    assert.ok(ironic.calls.includes('power 1b2d7c3e-0000-4000-8000-000000000003 power off'), ironic.calls.join(', '));
+    assert.ok(!ironic.calls.includes('power 1b2d7c3e-0000-4000-8000-000000000003 power on'));
+    assert.equal(records[0]?.status, 'enrolled');
   });
 
   it('matches a known node by its BMC address and port alone; refuses when MAC and BMC name different nodes', async () => {
