@@ -10,17 +10,9 @@
 #
 # Prints how long apt took, so CI can decide which stage runs it.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-t0=$(date +%s)
-if [ "${INBAND_APT_UPDATE:-1}" = 1 ]; then
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-fi
-t1=$(date +%s)
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends python3-barbican
-t2=$(date +%s)
+. "$(dirname "$0")/lib/apt.sh"
+apt_install python3-barbican
 # Fail here rather than in the test if the library is not importable by the system Python.
 /usr/bin/python3 -c "import barbican.api.app, barbican.common.config, paste.deploy"
-echo "install-barbican: apt-get update $((t1 - t0)) s, install $((t2 - t1)) s;" \
+echo "install-barbican: apt-get update ${APT_UPDATE_S} s, install ${APT_INSTALL_S} s;" \
   "python3-barbican $(dpkg-query -W -f='${Version}' python3-barbican)"

@@ -15,20 +15,11 @@
 #
 # Prints how long apt took, so CI can decide which stage runs it.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-t0=$(date +%s)
-if [ "${INBAND_APT_UPDATE:-1}" = 1 ]; then
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-fi
-t1=$(date +%s)
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-  python3-ironic python3-ironic-inspector ipmitool openipmi
-t2=$(date +%s)
+. "$(dirname "$0")/lib/apt.sh"
+apt_install python3-ironic python3-ironic-inspector ipmitool openipmi
 # Fail here rather than in the test if the library is not importable by the system Python.
 # Two processes: both register oslo.config options such as "host" on the global CONF.
 /usr/bin/python3 -c "import ironic.cmd.singleprocess, ironic.cmd.dbsync"
 /usr/bin/python3 -c "import ironic_inspector.cmd.all"
-echo "install-ironic: apt-get update $((t1 - t0)) s, install $((t2 - t1)) s;" \
+echo "install-ironic: apt-get update ${APT_UPDATE_S} s, install ${APT_INSTALL_S} s;" \
   "python3-ironic $(dpkg-query -W -f='${Version}' python3-ironic)"

@@ -13,17 +13,8 @@
 #  - python3-cryptography (already a dependency of python3-ironic): the sealing in
 #    ironic-driver/inband_ironic.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-t0=$(date +%s)
-if [ "${INBAND_APT_UPDATE:-1}" = 1 ]; then
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-fi
-t1=$(date +%s)
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
-  python3-keystone python3-openstackclient python3-ironicclient python3-cryptography
-t2=$(date +%s)
+. "$(dirname "$0")/lib/apt.sh"
+apt_install python3-keystone python3-openstackclient python3-ironicclient python3-cryptography
 /usr/bin/python3 -c "import keystone.server.wsgi, openstackclient.shell, ironicclient, cryptography"
-echo "install-keystone: apt-get update $((t1 - t0)) s, install $((t2 - t1)) s;" \
+echo "install-keystone: apt-get update ${APT_UPDATE_S} s, install ${APT_INSTALL_S} s;" \
   "python3-keystone $(dpkg-query -W -f='${Version}' python3-keystone)"

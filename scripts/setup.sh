@@ -14,23 +14,7 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-
-apt_install() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "setup: installing Debian packages: ${missing[*]}"
-  if [ ! -f /var/lib/apt/periodic/inband-agent-updated ] || [ -n "${CI:-}" ]; then
-    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-    $SUDO mkdir -p /var/lib/apt/periodic && $SUDO touch /var/lib/apt/periodic/inband-agent-updated
-  fi
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
+. "$(dirname "$0")/lib/apt.sh"
 
 if [ $want_test = 1 ]; then
   t0=$(date +%s)
@@ -40,10 +24,10 @@ if [ $want_test = 1 ]; then
   apt_install openipmi ipmitool qemu-system-x86 busybox-static systemd strace
   # Debian's Ironic (and inspector) for the end-to-end stage (test/ironic),
   # Barbican for the external secret store (test/conductor-side).
-  INBAND_APT_UPDATE=0 scripts/install-ironic.sh
-  INBAND_APT_UPDATE=0 scripts/install-barbican.sh
+  scripts/install-ironic.sh
+  scripts/install-barbican.sh
   # Keystone and the openstack CLI for the ironic-driver passthru e2e (test/conductor-side/passthru-keystone-*).
-  INBAND_APT_UPDATE=0 scripts/install-keystone.sh
+  scripts/install-keystone.sh
   echo "setup: test packages ready in $(( $(date +%s) - t0 )) s"
 fi
 
