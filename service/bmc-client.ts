@@ -100,7 +100,7 @@ export class BmcClient {
         this.#requests++;
         const rsp = await this.transport.send(req, { timeoutMs: this.timeoutMs });
         // Secret bytes (§22.30's password field) are masked by summarizeExchange before any text exists.
-        this.#logger.debug('IPMI exchange', { what: opts.what, ipmi: summarizeExchange(req, rsp) });
+        if (this.#logger.isDebugEnabled?.() !== false) this.#logger.debug('IPMI exchange', { what: opts.what, ipmi: summarizeExchange(req, rsp) });
         const cc = rsp.completionCode;
         if (cc === CC.OK || opts.accept?.includes(cc)) {
           const min = cc === CC.OK ? (opts.minLength ?? 0) : 0;
