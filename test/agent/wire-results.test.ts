@@ -127,6 +127,7 @@ test('the daemon\'s command results, command list and status carry exactly these
       ], kind);
     }
     assert.deepEqual(shape(await cmd('standby.sync', {})), [...RECORD, '$.command_result: object', '$.command_result.result: string']);
+    assert.deepEqual(shape(await cmd('standby.power_off', {})), FAILED_RECORD);
     assert.deepEqual(shape(await cmd('system.lockdown', {})), [...RECORD, '$.command_result: object', '$.command_result.result: string']);
     const status = await httpRequest(agent.url, 'GET', '/v1/status');
     assert.deepEqual(shape(status.json), ['$: object', '$.started_at: number', '$.version: string', '$.backend: object', '$.backend.kind: string', '$.backend.reason: string']);
@@ -136,7 +137,7 @@ test('the daemon\'s command results, command list and status carry exactly these
     for (const rec of list.json.commands) assert.deepEqual(Object.keys(rec), ['id', 'command_name', 'command_status', 'command_error', 'command_result']);
     assert.deepEqual(list.json.commands.map((r: { command_name: string }) => r.command_name), [
       'get_info', 'set_credentials', 'set_credentials', 'get_clean_steps', 'execute_clean_step', 'get_deploy_steps', 'execute_deploy_step',
-      'get_service_steps', 'execute_service_step', 'sync', 'lockdown',
+      'get_service_steps', 'execute_service_step', 'sync', 'power_off', 'lockdown',
     ]);
     for (const t of [...texts, list.text]) assert.ok(!t.includes(PASSWORD), 'a result holds the password');
   } finally {
