@@ -327,6 +327,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       status,
       collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
       inventory: { collect: collectInventory },
+      ...(tls.sealingKey ? { sealingKey: tls.sealingKey } : {}),
     });
     return { api: created, handle: created.app.callback() };
   });

@@ -13,7 +13,7 @@
 import { Secret } from '../../../service/secret.js';
 import { SEALED_PURPOSE } from '../../../service/sealed-value.js';
 import { checkWireParams, credentialArgsinfo, credentialParamsSchema, privilegeName } from '../../../service/credential-contract.js';
-import { processSealingKey, SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
+import { SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
 import { ParamError, type CommandDefinition, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, PrivilegeName, SetCredentialsArgs } from '../ports.js';
 
@@ -140,12 +140,11 @@ export async function runSetCredentials(credentials: CredentialsPort, args: SetC
 export interface BmcCommandDeps {
   credentials: CredentialsPort;
   redactor?: Redactor;
-  /** The key password_sealed is opened with (default: the process's auto-TLS key, if any). */
-  sealingKey?: () => SealingKey | undefined;
+  /** The key password_sealed is opened with: the auto-TLS certificate's (agent/serve.ts); absent, a sealed password is refused. */
+  sealingKey?: SealingKey;
 }
 
 export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandDeps): void {
-  const sealingKey = deps.sealingKey ?? processSealingKey;
   const getInfo: CommandDefinition<Record<string, never>, null> = {
     mode: 'sync',
     schema: { type: 'object', additionalProperties: false },
@@ -156,7 +155,7 @@ export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandD
     mode: 'async',
     schema: SET_CREDENTIALS_SCHEMA,
     explain: (p) => explainParams(p, 'params'),
-    prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: sealingKey() }),
+    prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: deps.sealingKey }),
     run: (args) => runSetCredentials(deps.credentials, args),
   };
   registry.register('bmc.get_info', getInfo).register('bmc.set_credentials', setCredentials);

@@ -21,7 +21,7 @@
 import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
-import { processSealingKey, type SealingKey } from '../../tls/sealing-key.js';
+import type { SealingKey } from '../../tls/sealing-key.js';
 import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
 
 export type StepKind = 'clean' | 'deploy' | 'service';
@@ -79,8 +79,14 @@ function echoStep(step: StepParams['step']): Record<string, unknown> {
   return rest;
 }
 
-export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor; sealingKey?: () => SealingKey | undefined }): void {
-  const sealingKey = deps.sealingKey ?? processSealingKey;
+export interface StepCommandDeps {
+  credentials: CredentialsPort;
+  redactor?: Redactor;
+  /** The key password_sealed is opened with: the auto-TLS certificate's (agent/serve.ts); absent, a sealed password is refused. */
+  sealingKey?: SealingKey;
+}
+
+export function registerStepCommands(registry: CommandRegistry, deps: StepCommandDeps): void {
   const argsValidator = lazyValidator(SET_CREDENTIALS_SCHEMA);
   for (const kind of STEP_KINDS) {
     registry.register(`${kind}.get_${kind}_steps`, {
@@ -112,7 +118,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
         if (!validate(args)) return refuse(explainParams(args, 'params.step.args') ?? describeAjvError(validate.errors, 'params.step.args'));
         // Ironic sends the node with every step: a password sealed for another node is refused.
         const node = typeof p.node?.uuid === 'string' ? p.node.uuid : undefined;
-        const sealed = { key: sealingKey(), ...(node !== undefined ? { node } : {}) };
+        const sealed = { key: deps.sealingKey, ...(node !== undefined ? { node } : {}) };
         try {
           return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
         } catch (err) {
