@@ -20,13 +20,14 @@ export interface CommandContext {
   record: CommandRecord;
 }
 
-export interface CommandDefinition<P = Record<string, unknown>, A = P> {
+/** A command: `P` its params (as the schema admits them), `A` what `prepare` makes of them, `R` its result's wire type (agent/api/wire.ts). */
+export interface CommandDefinition<P = Record<string, unknown>, A = P, R = unknown> {
   mode: 'sync' | 'async';
   /** JSON schema of `params`. */
   schema: object;
   /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw (or reject with) {@link ParamError} to refuse. */
   prepare?: (params: P, name: string) => A | Promise<A>;
-  run: (args: A, ctx: CommandContext) => Promise<unknown>;
+  run: (args: A, ctx: CommandContext) => Promise<R>;
   /** A secret-free note for the log line that starts the command (e.g. which step). */
   summary?: (args: A) => string;
   /** Says why params that failed the schema are refused, in the words of the contract behind it (`field: problem`); null leaves it to ajv's. */
@@ -52,7 +53,7 @@ const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
 export class CommandRegistry {
   private readonly extensions = new Map<string, Map<string, Entry>>();
 
-  register<P, A>(name: string, def: CommandDefinition<P, A>): this {
+  register<P, A, R>(name: string, def: CommandDefinition<P, A, R>): this {
     if (!NAME_RE.test(name)) throw new Error(`command name "${name}" is not <extension>.<name>`);
     const [ext, cmd] = name.split('.') as [string, string];
     let m = this.extensions.get(ext);

@@ -22,9 +22,10 @@ import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
 import type { SealingKey } from '../../tls/sealing-key.js';
-import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
+import { executeStepWire, getStepsWire, type ExecuteStepResultWire, type GetStepsResultWire, type StepDescriptorWire, type StepEchoWire, type StepKind } from '../wire.js';
+import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor } from './bmc.js';
 
-export type StepKind = 'clean' | 'deploy' | 'service';
+export type { StepKind };
 export const STEP_KINDS: readonly StepKind[] = ['clean', 'deploy', 'service'];
 
 export const HARDWARE_MANAGER = 'InbandBmcHardwareManager';
@@ -32,7 +33,7 @@ export const HARDWARE_MANAGER_VERSION = { inband_bmc_hardware_manager: '1.0' } a
 export const SET_BMC_CREDENTIALS_STEP = 'set_bmc_credentials';
 export const STEP_INTERFACE = 'deploy';
 
-export function stepDescriptor(kind: StepKind): Record<string, unknown> {
+export function stepDescriptor(kind: StepKind): StepDescriptorWire {
   return {
     step: SET_BMC_CREDENTIALS_STEP,
     priority: 0,
@@ -51,9 +52,9 @@ interface StepParams {
 }
 
 type StepPlan =
-  | { kind: 'set-credentials'; args: SetCredentialsArgs; echo: Record<string, unknown> }
-  | { kind: 'unknown'; echo: Record<string, unknown>; id: string }
-  | { kind: 'refused'; echo: Record<string, unknown>; message: string };
+  | { kind: 'set-credentials'; args: SetCredentialsArgs; echo: StepEchoWire }
+  | { kind: 'unknown'; echo: StepEchoWire; id: string }
+  | { kind: 'refused'; echo: StepEchoWire; message: string };
 
 // Ironic sends node, ports and <kind>_version alongside the step, and may add
 // keys in later releases, so the envelope tolerates unknown keys; the step's
@@ -74,7 +75,7 @@ const stepEnvelope = (kind: StepKind) => ({
 });
 
 /** The step as echoed in the result: everything but its args. */
-function echoStep(step: StepParams['step']): Record<string, unknown> {
+function echoStep(step: StepParams['step']): StepEchoWire {
   const { args: _args, ...rest } = step;
   return rest;
 }
@@ -89,13 +90,13 @@ export interface StepCommandDeps {
 export function registerStepCommands(registry: CommandRegistry, deps: StepCommandDeps): void {
   const argsValidator = lazyValidator(SET_CREDENTIALS_SCHEMA);
   for (const kind of STEP_KINDS) {
-    registry.register(`${kind}.get_${kind}_steps`, {
+    registry.register<Record<string, unknown>, Record<string, unknown>, GetStepsResultWire<StepKind>>(`${kind}.get_${kind}_steps`, {
       mode: 'sync',
       // Ironic sends {node, ports}; nothing else is read.
       schema: { type: 'object', properties: { node: { type: ['object', 'null'] }, ports: { type: ['array', 'null'] } } },
-      run: async () => ({ [`${kind}_steps`]: { [HARDWARE_MANAGER]: [stepDescriptor(kind)] }, hardware_manager_version: HARDWARE_MANAGER_VERSION }),
+      run: async () => getStepsWire(kind, HARDWARE_MANAGER, [stepDescriptor(kind)], { ...HARDWARE_MANAGER_VERSION }),
     });
-    registry.register<StepParams, StepPlan>(`${kind}.execute_${kind}_step`, {
+    registry.register<StepParams, StepPlan, ExecuteStepResultWire<StepKind>>(`${kind}.execute_${kind}_step`, {
       mode: 'async',
       schema: stepEnvelope(kind),
       prepare: async (p) => {
@@ -120,7 +121,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: StepComman
         const node = typeof p.node?.uuid === 'string' ? p.node.uuid : undefined;
         const sealed = { key: deps.sealingKey, ...(node !== undefined ? { node } : {}) };
         try {
-          return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
+          return { kind: 'set-credentials', args: toSetCredentialsArgs(args, deps.redactor, 'params.step.args', sealed), echo };
         } catch (err) {
           if (err instanceof ParamError) return refuse(err.message);
           throw err;
@@ -135,8 +136,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: StepComman
           // As IPA's dispatch does when no hardware manager has the step.
           throw new CommandFailure(`No hardware manager found to handle ${kind} step ${plan.id}: this agent provides only ${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`, 'HardwareManagerMethodNotFound', 404, 'UNKNOWN_STEP');
         }
-        const result = await runSetCredentials(deps.credentials, plan.args);
-        return { [`${kind}_result`]: result, [`${kind}_step`]: plan.echo };
+        return executeStepWire(kind, await runSetCredentials(deps.credentials, plan.args), plan.echo);
       },
     });
   }
