@@ -140,7 +140,7 @@ export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandD
     schema: SET_CREDENTIALS_SCHEMA,
     explain: (p) => explainParams(p, 'params'),
     prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: deps.sealingKey }),
-    run: (args) => runSetCredentials(deps.credentials, args),
+    run: (args: SetCredentialsArgs) => runSetCredentials(deps.credentials, args),
   };
   registry.register('bmc.get_info', getInfo).register('bmc.set_credentials', setCredentials);
 }

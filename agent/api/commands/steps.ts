@@ -127,8 +127,8 @@ export function registerStepCommands(registry: CommandRegistry, deps: StepComman
           throw err;
         }
       },
-      summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}${plan.kind === 'refused' ? ' (refused args)' : ''}`,
-      run: async (plan) => {
+      summary: (plan: StepPlan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}${plan.kind === 'refused' ? ' (refused args)' : ''}`,
+      run: async (plan: StepPlan) => {
         if (plan.kind === 'refused') {
           throw new CommandFailure(`INVALID_REQUEST: ${plan.message}; nothing was sent to the BMC`, 'InvalidCommandParamsError', 400, 'INVALID_REQUEST');
         }
