@@ -63,7 +63,8 @@ export interface RunningAgent {
   tls: TlsSetup;
   /** The backend in use; undefined while the agent has no BMC (a node without an IPMI device). */
   readonly selection: Selection | undefined;
-  credentials: CredentialService;
+  /** The credential engine; undefined, like `selection`, while the agent has no BMC. */
+  readonly credentials: CredentialService | undefined;
   /** The listener's connection cap and timeouts (http-guard.ts). */
   connections: ConnectionGuard;
   /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
@@ -498,9 +499,12 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
 
   return {
-    url, port: addr.port, api, tokens, logger, tls, credentials: service!, connections, stopped, close,
+    url, port: addr.port, api, tokens, logger, tls, connections, stopped, close,
     get selection() {
       return engine?.selection;
+    },
+    get credentials() {
+      return service;
     },
     get fatal() {
       return fatal;
