@@ -4,6 +4,7 @@
  * daemon passes the real ones (agent/serve.ts); route tests pass their own.
  */
 import type { BmcInfo, PrivilegeName, SetCredentialsRequest, SetCredentialsResult } from '../../service/types.js';
+import type { Inventory } from '../inventory/types.js';
 
 export type { PrivilegeName };
 export const PRIVILEGES: readonly PrivilegeName[] = ['administrator', 'operator', 'user'];
@@ -24,9 +25,9 @@ export interface CredentialsPort {
   readonly busy?: boolean;
 }
 
-/** The inventory collector (agent/inventory/). */
+/** The inventory collector (agent/inventory/): IPA's inventory, as poll.get_hardware_info and lookup carry it. */
 export interface InventoryPort {
-  collect(): Promise<unknown>;
+  collect(): Promise<Inventory>;
 }
 
 /** A log file handed to the conductor by log.collect_system_logs. */

@@ -6,7 +6,8 @@
  * field of the engine (a `generatedPassword`, a key added later) reaches a
  * record, the CLI's `--json` or a discovery result by accident: a Secret has
  * no declared key. Key order is the engine's (test/agent/wire-results.test.ts
- * pins it).
+ * pins it). poll.get_hardware_info answers IPA's inventory, whose type is
+ * declared where it is collected (agent/inventory/types.ts).
  */
 import type { BmcIdentity, BmcInfo, ChannelAccessInfo, SetCredentialsResult, UserAccessInfo, Verification } from '../../service/types.js';
 import type { StampedResult } from './ports.js';
