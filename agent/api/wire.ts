@@ -243,6 +243,8 @@ export interface StepEchoWire {
 /** `{"<kind>_result": <set_credentials result>, "<kind>_step": <step echo>}`. */
 export type ExecuteStepResultWire<K extends StepKind> = { [P in `${K}_result`]: SetCredentialsResultWire } & { [P in `${K}_step`]: StepEchoWire };
 
+// A computed key (`${kind}_steps`) types as a string index in TypeScript, so the one
+// object per key below is asserted to its template-literal key; nothing else is.
 export function getStepsWire<K extends StepKind>(kind: K, manager: string, steps: StepDescriptorWire[], version: Record<string, string>): GetStepsResultWire<K> {
   const list = { [`${kind}_steps`]: { [manager]: steps } } as { [P in `${K}_steps`]: Record<string, StepDescriptorWire[]> };
   return { ...list, hardware_manager_version: version };
