@@ -19,8 +19,8 @@ export function ajv(): Promise<Ajv> {
   return instance;
 }
 
-/** Compiles `schema` on first call and resolves to the same function afterwards. */
-export function lazyValidator(schema: object): () => Promise<ValidateFunction> {
-  let fn: Promise<ValidateFunction> | null = null;
-  return () => (fn ??= ajv().then((a) => a.compile(schema)));
+/** Compiles `schema` on first call and resolves to the same function afterwards; it narrows what passes to `T`. */
+export function lazyValidator<T = unknown>(schema: object): () => Promise<ValidateFunction<T>> {
+  let fn: Promise<ValidateFunction<T>> | null = null;
+  return () => (fn ??= ajv().then((a) => a.compile<T>(schema)));
 }

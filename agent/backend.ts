@@ -9,17 +9,15 @@
  *
  * Types only from ipmi-kcs/: this module is on the daemon's start path.
  */
-import type { BackendInfo } from './api/ports.js';
+import type { BackendInfo, StampedResult } from './api/ports.js';
 
 export const SIMULATED_NOTE = 'SIMULATED BMC: this result comes from the simulated BMC inside this process; no real BMC was read or changed';
 
-/** `result` with `backend` first and, when simulated, {@link SIMULATED_NOTE} first in `warnings`. Not an object: returned as is. */
-export function stampBackend<T>(result: T, kind: string): T & { backend: string } {
-  if (!result || typeof result !== 'object' || Array.isArray(result)) return result as T & { backend: string };
-  const r = result as Record<string, unknown>;
-  const out: Record<string, unknown> = { backend: kind, ...r };
-  if (kind === 'simulated') out.warnings = [SIMULATED_NOTE, ...(Array.isArray(r.warnings) ? r.warnings.filter((w) => w !== SIMULATED_NOTE) : [])];
-  return out as T & { backend: string };
+/** `result` with `backend` first and, when simulated, {@link SIMULATED_NOTE} first in `warnings`. */
+export function stampBackend<T extends object & { warnings?: string[] }>(result: T, kind: string): StampedResult<T> {
+  const out: StampedResult<T> = { backend: kind, ...result };
+  if (kind === 'simulated') out.warnings = [SIMULATED_NOTE, ...(result.warnings ?? []).filter((w) => w !== SIMULATED_NOTE)];
+  return out;
 }
 
 /** The status document's backend when the daemon has no BMC to use (a node without an IPMI device). */

@@ -339,8 +339,8 @@ async function cmdBmcInfo(argv: string[], io: CliIo): Promise<number> {
     const service = await credentialService(loaded, logger, transport);
     const info = stampBackend(await service.getInfo(), selection.kind);
     if (own.has('--json')) {
-      const { scrubResult } = await import('./api/commands/bmc.js');
-      write(io.stdout, JSON.stringify(scrubResult(info), null, 2));
+      const { bmcInfoWire } = await import('./api/wire.js');
+      write(io.stdout, JSON.stringify(bmcInfoWire(info), null, 2));
       return 0;
     }
     const simulated = selection.kind === 'simulated';
@@ -438,10 +438,8 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
     }), selection.kind);
     const showSecret = own.has('--show-secret') && result.generatedPassword !== undefined;
     if (own.has('--json')) {
-      const { scrubResult } = await import('./api/commands/bmc.js');
-      const obj = scrubResult(result) as Record<string, unknown>;
-      obj.password_generated = generate;
-      if (showSecret) obj.generated_password = result.generatedPassword!.reveal();
+      const { setCredentialsWire } = await import('./api/wire.js');
+      const obj = { ...setCredentialsWire(result, generate), ...(showSecret ? { generated_password: result.generatedPassword!.reveal() } : {}) };
       write(io.stdout, JSON.stringify(obj, null, 2));
     } else {
       const v = result.verified;

@@ -9,10 +9,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
-import { ipmiCallOptions, type LoadedConfig, type Config } from './config.js';
+import { ipmiCallOptions, OPTIONS, type LoadedConfig, type Config } from './config.js';
 import { createLogger, type AgentLogger, type Log } from './logger.js';
 import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
+import type { IronicClientHandle, StartIronicClientDeps } from './ironic/index.js';
+import type { Inventory } from './inventory/types.js';
 import type { CredentialsPort } from './api/ports.js';
 import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
@@ -44,12 +46,12 @@ export interface ServeOptions {
   /** Loads the Ironic client module (default: dynamic import of ./ironic/index.js). */
   loadIronicClient?: () => Promise<IronicClientModule>;
   /** Collects the inventory (default: agent/inventory with the BMC's LAN address read in-band). */
-  collectInventory?: () => Promise<unknown>;
+  collectInventory?: () => Promise<Inventory>;
 }
 
 /** What serve needs from agent/ironic/index.js (loaded lazily; it may be absent in a trimmed build). */
 export interface IronicClientModule {
-  startIronicClient(deps: Record<string, unknown>): Promise<{ stop(): Promise<void>; forceHeartbeat(): void }>;
+  startIronicClient(deps: StartIronicClientDeps): Promise<Pick<IronicClientHandle, 'stop' | 'forceHeartbeat'>>;
 }
 
 export interface RunningAgent {
@@ -61,7 +63,8 @@ export interface RunningAgent {
   tls: TlsSetup;
   /** The backend in use; undefined while the agent has no BMC (a node without an IPMI device). */
   readonly selection: Selection | undefined;
-  credentials: CredentialService;
+  /** The credential engine; undefined, like `selection`, while the agent has no BMC. */
+  readonly credentials: CredentialService | undefined;
   /** The listener's connection cap and timeouts (http-guard.ts). */
   connections: ConnectionGuard;
   /** Resolves when the agent stopped: closed, or given up (e.g. lookup timed out; then `fatal` is set). */
@@ -79,9 +82,16 @@ export interface BackendExtras {
   warningShown?: boolean;
 }
 
+/** A config enum's value with its literal type (config.ts admits nothing else; a value that is not a choice is a bug, said here). */
+function choice<const C extends readonly string[]>(choices: C, value: string): C[number] {
+  const found = choices.find((c) => c === value);
+  if (found === undefined) throw new TypeError(`"${value}" is not one of ${choices.join(', ')}`);
+  return found;
+}
+
 function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
   return {
-    backend: config.backend as never,
+    backend: choice(OPTIONS.backend.choices, config.backend),
     ...(config.device ? { devicePath: config.device } : {}),
     ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
     ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
@@ -170,7 +180,7 @@ async function listen(server: Server | HttpsServer, host: string, port: number, 
 
 export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const { config } = opts.loaded;
-  const logger = opts.logger ?? createLogger({ level: config.log_level as never, ...(opts.stdout ? { stream: opts.stdout } : {}) });
+  const logger = opts.logger ?? createLogger({ level: choice(OPTIONS.log_level.choices, config.log_level), ...(opts.stdout ? { stream: opts.stdout } : {}) });
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
@@ -263,7 +273,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     },
     setCredentials: async (req) => {
       const e = await currentEngine();
-      return stampBackend(await e.service.setCredentials(req as never), e.selection.kind);
+      return stampBackend(await e.service.setCredentials(req), e.selection.kind);
     },
     get busy() {
       return service?.busy ?? false;
@@ -291,7 +301,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   }
 
   // Loaded on first use: the inventory is needed for lookup, not for answering the API.
-  const collectInventory = opts.collectInventory ?? (async (): Promise<unknown> => {
+  const collectInventory = opts.collectInventory ?? (async (): Promise<Inventory> => {
     const m = await import('./inventory/index.js');
     return m.collectInventory({
       // No BMC, or a simulated one whose address is made up: the inventory reports none (IPA's null).
@@ -327,6 +337,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       status,
       collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
       inventory: { collect: collectInventory },
+      ...(tls.sealingKey ? { sealingKey: tls.sealingKey } : {}),
     });
     return { api: created, handle: created.app.callback() };
   });
@@ -423,7 +434,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   if (conductorMode) {
     let mod: IronicClientModule | null = null;
     try {
-      mod = await (opts.loadIronicClient ?? (() => import('./ironic/index.js') as unknown as Promise<IronicClientModule>))();
+      mod = await (opts.loadIronicClient ?? (() => import('./ironic/index.js')))();
     } catch (e) {
       main.error(`the conductor client could not be loaded (${(e as Error).message}); serving the API only`);
     }
@@ -435,13 +446,13 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
         advertiseUrl,
         getVerifyCa: () => tls.verifyCa,
         collectInventory,
-        applyDiscoveredCredentials: async (creds: { username: string; password: string; [k: string]: unknown }) => {
+        applyDiscoveredCredentials: async (creds) => {
           logger.redactor.register(creds.password);
           const { toSetCredentialsArgs, runSetCredentials } = await import('./api/commands/bmc.js');
-          const { password, ...rest } = creds;
-          return runSetCredentials(credentials, toSetCredentialsArgs({ ...(rest as object), username: creds.username, password } as never, logger.redactor));
+          // The extras a discovery answer carries are checked by the credential contract like any params.
+          return runSetCredentials(credentials, toSetCredentialsArgs(creds, logger.redactor));
         },
-        onNodeInfo: (_node: unknown, lookupConfig: { tls_min_version?: unknown }) => {
+        onNodeInfo: (_node, lookupConfig) => {
           if (!tlsMod) return;
           const raised = tlsMod.raiseMinVersion(tlsMinVersion, lookupConfig?.tls_min_version);
           if (raised !== tlsMinVersion && tls.options && 'setSecureContext' in server) {
@@ -451,7 +462,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
             main.info(`TLS minimum raised to ${tls.options.minVersion} as the conductor asks`);
           }
         },
-        onFatal: (err: Error) => {
+        onFatal: (err) => {
           if (tokens.lockdownReason) {
             // Locked down (IPA stops serving in this case): stay up refusing commands
             // rather than exit and be restarted into the same "******" answer forever.
@@ -488,9 +499,12 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
 
   return {
-    url, port: addr.port, api, tokens, logger, tls, credentials: service!, connections, stopped, close,
+    url, port: addr.port, api, tokens, logger, tls, connections, stopped, close,
     get selection() {
       return engine?.selection;
+    },
+    get credentials() {
+      return service;
     },
     get fatal() {
       return fatal;

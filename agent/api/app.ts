@@ -32,6 +32,7 @@ import { isStatusPath, loggablePath, StatusDocument } from './status.js';
 import { registerBmcCommands } from './commands/bmc.js';
 import { registerStepCommands } from './commands/steps.js';
 import { registerSystemCommands } from './commands/system.js';
+import type { SealingKey } from '../tls/sealing-key.js';
 
 export interface ApiTokens {
   readonly hasToken: boolean;
@@ -67,6 +68,8 @@ export interface AppDeps {
   powerOff?: () => Promise<void>;
   /** The caller's address (default: the socket's peer address). */
   clientAddress?: (ctx: Koa.Context) => string | undefined;
+  /** The auto-TLS certificate's key, that `password_sealed` is opened with; absent (no auto-TLS), a sealed password is refused. */
+  sealingKey?: SealingKey;
 }
 
 export interface AgentApi {
@@ -155,8 +158,9 @@ export function createApp(deps: AppDeps): AgentApi {
   const store = new CommandStore(cfg.max_command_records);
   const registry = new CommandRegistry();
   const hooks: AgentApi['hooks'] = {};
-  registerBmcCommands(registry, { credentials: deps.credentials, redactor: deps.redactor });
-  registerStepCommands(registry, { credentials: deps.credentials, redactor: deps.redactor });
+  const commandDeps = { credentials: deps.credentials, redactor: deps.redactor, sealingKey: deps.sealingKey };
+  registerBmcCommands(registry, commandDeps);
+  registerStepCommands(registry, commandDeps);
   registerSystemCommands(registry, {
     collectLogs: deps.collectLogs ?? (async () => []),
     lockdown: (reason) => deps.tokens.lockdown(reason),

@@ -3,7 +3,8 @@
  * credential engine (service/), the inventory collector, system hooks. The
  * daemon passes the real ones (agent/serve.ts); route tests pass their own.
  */
-import type { PrivilegeName, SetCredentialsRequest } from '../../service/types.js';
+import type { BmcInfo, PrivilegeName, SetCredentialsRequest, SetCredentialsResult } from '../../service/types.js';
+import type { Inventory } from '../inventory/types.js';
 
 export type { PrivilegeName };
 export const PRIVILEGES: readonly PrivilegeName[] = ['administrator', 'operator', 'user'];
@@ -11,16 +12,22 @@ export const PRIVILEGES: readonly PrivilegeName[] = ['administrator', 'operator'
 /** The engine's request, as the API builds it from a command's params. */
 export type SetCredentialsArgs = SetCredentialsRequest;
 
-/** The credential engine (service/ CredentialService satisfies it). */
+/**
+ * An engine result stamped with the backend that produced it (agent/backend.ts):
+ * `backend` first, and on the simulated BMC its note first in `warnings`.
+ */
+export type StampedResult<T> = T & { backend: string; warnings?: string[] };
+
+/** The credential engine (service/ CredentialService), its results stamped with the backend (agent/serve.ts). */
 export interface CredentialsPort {
-  getInfo(): Promise<unknown>;
-  setCredentials(req: SetCredentialsArgs): Promise<unknown>;
+  getInfo(): Promise<StampedResult<BmcInfo>>;
+  setCredentials(req: SetCredentialsArgs): Promise<StampedResult<SetCredentialsResult>>;
   readonly busy?: boolean;
 }
 
-/** The inventory collector (agent/inventory/). */
+/** The inventory collector (agent/inventory/): IPA's inventory, as poll.get_hardware_info and lookup carry it. */
 export interface InventoryPort {
-  collect(): Promise<unknown>;
+  collect(): Promise<Inventory>;
 }
 
 /** A log file handed to the conductor by log.collect_system_logs. */

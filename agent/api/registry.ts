@@ -8,7 +8,7 @@
  * The executor enforces IPA's execution model (research: ipa.md §1.4): one
  * command at a time; a new one while the last is RUNNING is 409 "Agent is busy".
  */
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { lazyValidator } from '../ajv.js';
 import type { Log } from '../logger.js';
 import { ServiceError } from '../../service/errors.js';
@@ -20,18 +20,28 @@ export interface CommandContext {
   record: CommandRecord;
 }
 
-export interface CommandDefinition<P = Record<string, unknown>, A = P> {
+interface CommandBase<A, R> {
   mode: 'sync' | 'async';
   /** JSON schema of `params`. */
   schema: object;
-  /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw (or reject with) {@link ParamError} to refuse. */
-  prepare?: (params: P, name: string) => A | Promise<A>;
-  run: (args: A, ctx: CommandContext) => Promise<unknown>;
+  run: (args: A, ctx: CommandContext) => Promise<R>;
   /** A secret-free note for the log line that starts the command (e.g. which step). */
   summary?: (args: A) => string;
   /** Says why params that failed the schema are refused, in the words of the contract behind it (`field: problem`); null leaves it to ajv's. */
   explain?: (params: unknown) => string | null;
 }
+
+/**
+ * A command: `P` its params (as the schema admits them), `A` what `prepare`
+ * makes of them (without `prepare`, `run` takes the params), `R` its result's
+ * wire type (agent/api/wire.ts).
+ */
+export type CommandDefinition<P = Record<string, unknown>, A = P, R = unknown> =
+  | (CommandBase<A, R> & {
+    /** Checks beyond the schema and turns params into arguments (e.g. a password into a Secret). Throw (or reject with) {@link ParamError} to refuse. */
+    prepare: (params: P, name: string) => A | Promise<A>;
+  })
+  | (CommandBase<P, R> & { prepare?: undefined });
 
 /** A param problem found by `prepare`; becomes 400 naming `field`. */
 export class ParamError extends Error {
@@ -41,10 +51,17 @@ export class ParamError extends Error {
   }
 }
 
+/** A command ready to start: its log note and its run. */
+interface PreparedRun {
+  note: string | undefined;
+  run(ctx: CommandContext): Promise<unknown>;
+}
+
+/** A registered command, its types closed over at registration. */
 interface Entry {
-  def: CommandDefinition<unknown, unknown>;
-  /** The params validator, compiled on the command's first use (start-up stays fast), then reused. */
-  validator: () => Promise<ValidateFunction>;
+  readonly mode: 'sync' | 'async';
+  /** The schema (compiled on the command's first use, so start-up stays fast), then `prepare`; throws ApiError or what `prepare` throws. */
+  prepare(params: Record<string, unknown>, name: string): Promise<PreparedRun>;
 }
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,13 +69,23 @@ const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$/;
 export class CommandRegistry {
   private readonly extensions = new Map<string, Map<string, Entry>>();
 
-  register<P, A>(name: string, def: CommandDefinition<P, A>): this {
+  register<P, A, R>(name: string, def: CommandDefinition<P, A, R>): this {
     if (!NAME_RE.test(name)) throw new Error(`command name "${name}" is not <extension>.<name>`);
     const [ext, cmd] = name.split('.') as [string, string];
     let m = this.extensions.get(ext);
     if (!m) this.extensions.set(ext, (m = new Map()));
     if (m.has(cmd)) throw new Error(`command ${name} registered twice`);
-    m.set(cmd, { def: def as CommandDefinition<unknown, unknown>, validator: lazyValidator(def.schema) });
+    const validator = lazyValidator<P>(def.schema);
+    m.set(cmd, {
+      mode: def.mode,
+      prepare: async (params, n) => {
+        const validate = await validator();
+        if (!validate(params)) throw invalidParams(n, def.explain?.(params) ?? describeAjvError(validate.errors));
+        if (def.prepare === undefined) return { note: def.summary?.(params), run: (ctx) => def.run(params, ctx) };
+        const args = await def.prepare(params, n);
+        return { note: def.summary?.(args), run: (ctx) => def.run(args, ctx) };
+      },
+    });
     return this;
   }
 
@@ -122,17 +149,13 @@ export class CommandExecutor {
     const entry = this.opts.registry.resolve(name);
     const busy = this.opts.store.running();
     if (busy) throw agentBusy(busy.name);
-    const validate = await entry.validator();
-    if (!validate(params)) throw invalidParams(name, entry.def.explain?.(params) ?? describeAjvError(validate.errors));
-    let args: unknown = params;
-    if (entry.def.prepare) {
-      try {
-        args = await entry.def.prepare(params, name);
-      } catch (e) {
-        if (e instanceof ParamError) throw invalidParams(name, e.message);
-        if (e instanceof ApiError) throw e;
-        throw invalidParams(name, (e as Error).message);
-      }
+    let prepared: PreparedRun;
+    try {
+      prepared = await entry.prepare(params, name);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      if (e instanceof ParamError) throw invalidParams(name, e.message);
+      throw invalidParams(name, (e as Error).message);
     }
     // Validation may have waited (ajv loads, and a schema compiles, on first use): a command
     // that started meanwhile makes this one busy, exactly as if it had arrived later.
@@ -141,18 +164,18 @@ export class CommandExecutor {
     const record = new CommandRecord(name);
     this.opts.store.add(record);
     const log = this.opts.log;
-    const note = entry.def.summary?.(args);
-    log.info(`command ${name} started${note ? ` (${note})` : ''}`, { command_id: record.id, mode: entry.def.mode });
+    const note = prepared.note;
+    log.info(`command ${name} started${note ? ` (${note})` : ''}`, { command_id: record.id, mode: entry.mode });
     const run = (async () => {
       try {
-        const result = await entry.def.run(args, { log, record });
+        const result = await prepared.run({ log, record });
         record.succeed(result);
         log.info(`command ${name} succeeded`, { command_id: record.id, ms: Date.now() - record.startedAt });
       } catch (e) {
         record.fail(toCommandError(e));
         log.warn(`command ${name} failed: ${record.error?.details ?? ''}`, { command_id: record.id, reason: record.error?.reason, ms: Date.now() - record.startedAt });
       }
-      if (entry.def.mode === 'async') {
+      if (entry.mode === 'async') {
         try {
           this.opts.onAsyncDone?.(record);
         } catch (e) {
@@ -160,7 +183,7 @@ export class CommandExecutor {
         }
       }
     })();
-    if (entry.def.mode === 'sync') await run;
+    if (entry.mode === 'sync') await run;
     return record;
   }
 }

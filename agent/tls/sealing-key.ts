@@ -134,16 +134,3 @@ export class SealingKey {
     }
   }
 }
-
-// The auto-TLS key of this process. Set where the key is made (server-tls.ts
-// autoTls), read by the command handlers when no key is injected into them:
-// the app's wiring (api/app.ts) passes none yet.
-let processKey: SealingKey | undefined;
-
-export function setProcessSealingKey(key: SealingKey | undefined): void {
-  processKey = key;
-}
-
-export function processSealingKey(): SealingKey | undefined {
-  return processKey;
-}

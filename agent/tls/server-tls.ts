@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SecureContextOptions, SecureVersion } from 'node:tls';
 import { generateSelfSigned, type Curve } from '../../service/tls/self-signed.js';
-import { SealingKey, setProcessSealingKey } from './sealing-key.js';
+import { SealingKey } from './sealing-key.js';
 
 export type TlsMode = 'none' | 'operator' | 'auto';
 
@@ -36,8 +36,8 @@ export function operatorTls(certFile: string, keyFile: string, minVersion: strin
 
 export function autoTls(address: string, minVersion: string, curve: Curve = 'p384'): TlsSetup {
   const c = generateSelfSigned({ address, commonName: hostname() || 'inband-agent', curve });
-  // The certificate Ironic pins is also the key step arguments are sealed to (password_sealed).
+  // The certificate Ironic pins is also the key step arguments are sealed to (password_sealed);
+  // serve hands it to the API (agent/serve.ts), which alone opens sealed values.
   const sealingKey = new SealingKey(c.key);
-  setProcessSealingKey(sealingKey);
   return { mode: 'auto', options: { cert: c.certPem, key: c.keyPem, minVersion: tlsVersion(minVersion) }, verifyCa: c.certPem, sealingKey };
 }

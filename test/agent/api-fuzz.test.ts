@@ -51,9 +51,11 @@ test('fuzzed requests all get a 4xx with a faultstring and never reach the BMC',
     cmdlinePath: null,
   });
   const agent = await serve({ loaded, logger: createLogger({ stream: lines, format: 'json' }) });
-  const transport = (agent.credentials as unknown as { transport: { stats(): { requests: number } } }).transport;
+  const engine = agent.credentials;
+  assert.ok(engine, 'the simulated BMC is open');
+  const transport = engine.transport;
   try {
-    const before = JSON.stringify(await agent.credentials.getInfo());
+    const before = JSON.stringify(await engine.getInfo());
     const requestsBefore = transport.stats().requests;
     const base = agent.url;
     const q = `agent_token=${TOKEN}`;
@@ -143,7 +145,7 @@ test('fuzzed requests all get a 4xx with a faultstring and never reach the BMC',
     assert.match(garbage, /^HTTP\/1\.1 400/);
 
     assert.equal(transport.stats().requests, requestsBefore, 'no IPMI request was sent while fuzzing');
-    assert.equal(JSON.stringify(await agent.credentials.getInfo()), before, 'the user table is unchanged');
+    assert.equal(JSON.stringify(await engine.getInfo()), before, 'the user table is unchanged');
     const listed = await httpRequest(base, 'GET', `/v1/commands/?${q}`);
     assert.ok((listed.json.commands as Array<{ command_name: string; command_status: string }>).every((c) => /^execute_\w+_step$/.test(c.command_name) && c.command_status === 'FAILED'),
       'no command record but the refused steps\' was created');

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { recordSecret } from '../helpers/secrets.js';
-import { RecordingCredentials, startTestAgent, waitDone } from './helpers.js';
+import { Secret } from '../../service/secret.js';
+import { RecordingCredentials, sampleSetResult, startTestAgent, waitDone } from './helpers.js';
 
 const TOKEN = recordSecret('tok-' + 'A'.repeat(28) + 'routes-1'); // >= 32 chars, like Ironic's
 const PASSWORD = recordSecret('Rt-pa55word-x1');
@@ -156,7 +157,7 @@ test('bmc.set_credentials runs async, hands the engine a Secret, and its record 
 test('a generated password is never returned; the record says only that one was generated', async () => {
   const creds = new RecordingCredentials();
   const generated = recordSecret('Gen-' + 'q7'.repeat(6));
-  creds.result = { user_id: 4, username: 'gen', password: generated, generated_password: { reveal: () => generated } };
+  creds.result = sampleSetResult({ userId: 4, username: 'gen', generatedPassword: Secret.fromString(generated), passwordPolicy: 'mixed-16' });
   const a = await startTestAgent({ token: TOKEN, credentials: creds, name: 'generate' });
   try {
     const r = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: 'bmc.set_credentials', params: { username: 'gen', generate: true } });
@@ -165,6 +166,8 @@ test('a generated password is never returned; the record says only that one was 
     assert.equal(creds.calls[0]!.generate, true);
     assert.ok(!r.text.includes(generated));
     assert.ok(!('password' in r.json.command_result));
+    assert.ok(!('generated_password' in r.json.command_result));
+    assert.equal(r.json.command_result.password_policy, 'mixed-16');
   } finally {
     await a.close();
   }

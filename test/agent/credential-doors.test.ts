@@ -19,7 +19,7 @@ import { projectRoot } from '../native/project.js';
 import { lazyValidator } from '../../agent/ajv.js';
 import { main as agentMain } from '../../agent/cli.js';
 import { LineCollector } from '../../agent/logger.js';
-import { SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type SetCredentialsParams } from '../../agent/api/commands/bmc.js';
+import { SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs } from '../../agent/api/commands/bmc.js';
 import { stepDescriptor, STEP_KINDS } from '../../agent/api/commands/steps.js';
 import { main as conductorMain } from '../../conductor/cli.js';
 import { refusedStepArgs } from '../../conductor/rotate.js';
@@ -29,7 +29,7 @@ import { CredentialService } from '../../service/credential-service.js';
 import { createSimulatedTransport } from '../../ipmi-kcs/simulated/index.js';
 import { AppCmd, PasswordOp } from '../../ipmi-kcs/spec.js';
 import { recordSecret } from '../helpers/secrets.js';
-import { startTestAgent, waitDone } from './helpers.js';
+import { stampedEngine, startTestAgent, waitDone } from './helpers.js';
 import { validateRequest } from '../../service/validate.js';
 import type { SetCredentialsRequest } from '../../service/types.js';
 
@@ -114,7 +114,7 @@ test('agent schema, contract, engine, CLI and conductor accept and refuse the sa
       let http = validate(p);
       if (http) {
         try {
-          toSetCredentialsArgs(p as unknown as SetCredentialsParams, undefined).password?.dispose();
+          toSetCredentialsArgs(p, undefined).password?.dispose();
         } catch {
           http = false;
         }
@@ -197,7 +197,7 @@ test('the contract\'s own checker agrees with ajv on every field\'s schema', asy
 test('over HTTP, demoting the only enabled administrator is a FAILED LOCKOUT_REFUSED record and nothing is written; allow_lockout does it', async () => {
   const t = createSimulatedTransport({ profile: 'ipmi20' });
   const dir = mkdtempSync(join(tmpdir(), 'doors-lockout-'));
-  const agent = await startTestAgent({ credentials: new CredentialService({ transport: t, stateDir: dir }), name: 'lockout' });
+  const agent = await startTestAgent({ credentials: stampedEngine(new CredentialService({ transport: t, stateDir: dir }), 'simulated'), name: 'lockout' });
   const writes = (): number => t.bmc.record.filter((e) => e.netFn === 0x06 && ([AppCmd.SET_USER_NAME, AppCmd.SET_USER_ACCESS, AppCmd.SET_CHANNEL_ACCESS].includes(e.cmd as 0x45)
     || (e.cmd === AppCmd.SET_USER_PASSWORD && ((e.data[1] ?? 0) & 3) !== PasswordOp.TEST_PASSWORD))).length;
   const pw = recordSecret('Lockout-pw-77');

@@ -6,7 +6,9 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type AgentApi, type AppDeps } from '../../agent/api/app.js';
-import type { CredentialsPort, SetCredentialsArgs } from '../../agent/api/ports.js';
+import type { CredentialsPort, SetCredentialsArgs, StampedResult } from '../../agent/api/ports.js';
+import type { BmcInfo, SetCredentialsResult } from '../../service/types.js';
+import { stampBackend } from '../../agent/backend.js';
 import { createLogger, LineCollector, type AgentLogger } from '../../agent/logger.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { captureLines } from '../helpers/secrets.js';
@@ -44,19 +46,48 @@ export function httpRequest(base: string, method: string, path: string, body?: u
   });
 }
 
+/** A change's result as the engine answers it (stamped as a non-simulated backend), for tests that need no BMC. */
+export function sampleSetResult(over: Partial<SetCredentialsResult> = {}): StampedResult<SetCredentialsResult> {
+  return {
+    backend: 'native', userId: 3, username: 'ironic', privilege: 'administrator', channels: [1], passwordSize: 16, slot: 'empty', changed: true,
+    passwordBefore: 'empty-slot', actions: ['wrote: user 3 name "ironic"'],
+    verified: { passwordTest: 'passed', name: true, enabled: true, enabledSource: 'status', access: { 1: true } },
+    warnings: [], bmc: { ipmiVersion: '2.0', manufacturerId: 7154, productId: 512, firmware: '1.00', lanChannel: 1, address: '10.0.0.9' }, requests: 30,
+    ...over,
+  };
+}
+
+/** The BMC's info as the engine answers it (stamped as a non-simulated backend). */
+export function sampleInfo(): StampedResult<BmcInfo> {
+  return {
+    backend: 'native',
+    device: { deviceId: 0x20, deviceRevision: 1, firmware: '1.00', ipmiVersion: '2.0', manufacturerId: 7154, productId: 512, updateInProgress: false },
+    ipmiVersion: '2.0', lanChannels: [], maxUsers: 16, fixedNameUsers: 1, enabledUsers: 1,
+    users: [{ id: 2, name: 'admin', enabled: true, enabledSource: 'status', fixedName: false, access: {} }], lan: { channel: 1, address: '10.0.0.9' },
+  };
+}
+
+/** A real engine as the daemon hands it to the API: every result stamped with the backend (agent/serve.ts). */
+export function stampedEngine(engine: { getInfo(): Promise<BmcInfo>; setCredentials(req: SetCredentialsArgs): Promise<SetCredentialsResult> }, backend: string): CredentialsPort {
+  return {
+    getInfo: async () => stampBackend(await engine.getInfo(), backend),
+    setCredentials: async (req) => stampBackend(await engine.setCredentials(req), backend),
+  };
+}
+
 /** Records every request; `result`/`fail` script the answer; `gate` holds a call until released. */
 export class RecordingCredentials implements CredentialsPort {
   readonly calls: SetCredentialsArgs[] = [];
   readonly revealed: string[] = [];
   infoCalls = 0;
-  result: unknown = { user_id: 3, username: 'ironic', channels: [1], verified: ['password-test', 'user-name'], bmc_address: '10.0.0.9' };
+  result: StampedResult<SetCredentialsResult> = sampleSetResult();
   fail: Error | null = null;
   gate: Promise<void> | null = null;
-  async getInfo(): Promise<unknown> {
+  async getInfo(): Promise<StampedResult<BmcInfo>> {
     this.infoCalls++;
-    return { device_id: 0x20, ipmi_version: '2.0', lan_channels: [1], users: [{ id: 2, name: 'admin', enabled: true }] };
+    return sampleInfo();
   }
-  async setCredentials(req: SetCredentialsArgs): Promise<unknown> {
+  async setCredentials(req: SetCredentialsArgs): Promise<StampedResult<SetCredentialsResult>> {
     this.calls.push(req);
     if (req.password) this.revealed.push(req.password.reveal());
     if (this.gate) await this.gate;

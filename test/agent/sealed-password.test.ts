@@ -4,13 +4,13 @@
  * sends Ironic as agent_verify_ca: bmc.set_credentials and the
  * set_bmc_credentials clean step open it and hand the engine a Secret; a
  * value for another key or node is refused naming the field, and nothing
- * reaches the BMC. The key is the one autoTls() made, as in `serve`.
+ * reaches the BMC. The key is the one autoTls() made, handed to the API as
+ * `serve` hands it.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { autoTls } from '../../agent/tls/server-tls.js';
 import { generateSelfSigned } from '../../service/tls/self-signed.js';
-import { setProcessSealingKey } from '../../agent/tls/sealing-key.js';
 import { recipientFromCertificate, sealPassword } from '../../conductor/seal.js';
 import { Secret } from '../../service/secret.js';
 import { recordSecret } from '../helpers/secrets.js';
@@ -38,11 +38,10 @@ describe('password_sealed on the agent API', () => {
     verifyCa = tls.verifyCa as string;
     assert.equal(tls.sealingKey?.kid, recipientFromCertificate(verifyCa).kid, 'the key serve can inject is the certificate\'s');
     creds = new RecordingCredentials();
-    a = await startTestAgent({ token: TOKEN, credentials: creds, name: 'sealed' });
+    a = await startTestAgent({ token: TOKEN, credentials: creds, name: 'sealed', deps: { sealingKey: tls.sealingKey } });
   });
   after(async () => {
     await a.close();
-    setProcessSealingKey(undefined);
   });
 
   it('the step declares password_sealed in its argsinfo (Ironic refuses undeclared args)', async () => {
@@ -108,10 +107,19 @@ describe('password_sealed on the agent API', () => {
     assert.equal(creds.calls.length, 0, 'nothing reached the BMC');
   });
 
-  it('an agent without auto-TLS has no key: a sealed password is refused', async () => {
-    setProcessSealingKey(undefined);
-    const r = await a.request('POST', `/v1/commands/?wait=true&${q}`, { name: 'bmc.set_credentials', params: { username: 'ironic_b', password_sealed: seal() } });
-    assert.equal(r.status, 400);
-    assert.match(r.json.faultstring, /params\.password_sealed: this agent has no sealing key/);
+  it('an agent without auto-TLS has no key: a sealed password is refused, by the command and by the step', async () => {
+    const plain = await startTestAgent({ token: TOKEN, credentials: creds, name: 'sealed-nokey' });
+    try {
+      creds.calls.length = 0;
+      const r = await plain.request('POST', `/v1/commands/?wait=true&${q}`, { name: 'bmc.set_credentials', params: { username: 'ironic_b', password_sealed: seal() } });
+      assert.equal(r.status, 400);
+      assert.match(r.json.faultstring, /params\.password_sealed: this agent has no sealing key/);
+      const s = await plain.request('POST', `/v1/commands/?wait=true&${q}`, step({ username: 'ironic_b', password_sealed: seal() }));
+      assert.equal(s.status, 400);
+      assert.match(s.json.faultstring, /params\.step\.args\.password_sealed: this agent has no sealing key/);
+      assert.equal(creds.calls.length, 0, 'nothing reached the BMC');
+    } finally {
+      await plain.close();
+    }
   });
 });

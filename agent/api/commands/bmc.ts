@@ -2,7 +2,8 @@
  * The `bmc` extension: bmc.get_info (sync) and bmc.set_credentials (async).
  * Params are snake_case like every IPA command; the password is wrapped in a
  * Secret (and registered with the log redactor) the moment it is parsed, and
- * is never part of a record: results are passed through {@link scrubResult}.
+ * is never part of a record: a result carries only the keys its wire type
+ * declares (agent/api/wire.ts), and none of them holds a password.
  *
  * `password_sealed` carries the password sealed to this agent's auto-TLS
  * certificate key (agent/tls/sealing-key.ts), so that what Ironic persists of
@@ -13,9 +14,10 @@
 import { Secret } from '../../../service/secret.js';
 import { SEALED_PURPOSE } from '../../../service/sealed-value.js';
 import { checkWireParams, credentialArgsinfo, credentialParamsSchema, privilegeName } from '../../../service/credential-contract.js';
-import { processSealingKey, SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
+import { SEALED_VALUE_SCHEMA, SealedValueError, type SealedValue, type SealingKey } from '../../tls/sealing-key.js';
 import { ParamError, type CommandDefinition, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, PrivilegeName, SetCredentialsArgs } from '../ports.js';
+import { bmcInfoWire, setCredentialsWire, type BmcInfoWire, type SetCredentialsResultWire } from '../wire.js';
 
 /** The params of bmc.set_credentials, and the args of the set_bmc_credentials step (service/credential-contract.ts). */
 export interface SetCredentialsParams {
@@ -60,11 +62,23 @@ export interface SealedContext {
 /** The step a sealed BMC password is for (the same for bmc.set_credentials): the sealed-value format's. */
 export { SEALED_PURPOSE };
 
-/** Turns validated params into the engine's request; throws ParamError naming the field. */
-export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor | undefined, prefix = 'params', sealed?: SealedContext): SetCredentialsArgs {
-  // The schema already held; this adds the contract's cross-field rule (one password source).
-  const v = checkWireParams(p);
-  if (v) throw new ParamError(`${prefix}.${v.field}`, v.message);
+/** True when `p` holds by the credential contract: known fields, each field's rule, one password source. */
+export function isSetCredentialsParams(p: unknown): p is SetCredentialsParams {
+  return checkWireParams(p) === null;
+}
+
+/**
+ * Turns params into the engine's request; throws ParamError naming the field.
+ * The contract is checked here whatever the caller checked before (the
+ * HTTP schema, the step's args, what a discovery answer carried): it adds
+ * the cross-field rule (one password source) a schema cannot say.
+ */
+export function toSetCredentialsArgs(params: unknown, redactor: Redactor | undefined, prefix = 'params', sealed?: SealedContext): SetCredentialsArgs {
+  if (!isSetCredentialsParams(params)) {
+    const v = checkWireParams(params)!;
+    throw new ParamError(`${prefix}.${v.field}`, v.message);
+  }
+  const p = params;
   let password: Secret | undefined;
   if (p.password_sealed !== undefined) {
     const key = sealed?.key;
@@ -92,46 +106,16 @@ export function toSetCredentialsArgs(p: SetCredentialsParams, redactor: Redactor
   };
 }
 
-// Keys whose string value would be a secret: `password`, `generated_password`, `agent_token`, `secret`…
-const SECRET_KEY = /^(.*_)?(password|passwd|secret|token)$/;
-
-/** `userId` → `user_id`: the wire speaks snake_case, like every IPA record. */
-const snake = (k: string): string => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-
 /**
- * A deep, JSON-safe copy of an engine result without anything secret, keys in
- * snake_case: Secrets, and strings under keys such as `password`,
- * `generated_password`, `secret`, `agent_token`, are dropped
- * (`password_generated: true`, `password_test: "passed"` stay).
+ * Runs a credential change and answers its wire result ({@link setCredentialsWire}:
+ * declared keys only, so the password, given or generated, has none); both
+ * passwords are disposed afterwards.
  */
-export function scrubResult(value: unknown, depth = 0): unknown {
-  if (depth > 20) return null;
-  if (value === null || value === undefined) return null;
-  if (value instanceof Secret) return undefined;
-  if (Array.isArray(value)) return value.map((v) => scrubResult(v, depth + 1)).filter((v) => v !== undefined);
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      const key = snake(k);
-      if (SECRET_KEY.test(key) && typeof v !== 'boolean' && typeof v !== 'number') continue;
-      const s = scrubResult(v, depth + 1);
-      if (s !== undefined) out[key] = s;
-    }
-    return out;
-  }
-  if (typeof value === 'function' || typeof value === 'symbol') return undefined;
-  return value;
-}
-
-/** Runs a credential change and returns its secret-free result (the password is disposed afterwards). */
-export async function runSetCredentials(credentials: CredentialsPort, args: SetCredentialsArgs): Promise<Record<string, unknown>> {
+export async function runSetCredentials(credentials: CredentialsPort, args: SetCredentialsArgs): Promise<SetCredentialsResultWire> {
   try {
-    const result = scrubResult(await credentials.setCredentials(args));
-    const obj = result && typeof result === 'object' && !Array.isArray(result) ? (result as Record<string, unknown>) : { result };
-    return { ...obj, password_generated: args.generate === true };
+    const result = await credentials.setCredentials(args);
+    result.generatedPassword?.dispose();
+    return setCredentialsWire(result, args.generate === true);
   } finally {
     args.password?.dispose();
   }
@@ -140,24 +124,23 @@ export async function runSetCredentials(credentials: CredentialsPort, args: SetC
 export interface BmcCommandDeps {
   credentials: CredentialsPort;
   redactor?: Redactor;
-  /** The key password_sealed is opened with (default: the process's auto-TLS key, if any). */
-  sealingKey?: () => SealingKey | undefined;
+  /** The key password_sealed is opened with: the auto-TLS certificate's (agent/serve.ts); absent, a sealed password is refused. */
+  sealingKey?: SealingKey;
 }
 
 export function registerBmcCommands(registry: CommandRegistry, deps: BmcCommandDeps): void {
-  const sealingKey = deps.sealingKey ?? processSealingKey;
-  const getInfo: CommandDefinition<Record<string, never>, null> = {
+  const getInfo: CommandDefinition<Record<string, never>, null, BmcInfoWire> = {
     mode: 'sync',
     schema: { type: 'object', additionalProperties: false },
     prepare: () => null,
-    run: async () => scrubResult(await deps.credentials.getInfo()),
+    run: async () => bmcInfoWire(await deps.credentials.getInfo()),
   };
-  const setCredentials: CommandDefinition<SetCredentialsParams, SetCredentialsArgs> = {
+  const setCredentials: CommandDefinition<SetCredentialsParams, SetCredentialsArgs, SetCredentialsResultWire> = {
     mode: 'async',
     schema: SET_CREDENTIALS_SCHEMA,
     explain: (p) => explainParams(p, 'params'),
-    prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: sealingKey() }),
-    run: (args) => runSetCredentials(deps.credentials, args),
+    prepare: (p) => toSetCredentialsArgs(p, deps.redactor, 'params', { key: deps.sealingKey }),
+    run: (args: SetCredentialsArgs) => runSetCredentials(deps.credentials, args),
   };
   registry.register('bmc.get_info', getInfo).register('bmc.set_credentials', setCredentials);
 }

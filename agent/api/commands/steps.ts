@@ -21,10 +21,11 @@
 import { lazyValidator } from '../../ajv.js';
 import { CommandFailure, describeAjvError, ParamError, type CommandRegistry } from '../registry.js';
 import type { CredentialsPort, SetCredentialsArgs } from '../ports.js';
-import { processSealingKey, type SealingKey } from '../../tls/sealing-key.js';
-import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor, type SetCredentialsParams } from './bmc.js';
+import type { SealingKey } from '../../tls/sealing-key.js';
+import { executeStepWire, getStepsWire, type ExecuteStepResultWire, type GetStepsResultWire, type StepDescriptorWire, type StepEchoWire, type StepKind } from '../wire.js';
+import { explainParams, runSetCredentials, SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs, type Redactor } from './bmc.js';
 
-export type StepKind = 'clean' | 'deploy' | 'service';
+export type { StepKind };
 export const STEP_KINDS: readonly StepKind[] = ['clean', 'deploy', 'service'];
 
 export const HARDWARE_MANAGER = 'InbandBmcHardwareManager';
@@ -32,7 +33,7 @@ export const HARDWARE_MANAGER_VERSION = { inband_bmc_hardware_manager: '1.0' } a
 export const SET_BMC_CREDENTIALS_STEP = 'set_bmc_credentials';
 export const STEP_INTERFACE = 'deploy';
 
-export function stepDescriptor(kind: StepKind): Record<string, unknown> {
+export function stepDescriptor(kind: StepKind): StepDescriptorWire {
   return {
     step: SET_BMC_CREDENTIALS_STEP,
     priority: 0,
@@ -51,9 +52,9 @@ interface StepParams {
 }
 
 type StepPlan =
-  | { kind: 'set-credentials'; args: SetCredentialsArgs; echo: Record<string, unknown> }
-  | { kind: 'unknown'; echo: Record<string, unknown>; id: string }
-  | { kind: 'refused'; echo: Record<string, unknown>; message: string };
+  | { kind: 'set-credentials'; args: SetCredentialsArgs; echo: StepEchoWire }
+  | { kind: 'unknown'; echo: StepEchoWire; id: string }
+  | { kind: 'refused'; echo: StepEchoWire; message: string };
 
 // Ironic sends node, ports and <kind>_version alongside the step, and may add
 // keys in later releases, so the envelope tolerates unknown keys; the step's
@@ -74,22 +75,28 @@ const stepEnvelope = (kind: StepKind) => ({
 });
 
 /** The step as echoed in the result: everything but its args. */
-function echoStep(step: StepParams['step']): Record<string, unknown> {
+function echoStep(step: StepParams['step']): StepEchoWire {
   const { args: _args, ...rest } = step;
   return rest;
 }
 
-export function registerStepCommands(registry: CommandRegistry, deps: { credentials: CredentialsPort; redactor?: Redactor; sealingKey?: () => SealingKey | undefined }): void {
-  const sealingKey = deps.sealingKey ?? processSealingKey;
+export interface StepCommandDeps {
+  credentials: CredentialsPort;
+  redactor?: Redactor;
+  /** The key password_sealed is opened with: the auto-TLS certificate's (agent/serve.ts); absent, a sealed password is refused. */
+  sealingKey?: SealingKey;
+}
+
+export function registerStepCommands(registry: CommandRegistry, deps: StepCommandDeps): void {
   const argsValidator = lazyValidator(SET_CREDENTIALS_SCHEMA);
   for (const kind of STEP_KINDS) {
-    registry.register(`${kind}.get_${kind}_steps`, {
+    registry.register<Record<string, unknown>, Record<string, unknown>, GetStepsResultWire<StepKind>>(`${kind}.get_${kind}_steps`, {
       mode: 'sync',
       // Ironic sends {node, ports}; nothing else is read.
       schema: { type: 'object', properties: { node: { type: ['object', 'null'] }, ports: { type: ['array', 'null'] } } },
-      run: async () => ({ [`${kind}_steps`]: { [HARDWARE_MANAGER]: [stepDescriptor(kind)] }, hardware_manager_version: HARDWARE_MANAGER_VERSION }),
+      run: async () => getStepsWire(kind, HARDWARE_MANAGER, [stepDescriptor(kind)], { ...HARDWARE_MANAGER_VERSION }),
     });
-    registry.register<StepParams, StepPlan>(`${kind}.execute_${kind}_step`, {
+    registry.register<StepParams, StepPlan, ExecuteStepResultWire<StepKind>>(`${kind}.execute_${kind}_step`, {
       mode: 'async',
       schema: stepEnvelope(kind),
       prepare: async (p) => {
@@ -112,16 +119,16 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
         if (!validate(args)) return refuse(explainParams(args, 'params.step.args') ?? describeAjvError(validate.errors, 'params.step.args'));
         // Ironic sends the node with every step: a password sealed for another node is refused.
         const node = typeof p.node?.uuid === 'string' ? p.node.uuid : undefined;
-        const sealed = { key: sealingKey(), ...(node !== undefined ? { node } : {}) };
+        const sealed = { key: deps.sealingKey, ...(node !== undefined ? { node } : {}) };
         try {
-          return { kind: 'set-credentials', args: toSetCredentialsArgs(args as unknown as SetCredentialsParams, deps.redactor, 'params.step.args', sealed), echo };
+          return { kind: 'set-credentials', args: toSetCredentialsArgs(args, deps.redactor, 'params.step.args', sealed), echo };
         } catch (err) {
           if (err instanceof ParamError) return refuse(err.message);
           throw err;
         }
       },
-      summary: (plan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}${plan.kind === 'refused' ? ' (refused args)' : ''}`,
-      run: async (plan) => {
+      summary: (plan: StepPlan) => `step ${plan.kind === 'unknown' ? plan.id : `${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`}${plan.kind === 'refused' ? ' (refused args)' : ''}`,
+      run: async (plan: StepPlan) => {
         if (plan.kind === 'refused') {
           throw new CommandFailure(`INVALID_REQUEST: ${plan.message}; nothing was sent to the BMC`, 'InvalidCommandParamsError', 400, 'INVALID_REQUEST');
         }
@@ -129,8 +136,7 @@ export function registerStepCommands(registry: CommandRegistry, deps: { credenti
           // As IPA's dispatch does when no hardware manager has the step.
           throw new CommandFailure(`No hardware manager found to handle ${kind} step ${plan.id}: this agent provides only ${STEP_INTERFACE}.${SET_BMC_CREDENTIALS_STEP}`, 'HardwareManagerMethodNotFound', 404, 'UNKNOWN_STEP');
         }
-        const result = await runSetCredentials(deps.credentials, plan.args);
-        return { [`${kind}_result`]: result, [`${kind}_step`]: plan.echo };
+        return executeStepWire(kind, await runSetCredentials(deps.credentials, plan.args), plan.echo);
       },
     });
   }

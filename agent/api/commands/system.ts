@@ -18,6 +18,7 @@ import { hostname } from 'node:os';
 import { CommandFailure, type CommandRegistry } from '../registry.js';
 import type { InventoryPort, LogFile } from '../ports.js';
 import { tarGzBase64 } from '../tar.js';
+import type { MessageResultWire, SystemLogsResultWire } from '../wire.js';
 
 const EMPTY = { type: 'object', additionalProperties: false } as const;
 
@@ -44,7 +45,7 @@ export function registerSystemCommands(registry: CommandRegistry, deps: SystemCo
     mode: 'sync',
     // IPA accepts an optional `label`; Ironic sends {}.
     schema: { type: 'object', properties: { label: { type: ['string', 'null'] } }, additionalProperties: false },
-    run: async () => {
+    run: async (): Promise<SystemLogsResultWire> => {
       const files = await deps.collectLogs();
       return { system_logs: tarGzBase64(files.map((f) => ({ name: f.name, data: f.text }))) };
     },
@@ -52,7 +53,7 @@ export function registerSystemCommands(registry: CommandRegistry, deps: SystemCo
   registry.register('standby.sync', {
     mode: 'sync',
     schema: EMPTY,
-    run: async () => {
+    run: async (): Promise<MessageResultWire> => {
       await (deps.sync ? deps.sync() : runFile('sync', []));
       return { result: 'sync: done' };
     },
@@ -60,7 +61,7 @@ export function registerSystemCommands(registry: CommandRegistry, deps: SystemCo
   registry.register('standby.power_off', {
     mode: 'async',
     schema: EMPTY,
-    run: async () => {
+    run: async (): Promise<null> => {
       if (!deps.powerOff) throw new CommandFailure('this agent does not power the node off itself; power it off out-of-band', 'CommandExecutionError', 501, 'UNSUPPORTED');
       await deps.powerOff();
       return null;
@@ -69,7 +70,7 @@ export function registerSystemCommands(registry: CommandRegistry, deps: SystemCo
   registry.register('system.lockdown', {
     mode: 'sync',
     schema: EMPTY,
-    run: async () => {
+    run: async (): Promise<MessageResultWire> => {
       // Lock after this record is stored: the answer to this command still goes out.
       setImmediate(() => deps.lockdown('requested by the conductor (system.lockdown)'));
       return { result: 'lockdown: the agent accepts no further commands' };
