@@ -277,7 +277,10 @@ if (skip) {
     const markers = rec.markers as { state: boolean; runtime: boolean };
     assert.equal(markers.state, true, 'a file in /var/lib/inband-agent (StateDirectory=) survives the restart');
     assert.equal(markers.runtime, false, '/run/inband-agent (RuntimeDirectory=) is removed on stop and recreated');
-    assert.equal((rec.dirsAfter as { state: number }).state, (rec.dirsBefore as { state: number }).state);
+    const [before, after] = [rec.dirsBefore, rec.dirsAfter] as Array<{ state: number; runtime: number }>;
+    assert.equal(after!.state, before!.state, 'the same /var/lib/inband-agent, not a new one');
+    // tmpfs numbers inodes from a counter: a directory made again gets a new number.
+    assert.notEqual(after!.runtime, before!.runtime, 'a new /run/inband-agent');
   });
 
   it('the BMC slot is back as it was: ipmi_sim\'s table, and out of band the old administrator logs in and the new user does not', (t) => {
