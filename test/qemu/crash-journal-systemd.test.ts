@@ -33,7 +33,7 @@ import { installArtifactForGuest, type InstalledArtifact } from './artifact-root
 import { guestNode, qemuGate } from './prerequisites.js';
 
 const DRIVER = `dist/test/qemu/guest/crash-journal-driver.js`;
-const { skip, image } = await qemuGate([DRIVER], { artifact: true });
+const { skip, image } = await qemuGate([DRIVER], { artifact: true, systemd: true });
 const TITLE = 'crash journal under the shipped unit: systemd as PID 1 in the qemu guest, the agent SIGKILLed mid-change (real ipmi_si → ipmi_sim)';
 const TARGET = 'inband-crash.target';
 /**
