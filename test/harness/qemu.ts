@@ -327,6 +327,9 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
     await mkdir(join(shareDir, '.inband'), { recursive: true, mode: 0o700 });
     await writeFile(join(shareDir, '.inband', 'guest.sh'), script, { mode: 0o700 });
 
+    const append = `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}${projectHidden ? ` inband.project=${PROJECT_ROOT}` : ''}${systemdArgs}`;
+    // x86's COMMAND_LINE_SIZE: the kernel cuts a longer one silently (a lost systemd.mask= would only slow the boot).
+    if (append.length >= 2048) throw new Error(`bootGuest: the kernel command line is ${append.length} bytes, over the kernel's 2047`);
     const args = [
       '-machine', `pc,accel=${process.env.INBAND_QEMU_ACCEL || 'tcg'}`,
       '-m', String(opts.memoryMb ?? 768),
@@ -338,7 +341,7 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
       // Console on stdio without qemu's monitor multiplexer: a stray ^A must not reach a monitor.
       '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
       '-kernel', image.vmlinuz, '-initrd', image.initrd,
-      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}${projectHidden ? ` inband.project=${PROJECT_ROOT}` : ''}${systemdArgs}`,
+      '-append', append,
       '-virtfs', `local,path=${shareDir},mount_tag=share,security_model=none,multidevs=remap`,
       ...(hostRoot ? ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'] : []),
       ...(projectHidden ? ['-virtfs', `local,path=${PROJECT_ROOT},mount_tag=project,security_model=none,readonly=on,multidevs=remap`] : []),
