@@ -11,7 +11,14 @@
 #   4. with `inband.net`, brings up eth0 (virtio-net, qemu user networking) as 10.0.2.15;
 #   5. with `inband.share`, mounts the writable 9p tag `share` at /share (and,
 #      with the host root, at /host/run/inband-share);
-#   6. runs /share/.inband/guest.sh, prints `@@inband:exit <status>`, powers off.
+#   6. runs /share/.inband/guest.sh, prints `@@inband:exit <status>`, powers off;
+#   or, with `inband.systemd` (and the host root), boots systemd as PID 1 instead:
+#      the root is an overlayfs, a tmpfs upper over the read-only host root (so
+#      /etc and /var are writable and the host stays untouched), with /run a
+#      tmpfs that already holds the share at /run/inband-share; guest.sh runs
+#      first with that root at /sysroot (to install units), then /init execs
+#      switch_root into /lib/systemd/systemd. The units report `@@inband:exit`
+#      and power off themselves (systemd.unit= on the kernel command line).
 # Lines starting with `@@inband:` are the protocol test/harness/qemu.ts reads.
 #
 #   scripts/build-initramfs.sh KERNEL_TREE OUT.cpio.gz
@@ -39,8 +46,9 @@ cp "$busybox" "$w/bin/busybox"
 ipmi_mods="ipmi_msghandler ipmi_devintf ipmi_si"
 ninep_mods="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p"
 net_mods="failover net_failover virtio_net"
+overlay_mods="overlay"
 have=()
-for m in $ipmi_mods $ninep_mods $net_mods; do
+for m in $ipmi_mods $ninep_mods $net_mods $overlay_mods; do
   f=$(find "$kmods" -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" | head -1)
   [ -n "$f" ] || continue
   case "$f" in
@@ -60,6 +68,7 @@ done
 echo "$ipmi_mods" > "$w/etc/ipmi-modules"
 echo "$ninep_mods" > "$w/etc/9p-modules"
 echo "$net_mods" > "$w/etc/net-modules"
+echo "$overlay_mods" > "$w/etc/overlay-modules"
 
 cat > "$w/init" <<'EOF'
 #!/bin/busybox sh
@@ -96,6 +105,46 @@ fi
 p9="trans=virtio,version=9p2000.L,msize=262144"
 if grep -q 'inband\.share' /proc/cmdline; then
   mount -t 9p -o "$p9" share /share || echo "@@inband:error cannot mount the share"
+fi
+if grep -q 'inband\.systemd' /proc/cmdline && grep -q 'inband\.hostroot' /proc/cmdline; then
+  # systemd as PID 1 on a writable root that leaves the host untouched: an
+  # overlayfs whose upper layer is a tmpfs over the read-only host root.
+  sysroot_up() {
+    mount -t 9p -o "$p9,ro,cache=loose" hostroot /host || { echo "@@inband:error cannot mount the host root"; return 1; }
+    for m in $(cat /etc/overlay-modules); do load "$m"; done
+    mkdir -p /rw /sysroot && mount -t tmpfs -o mode=755 rw /rw && mkdir -p /rw/upper /rw/work \
+      && mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work sysroot /sysroot \
+      || { echo "@@inband:error cannot mount the overlay root"; return 1; }
+    # /run mounted here is kept by systemd (it mounts API file systems only where none is).
+    mount -t tmpfs -o mode=755,nosuid,nodev run /sysroot/run || return 1
+    if grep -q ' /share ' /proc/mounts; then mkdir -p /sysroot/run/inband-share && mount -o bind /share /sysroot/run/inband-share; fi
+    proj=$(sed -n 's/.*inband\.project=\([^ ]*\).*/\1/p' /proc/cmdline)
+    if [ -n "$proj" ]; then
+      mkdir -p "/sysroot$proj" && mount -t 9p -o "$p9,ro,cache=loose" project "/sysroot$proj" \
+        || { echo "@@inband:error cannot mount the project at $proj"; return 1; }
+    fi
+    echo "@@inband:hostroot $(up)"
+  }
+  rc=127
+  if sysroot_up; then
+    if [ -f /share/.inband/guest.sh ]; then
+      SYSROOT=/sysroot sh /share/.inband/guest.sh; rc=$?
+    else
+      echo "@@inband:error no guest script (/share/.inband/guest.sh)"
+    fi
+    if [ $rc -eq 0 ]; then
+      # The host root may be a container's (/.dockerenv): systemd would then take
+      # itself for a container's init and read its settings from its own argv,
+      # not from the kernel command line (systemd.unit=). The guest is a VM.
+      rm -f /sysroot/.dockerenv
+      echo "@@inband:systemd $(up)"
+      for d in dev proc sys; do mount --move "/$d" "/sysroot/$d"; done
+      exec switch_root /sysroot /lib/systemd/systemd
+    fi
+  fi
+  echo "@@inband:exit $rc $(up)"
+  sync
+  poweroff -f
 fi
 if grep -q 'inband\.hostroot' /proc/cmdline; then
   # cache=loose: the host root is read-only and does not change under a test, and

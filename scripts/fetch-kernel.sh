@@ -19,8 +19,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${INBAND_CACHE_DIR:-$root/.cache}/qemu/kernel
 mkdir -p "$cache"
 
-# What is kept of the package; bump LAYOUT when the list changes so cached trees are redone.
-LAYOUT=2
+# What is kept of the package; bump LAYOUT when the list changes. Each layout
+# has its own directory (…_l<LAYOUT>), so checkouts of different versions
+# sharing one cache never replace each other's tree under a running test.
+LAYOUT=3
 
 log() { echo "fetch-kernel: $*" >&2; }
 
@@ -69,7 +71,7 @@ version=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2; ex
 if [ -z "$version" ] || [ "$version" = "(none)" ]; then
   use_cached_or_fail "no candidate version for $pkg (try: apt-get update)" 3
 fi
-target="$cache/${pkg}_${version//[:~]/_}"
+target="$cache/${pkg}_${version//[:~]/_}_l$LAYOUT"
 
 # One fetch at a time per cache: concurrent test files may all ask at once.
 exec 9>"$cache/.lock"
@@ -98,8 +100,9 @@ kv=$(ls "$work/full/lib/modules")
 k="lib/modules/$kv/kernel"
 mkdir "$work/root"
 # vmlinuz, its config (for the record) and only the modules the guest uses:
-# IPMI, virtio + 9p (host root, share), virtio-net (forwarded ports).
-keep=("boot/vmlinuz-$kv" "boot/config-$kv" "$k/drivers/char/ipmi" "$k/drivers/virtio" "$k/net/9p" "$k/fs/9p")
+# IPMI, virtio + 9p (host root, share), virtio-net (forwarded ports), overlayfs
+# (the systemd guest's writable root over the read-only host root).
+keep=("boot/vmlinuz-$kv" "boot/config-$kv" "$k/drivers/char/ipmi" "$k/drivers/virtio" "$k/net/9p" "$k/fs/9p" "$k/fs/overlayfs")
 for d in "$k/fs/netfs" "$k/fs/fscache"; do [ -d "$work/full/$d" ] && keep+=("$d"); done
 for m in drivers/net/virtio_net drivers/net/net_failover net/core/failover; do
   for f in "$work/full/$k/$m".ko*; do [ -f "$f" ] && keep+=("${f#"$work/full/"}"); done

@@ -20,7 +20,8 @@ if [ $want_test = 1 ]; then
   t0=$(date +%s)
   # ipmi_sim + ipmitool: the real BMC emulator and the out-of-band proof;
   # qemu + busybox: the guest with a real kernel /dev/ipmi0 (test/qemu);
-  # systemd + strace: verifying the unit and its system-call filter.
+  # systemd + strace: verifying the unit and its system-call filter; systemd is
+  # also PID 1 of the qemu guest that kills the agent under the unit (test/qemu).
   apt_install openipmi ipmitool qemu-system-x86 busybox-static systemd strace
   # Debian's Ironic (and inspector) for the end-to-end stage (test/ironic),
   # Barbican for the external secret store (test/conductor-side).

@@ -13,6 +13,9 @@
  * share at /share (`/run/inband-share` inside the chroot) for results.
  * With `forward`, the guest also gets qemu's user network (10.0.2.15, nothing
  * reachable but the forwarded host-loopback ports), for the agent's API.
+ * With `systemd`, /init boots the host's systemd as PID 1 instead, on an
+ * overlayfs root (tmpfs upper over the read-only host root), to run units as
+ * a node runs them; the units speak the same console protocol.
  *
  * Acceleration is TCG: on these machines /dev/kvm exists but hangs or aborts.
  *
@@ -185,6 +188,18 @@ export interface GuestOptions {
   name?: string;
   /** Default: {@link prepareGuestImage}(). */
   image?: GuestImage;
+  /**
+   * Boot systemd as PID 1 instead of running `script` to the end: the root is an
+   * overlayfs (tmpfs upper over the read-only host root), and `script` runs first
+   * in the initramfs with that root at `$SYSROOT`, to install units there; then
+   * /init execs /lib/systemd/systemd, which starts `unit` (`systemd.unit=`). The
+   * units print `@@inband:exit <status>` and power off. Needs the host root.
+   */
+  systemd?: {
+    unit: string;
+    /** Units masked on the kernel command line (`systemd.mask=`): what the test does not need to boot. */
+    mask?: readonly string[];
+  };
 }
 
 export interface GuestResult {
@@ -208,6 +223,8 @@ export interface GuestResult {
     userspaceMs?: number;
     ipmiReadyMs?: number;
     hostRootMs?: number;
+    /** /init execs systemd (GuestOptions.systemd). */
+    systemdMs?: number;
     netMs?: number;
     exitMs?: number;
     totalMs: number;
@@ -284,6 +301,14 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
   const image = opts.image ?? await prepareGuestImage();
   const hostRoot = opts.hostRoot ?? true;
   const forward = opts.forward ?? [];
+  const unitName = /^[A-Za-z0-9@_.:-]+$/;
+  if (opts.systemd) {
+    if (!hostRoot) throw new Error('bootGuest: systemd boots the host root; it needs hostRoot');
+    for (const u of [opts.systemd.unit, ...(opts.systemd.mask ?? [])]) if (!unitName.test(u)) throw new Error(`bootGuest: bad unit name ${u}`);
+  }
+  const systemdArgs = opts.systemd
+    ? ` inband.systemd systemd.unit=${opts.systemd.unit} systemd.show_status=0${(opts.systemd.mask ?? []).map((u) => ` systemd.mask=${u}`).join('')}`
+    : '';
   // The guest mounts fresh tmpfs on the host root's /tmp and /run; a project
   // checked out below them (CI's clones may be) is mounted again on top.
   const projectHidden = hostRoot && /^\/(tmp|run)(\/|$)/.test(PROJECT_ROOT);
@@ -302,6 +327,9 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
     await mkdir(join(shareDir, '.inband'), { recursive: true, mode: 0o700 });
     await writeFile(join(shareDir, '.inband', 'guest.sh'), script, { mode: 0o700 });
 
+    const append = `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}${projectHidden ? ` inband.project=${PROJECT_ROOT}` : ''}${systemdArgs}`;
+    // x86's COMMAND_LINE_SIZE: the kernel cuts a longer one silently (a lost systemd.mask= would only slow the boot).
+    if (append.length >= 2048) throw new Error(`bootGuest: the kernel command line is ${append.length} bytes, over the kernel's 2047`);
     const args = [
       '-machine', `pc,accel=${process.env.INBAND_QEMU_ACCEL || 'tcg'}`,
       '-m', String(opts.memoryMb ?? 768),
@@ -313,7 +341,7 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
       // Console on stdio without qemu's monitor multiplexer: a stray ^A must not reach a monitor.
       '-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console',
       '-kernel', image.vmlinuz, '-initrd', image.initrd,
-      '-append', `console=ttyS0 quiet panic=-1 inband.share${hostRoot ? ' inband.hostroot' : ''}${forward.length ? ' inband.net' : ''}${projectHidden ? ` inband.project=${PROJECT_ROOT}` : ''}`,
+      '-append', append,
       '-virtfs', `local,path=${shareDir},mount_tag=share,security_model=none,multidevs=remap`,
       ...(hostRoot ? ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'] : []),
       ...(projectHidden ? ['-virtfs', `local,path=${PROJECT_ROOT},mount_tag=project,security_model=none,readonly=on,multidevs=remap`] : []),
@@ -366,6 +394,7 @@ export async function bootGuest(opts: GuestOptions): Promise<GuestResult> {
           timings.guestUptimeAtIpmiReady = Number(rest[0]);
           break;
         case 'hostroot': timings.hostRootMs = t; break;
+        case 'systemd': timings.systemdMs = t; break;
         case 'net': timings.netMs = t; break;
         case 'exit':
           exitCode = Number(rest[0]);

@@ -15,6 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { artifactUnavailable, ensureArtifact, installArtifact, unpackArtifact, type Artifact } from './artifact.js';
+import { packagedStateDir } from './unit-state-dir.js';
+import { OPTIONS } from '../../agent/config.js';
 
 const SYSTEMD_ANALYZE = '/usr/bin/systemd-analyze';
 const STRACE = '/usr/bin/strace';
@@ -148,6 +150,21 @@ describe('release artifact', { skip: unavailable }, () => {
     const wants = path.join(rootDir, 'etc/systemd/system/multi-user.target.wants/inband-agent.service');
     assert.ok(lstatSync(wants).isSymbolicLink());
     assert.equal(readlinkSync(wants), '/usr/lib/systemd/system/inband-agent.service');
+  });
+
+  it('the installed unit keeps the crash journal in its StateDirectory, not its RuntimeDirectory', () => {
+    const installedFile = (p: string): string | undefined => {
+      const f = path.join(rootDir, p);
+      return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
+    };
+    const verdict = packagedStateDir({
+      unit: readFileSync(path.join(rootDir, 'usr/lib/systemd/system/inband-agent.service'), 'utf8'),
+      readFile: installedFile,
+      defaultStateDir: String(OPTIONS.state_dir.default),
+    });
+    assert.deepEqual(verdict.problems, []);
+    assert.equal(verdict.stateDir, '/var/lib/inband-agent');
+    assert.equal(verdict.source, '/etc/inband-agent/agent.json');
   });
 
   it('the bundled diskimage-builder element installs into $TARGET_ROOT, enables the unit and masks ironic-python-agent', () => {

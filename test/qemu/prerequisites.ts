@@ -9,7 +9,10 @@ import { ipmiSimAvailability } from '../harness/ipmi-sim.js';
 import { prepareGuestImage, qemuAvailability, PROJECT_ROOT, type GuestImage } from '../harness/qemu.js';
 import { artifactUnavailable } from '../package/artifact.js';
 
-export const ENABLE_HINT = 'Enable with: scripts/setup.sh --test (qemu-system-x86, busybox-static, openipmi, ipmitool) and apt access to the Debian archive for the kernel';
+/** What the guest's systemd mode runs as PID 1 (from the host root). */
+export const SYSTEMD_PATH = '/lib/systemd/systemd';
+
+export const ENABLE_HINT = 'Enable with: scripts/setup.sh --test (qemu-system-x86, busybox-static, openipmi, ipmitool, systemd) and apt access to the Debian archive for the kernel';
 
 export interface QemuGate {
   /** Why the suite cannot run; undefined when it can. */
@@ -20,9 +23,10 @@ export interface QemuGate {
 /**
  * `needFiles`: project files the guest runs, relative to the project root (e.g.
  * the compiled CLI). `artifact`: the test runs the release tarball (built on
- * demand by test/package/artifact.ts).
+ * demand by test/package/artifact.ts). `systemd`: the guest boots the host's
+ * systemd as PID 1 (test/harness/qemu.ts GuestOptions.systemd).
  */
-export async function qemuGate(needFiles: readonly string[] = [], opts: { artifact?: boolean } = {}): Promise<QemuGate> {
+export async function qemuGate(needFiles: readonly string[] = [], opts: { artifact?: boolean; systemd?: boolean } = {}): Promise<QemuGate> {
   let skip: string | undefined;
   const q = qemuAvailability();
   const s = ipmiSimAvailability();
@@ -34,6 +38,10 @@ export async function qemuGate(needFiles: readonly string[] = [], opts: { artifa
     const missing = needFiles.find((f) => !existsSync(join(PROJECT_ROOT, f)));
     if (missing) skip = `${missing} is missing (npm run build compiles it)`;
     else if (opts.artifact) skip = artifactUnavailable();
+    if (!skip && opts.systemd) {
+      const absent = [SYSTEMD_PATH, '/usr/bin/systemctl', '/usr/bin/journalctl'].find((f) => !existsSync(f));
+      if (absent) skip = `${absent} is missing (Debian package systemd)`;
+    }
   }
   let image: GuestImage | undefined;
   if (!skip) {
