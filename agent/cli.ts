@@ -6,8 +6,11 @@
  *   inband-agent bmc raw NETFN CMD [DATA...]     one raw IPMI request, like `ipmitool raw`
  *   inband-agent bmc info [--json]               device, IPMI version, LAN channels, user slots
  *   inband-agent set-credentials ...             create/update a BMC user in-band, verified
+ *   inband-agent user|channel|mc ...             ipmitool's habits (cli/bmc-commands.ts)
  *
- * Every subcommand takes the backend flags. Heavy modules load only in the
+ * Every command is declared once in cli/commands.ts (its options, its help)
+ * and parsed by the shared parser (service/cli-args.ts). Every BMC command
+ * takes the backend flags and -v/--trace. Heavy modules load only in the
  * subcommand that needs them.
  */
 import type { Readable } from 'node:stream';
@@ -37,7 +40,6 @@ export interface CliIo {
   /** Device nodes the `auto` backend looks for (default /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0); tests point it at an empty directory. */
   ipmiDevices?: readonly string[];
 }
-
 
 /**
  * set-credentials' contract flags as wire params (credential-contract.ts):

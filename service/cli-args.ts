@@ -160,7 +160,7 @@ export function parseCommand<O extends OptionSpecs>(spec: Pick<CommandSpec<O>, '
       continue;
     }
     const long = `--${name}`;
-    if (name === 'help' && o === options.help && o.type === 'boolean') {
+    if (name === 'help') {
       help = true;
       continue;
     }

@@ -68,7 +68,8 @@ export const SET_CREDENTIALS = bmcCommand({
   usage: ['set-credentials --username NAME (--password-stdin | --generate) [options]'],
   summary: 'create or update a BMC user and verify it',
   about: `Creates or updates a BMC user in-band: picks the slot, writes name, password, privilege and
-channel access in a vendor-safe order, verifies by reading back, rolls back on failure.`,
+channel access in a vendor-safe order, verifies by reading back, rolls back on failure. The
+password never comes from an argument: --password and --password-stdin=VALUE are refused.`,
   options: {
     ...contractFlags({
       '--username': { meta: 'NAME', help: '1-16 ASCII letters, digits, _ . - (not starting with . or -)' },
