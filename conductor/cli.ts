@@ -36,7 +36,9 @@ const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr
 
 export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo()): Promise<number> {
   const argv = argvIn[0] === 'conductor' ? argvIn.slice(1) : argvIn;
-  const [cmd, ...rest] = argv;
+  // `conductor --log-format F COMMAND ...` has always worked (the option common to both programs): it belongs to the command.
+  const lead = argv[0]?.startsWith('--log-format') ? (argv[0].includes('=') ? 1 : 2) : 0;
+  const [cmd, ...rest] = lead && argv.length > lead ? [argv[lead]!, ...argv.slice(0, lead), ...argv.slice(lead + 1)] : argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     (cmd === undefined ? ioIn.stderr : ioIn.stdout)(USAGE + '\n');
     return cmd === undefined ? 2 : 0;

@@ -45,6 +45,8 @@ describe('conductor CLI', () => {
       [['rotate', 'n1', '--ironic-url'], /--ironic-url needs a value \(URL\)/],
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--keep-previous=yes'], /--keep-previous takes no value/],
       [['fleet', '--ironic-url', 'http://127.0.0.1:1'], /give one or more NODEs, or --all/],
+      [['--log-format', 'json', 'rotate', '--ironic-url', 'http://127.0.0.1:1'], /exactly one NODE/],
+      [['--log-format=xml', 'rotate', 'n1'], /--log-format must be one of auto, json, text \(got "xml"\)/],
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--clean-timeout', '0'], /positive/],
       [['rotate', 'n1', '--ironic-url', 'http://127.0.0.1:1', '--agent-cert', '/nonexistent/agent.crt'], /--agent-cert \/nonexistent\/agent\.crt: ENOENT/],
     ];
