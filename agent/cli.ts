@@ -6,13 +6,18 @@
  *   inband-agent bmc raw NETFN CMD [DATA...]     one raw IPMI request, like `ipmitool raw`
  *   inband-agent bmc info [--json]               device, IPMI version, LAN channels, user slots
  *   inband-agent set-credentials ...             create/update a BMC user in-band, verified
+ *   inband-agent user|channel|mc ...             ipmitool's habits (cli/bmc-commands.ts)
  *
- * Every subcommand takes the backend flags. Heavy modules load only in the
+ * Every command is declared once in cli/commands.ts (its options, its help)
+ * and parsed by the shared parser (service/cli-args.ts). Every BMC command
+ * takes the backend flags and -v/--trace. Heavy modules load only in the
  * subcommand that needs them.
  */
 import type { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
-import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsHelp, optionsSummary, type Config, type LoadedConfig } from './config.js';
+import { configFlags, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
+import { formatCommandList, parseCommand, UsageError, type OptionSpecs, type Parsed } from '../service/cli-args.js';
+import { BMC_INFO, BMC_RAW, helpOf, PROGRAM, SERVE, SET_CREDENTIALS, topHelp } from './cli/commands.js';
 import type { AgentLogger } from './logger.js';
 import { journalPrefix } from '../service/log-line.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
@@ -36,152 +41,26 @@ export interface CliIo {
   ipmiDevices?: readonly string[];
 }
 
-
-const TOP_HELP = `inband-agent ${VERSION}: sets a bare-metal node's BMC (IPMI) users in-band through /dev/ipmi0,
-and serves ironic-python-agent's API so an unmodified Ironic can drive it.
-
-Usage:
-  inband-agent serve [options]                    run the daemon (see: inband-agent serve --help)
-  inband-agent bmc raw NETFN CMD [DATA...]        send one raw IPMI request (hex bytes, like ipmitool raw)
-  inband-agent bmc info [--json]                  show the BMC: device, IPMI version, LAN channels, users
-  inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
-                                                  create or update a BMC user and verify it
-  inband-agent user list [CHANNEL]                list users with ipmitool's columns
-  inband-agent user enable|disable ID             enable or disable a user (never the last administrator)
-  inband-agent user priv ID LEVEL [CHANNEL]       set a user's privilege limit (name or number)
-  inband-agent user test ID [16|20] --password-stdin
-                                                  test a user's password (changes nothing)
-  inband-agent channel info [CHANNEL]             show a channel, like ipmitool channel info
-  inband-agent mc info                            show the BMC's device ID, like ipmitool mc info
-  inband-agent conductor rotate NODE --ironic-url URL [options]
-                                                  conductor side: rotate a node's BMC password through Ironic
-  inband-agent conductor serve --ironic-url URL [options]
-                                                  conductor side: discovery service and rotation passthru
-  inband-agent --version | --help
-
-Every BMC command takes the backend options (--backend, --device, --vm-codec, --sim-profile, --sim-state-file)
-and -v/--trace (user, channel, mc: each IPMI request and response on stderr, passwords masked).
-`;
-
-const SERVE_HELP = `Usage: inband-agent serve [options]
-
-Serves ironic-python-agent's /v1 API (default port 9999). With --api-url (and without --standalone)
-it looks the node up in Ironic, heartbeats, and serves HTTPS with an auto-generated certificate.
-
-Security: POST /v1/commands needs ?agent_token= (from lookup, ipa-agent-token or --agent-token-file).
-GET /v1/commands is open by default because Ironic 21.x polls it without a token; command records never
-carry secrets. Use --require-token-for-reads to require the token there too. With no token at all,
-commands are accepted only from loopback unless --allow-remote-commands.
-
-Options (highest precedence first: flag > env > kernel command line > config file > default):
-${optionsHelp()}
-`;
-
-const RAW_HELP = `Usage: inband-agent bmc raw NETFN CMD [DATA...] [backend options]
-
-Sends one IPMI request over the system interface and prints the response data bytes in hex.
-Bytes are hex, with or without 0x (e.g. "bmc raw 0x06 0x01" is Get Device ID, IPMI v2.0 §20.1).
-A non-zero completion code is printed with its IPMI spec name and the exit status is 1.
-
-Backend options (inband-agent serve --help tells every source):
-${optionsSummary(BACKEND_OPTIONS)}
-`;
-
-const INFO_HELP = `Usage: inband-agent bmc info [--json] [backend options]
-
-Shows the BMC's device ID, IPMI version, LAN channels and user slots (names, enabled state,
-per-channel privilege). Never shows passwords (IPMI cannot read them back).
-
-Backend options (inband-agent serve --help tells every source):
-${optionsSummary(BACKEND_OPTIONS)}
-`;
-
-const SET_HELP = `Usage: inband-agent set-credentials --username NAME (--password-stdin | --generate) [options]
-
-Creates or updates a BMC user in-band: picks the slot, writes name, password, privilege and channel
-access in a vendor-safe order, verifies by reading back, and rolls back on failure.
-
-  --username NAME          user name: 1-16 ASCII letters, digits, _ . - (not starting with . or -)
-  --password-stdin         on a terminal, prompt for the password (not echoed) and for it again to
-                           confirm; otherwise read it from the first line of stdin. Never from an
-                           argument: --password and --password-stdin=VALUE are refused
-  --generate               generate a random password the BMC accepts
-  --show-secret            print a generated password (otherwise it is not shown anywhere)
-  --privilege LEVEL        administrator (default), operator or user (or 4, 3, 2)
-  --slot N                 user ID 2-63 to use (default: the user with this name, else a free slot)
-  --channel N              LAN channel 1-11 to grant access on; repeat for several (default: all LAN channels)
-  --enable-channel-access  also enable IPMI messaging on the channel(s) where it blocks login
-  --allow-fixed-slot       allow reusing a slot whose name the BMC fixes, if the name matches
-  --allow-lockout          allow leaving a LAN channel without the enabled administrator it had
-                           (demoting, renaming or reusing the last one's slot); refused otherwise
-  --json                   print the result as JSON
-
-Backend options:
-${optionsHelp(BACKEND_OPTIONS)}
-`;
-
-class UsageError extends Error {}
-
 /**
  * set-credentials' contract flags as wire params (credential-contract.ts):
  * each flag the contract declares, its text turned into the field's type.
  * The password (stdin) is not among them.
  */
-function credentialParamsFromFlags(own: Map<string, string[] | true>): Record<string, unknown> {
+function credentialParamsFromFlags(args: Parsed<OptionSpecs>): Record<string, unknown> {
   const params: Record<string, unknown> = {};
-  for (const [flag, value] of own) {
-    const f = fieldForFlag(flag);
+  for (const name of args.given) {
+    const f = fieldForFlag(`--${name}`);
     if (!f || f.flagKind === 'stdin') continue;
-    if (f.flagKind === 'bool') {
-      if (f.wire !== 'generate') params[f.wire] = true;
-      continue;
-    }
-    const texts = value === true ? [] : value;
-    params[f.wire] = f.flagKind === 'multi' ? texts.map((t) => flagValue(f, t)) : flagValue(f, texts[0] ?? '');
+    const v = args.values[name];
+    if (f.flagKind === 'bool') params[f.wire] = true;
+    else if (f.flagKind === 'multi') params[f.wire] = (v as string[]).map((t) => flagValue(f, t));
+    else params[f.wire] = flagValue(f, v as string);
   }
-  if (own.has('--generate')) params.generate = true;
   return params;
 }
 
 function write(s: NodeJS.WritableStream, text: string): void {
   s.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-/** Splits a subcommand's own flags from the config flags. `spec` maps a flag to 'bool' | 'value' | 'multi'. */
-function splitFlags(argv: readonly string[], spec: Record<string, 'bool' | 'value' | 'multi'>): { own: Map<string, string[] | true>; rest: string[]; positionals: string[] } {
-  const own = new Map<string, string[] | true>();
-  const rest: string[] = [];
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) {
-      positionals.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(0, eq) : a;
-    const kind = spec[name];
-    if (!kind) {
-      rest.push(a);
-      // A config flag's separate value travels with it.
-      if (eq < 0 && i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !isBoolConfigFlag(name)) rest.push(argv[++i]!);
-      continue;
-    }
-    if (kind === 'bool') {
-      own.set(name, true);
-      continue;
-    }
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UsageError(`${name} needs a value`);
-    const prev = own.get(name);
-    own.set(name, kind === 'multi' && Array.isArray(prev) ? [...prev, value] : [value]);
-  }
-  return { own, rest, positionals };
-}
-
-const BOOL_CONFIG = new Set(['--insecure', '--standalone', '--listen-tls', '--enable-auto-tls', '--require-token-for-reads', '--allow-remote-commands']);
-function isBoolConfigFlag(name: string): boolean {
-  return BOOL_CONFIG.has(name) || name.startsWith('--no-');
 }
 
 function parseByte(text: string, what: string): number {
@@ -211,8 +90,16 @@ async function openBackend(config: Config, logger: AgentLogger, io: CliIo): Prom
   return openBackendFromConfig(config, logger.log.child({ module: 'backend' }), io.ipmiDevices ? { deviceCandidates: io.ipmiDevices } : {});
 }
 
-function load(argv: readonly string[], io: CliIo): LoadedConfig {
-  return loadConfig({ argv, env: io.env, cmdlinePath: io.cmdlinePath });
+/** The configuration: the command's config flags over the environment, the kernel command line and the config file. */
+function load(args: Parsed<OptionSpecs>, io: CliIo): LoadedConfig {
+  return loadConfig({ flags: configFlags(args.values, args.given), env: io.env, cmdlinePath: io.cmdlinePath });
+}
+
+/** The backend's transport, tracing each exchange on stderr with -v / --trace (service/ipmi-trace.ts masks the password bytes). */
+async function traced(transport: Transport, args: Parsed<OptionSpecs>, io: CliIo): Promise<Transport> {
+  if (args.values.trace !== true) return transport;
+  const { TracingTransport } = await import('../service/ipmi-trace.js');
+  return new TracingTransport(transport, (line) => io.stderr.write(`${line}\n`));
 }
 
 /**
@@ -252,22 +139,23 @@ function pauseOptimizerForStartup(): () => void {
 }
 
 async function cmdServe(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    write(io.stdout, SERVE_HELP);
+  const args = parseCommand(SERVE, argv);
+  if (args.help || args.values['help-all']) {
+    write(io.stdout, args.values['help-all'] ? `${helpOf(SERVE)}\n\nevery option (highest precedence first: flag > env > kernel command line > config file > default):\n${optionsHelp()}` : helpOf(SERVE));
     return 0;
   }
   capYoungGeneration();
   const resumeOptimizer = pauseOptimizerForStartup();
   try {
-    return await runServe(argv, io, resumeOptimizer);
+    return await runServe(args, io, resumeOptimizer);
   } finally {
     resumeOptimizer();
   }
 }
 
-async function runServe(argv: string[], io: CliIo, resumeOptimizer: () => void): Promise<number> {
-  const loaded = load(argv, io);
-  if (loaded.positionals.length) throw new UsageError(`serve takes no arguments (got "${loaded.positionals[0]}")`);
+async function runServe(args: Parsed<OptionSpecs>, io: CliIo, resumeOptimizer: () => void): Promise<number> {
+  if (args.positionals.length) throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")`);
+  const loaded = load(args, io);
   const logger = await makeLogger(loaded, io, true);
   const { serve } = await import('./serve.js');
   const agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
@@ -288,20 +176,21 @@ async function runServe(argv: string[], io: CliIo, resumeOptimizer: () => void):
 }
 
 async function cmdBmcRaw(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    write(io.stdout, RAW_HELP);
+  const args = parseCommand(BMC_RAW, argv);
+  if (args.help) {
+    write(io.stdout, helpOf(BMC_RAW));
     return 0;
   }
-  const { rest, positionals } = splitFlags(argv, {});
+  const { positionals } = args;
   if (positionals.length < 2) throw new UsageError('bmc raw needs NETFN and CMD (see inband-agent bmc raw --help)');
   const netFn = parseByte(positionals[0]!, 'NETFN');
   const cmd = parseByte(positionals[1]!, 'CMD');
   const data = positionals.slice(2).map((b, i) => parseByte(b, `DATA[${i}]`));
-  const loaded = load(rest, io);
+  const loaded = load(args, io);
   const logger = await makeLogger(loaded, io, false);
   const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
-    const rsp = await transport.send({ netFn, cmd, data });
+    const rsp = await (await traced(transport, args, io)).send({ netFn, cmd, data });
     // stdout carries only the bytes (scripts parse them): the simulation is named on stderr.
     if (selection.kind === 'simulated') write(io.stderr, `${SIMULATED_NOTE} (${selection.reason})`);
     if (rsp.completionCode !== 0) {
@@ -326,19 +215,20 @@ async function credentialService(loaded: LoadedConfig, logger: AgentLogger, tran
 }
 
 async function cmdBmcInfo(argv: string[], io: CliIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    write(io.stdout, INFO_HELP);
+  const args = parseCommand(BMC_INFO, argv);
+  if (args.help) {
+    write(io.stdout, helpOf(BMC_INFO));
     return 0;
   }
-  const { own, rest, positionals } = splitFlags(argv, { '--json': 'bool' });
+  const { positionals } = args;
   if (positionals.length) throw new UsageError(`bmc info takes no arguments (got "${positionals[0]}")`);
-  const loaded = load(rest, io);
+  const loaded = load(args, io);
   const logger = await makeLogger(loaded, io, false);
   const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
-    const service = await credentialService(loaded, logger, transport);
+    const service = await credentialService(loaded, logger, await traced(transport, args, io));
     const info = stampBackend(await service.getInfo(), selection.kind);
-    if (own.has('--json')) {
+    if (args.values.json) {
       const { bmcInfoWire } = await import('./api/wire.js');
       write(io.stdout, JSON.stringify(bmcInfoWire(info), null, 2));
       return 0;
@@ -372,7 +262,7 @@ async function cmdBmcInfo(argv: string[], io: CliIo): Promise<number> {
 
 async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    write(io.stdout, SET_HELP);
+    write(io.stdout, helpOf(SET_CREDENTIALS));
     return 0;
   }
   // Before anything else reads argv: no path may echo or keep a password typed there.
@@ -381,19 +271,16 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const { own, rest, positionals } = splitFlags(argv, {
-    '--username': 'value', '--password-stdin': 'bool', '--generate': 'bool', '--show-secret': 'bool', '--privilege': 'value',
-    '--slot': 'value', '--channel': 'multi', '--json': 'bool', '--enable-channel-access': 'bool', '--allow-fixed-slot': 'bool',
-    '--allow-lockout': 'bool',
-  });
+  const args = parseCommand(SET_CREDENTIALS, argv);
+  const own: ReadonlySet<string> = args.given;
   // The stray argument is not echoed: it may well be a password.
-  if (positionals.length) throw new UsageError(`set-credentials takes no positional arguments (got ${positionals.length}); the password is read with --password-stdin, never from an argument`);
-  const fromStdin = own.has('--password-stdin');
-  const generate = own.has('--generate');
+  if (args.positionals.length) throw new UsageError(`set-credentials takes no positional arguments (got ${args.positionals.length}); the password is read with --password-stdin, never from an argument`);
+  const fromStdin = own.has('password-stdin');
+  const generate = own.has('generate');
   if (fromStdin === generate) throw new UsageError('give exactly one of --password-stdin and --generate');
   // Every flag is checked by the credential contract (service/credential-contract.ts)
   // before the backend is opened: a refused value names its flag and touches nothing.
-  const params = credentialParamsFromFlags(own);
+  const params = credentialParamsFromFlags(args);
   const refused = checkWireParams({ ...params, ...(fromStdin ? { password: 'x' } : {}) });
   if (refused) throw new UsageError(`${refused.flag ?? refused.field}: ${refused.message}`);
   const username = params.username as string;
@@ -401,7 +288,7 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   const slot = params.slot as number | undefined;
   const channels = (params.channels as number[] | undefined) ?? [];
 
-  const loaded = load(rest, io);
+  const loaded = load(args, io);
   const logger = await makeLogger(loaded, io, false);
   const { Secret } = await import('../service/secret.js');
   let password: import('../service/secret.js').Secret | undefined;
@@ -423,7 +310,7 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   await (await import('../service/journal.js')).checkStateDir(loaded.config.state_dir);
   const { transport, selection } = await openBackend(loaded.config, logger, io);
   try {
-    const service = await credentialService(loaded, logger, transport);
+    const service = await credentialService(loaded, logger, await traced(transport, args, io));
     await service.recover();
     const simulated = selection.kind === 'simulated';
     const result = stampBackend(await service.setCredentials({
@@ -432,12 +319,12 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
       ...(privilege ? { privilege } : {}),
       ...(slot !== undefined ? { slot } : {}),
       ...(channels.length ? { channels } : {}),
-      ...(own.has('--enable-channel-access') ? { enableChannelAccess: true } : {}),
-      ...(own.has('--allow-fixed-slot') ? { allowFixedSlot: true } : {}),
-      ...(own.has('--allow-lockout') ? { allowLockout: true } : {}),
+      ...(own.has('enable-channel-access') ? { enableChannelAccess: true } : {}),
+      ...(own.has('allow-fixed-slot') ? { allowFixedSlot: true } : {}),
+      ...(own.has('allow-lockout') ? { allowLockout: true } : {}),
     }), selection.kind);
-    const showSecret = own.has('--show-secret') && result.generatedPassword !== undefined;
-    if (own.has('--json')) {
+    const showSecret = own.has('show-secret') && result.generatedPassword !== undefined;
+    if (own.has('json')) {
       const { setCredentialsWire } = await import('./api/wire.js');
       const obj = { ...setCredentialsWire(result, generate), ...(showSecret ? { generated_password: result.generatedPassword!.reveal() } : {}) };
       write(io.stdout, JSON.stringify(obj, null, 2));
@@ -479,7 +366,7 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
       case '--help':
       case '-h':
       case 'help':
-        write(sub === undefined ? io.stderr : io.stdout, TOP_HELP);
+        write(sub === undefined ? io.stderr : io.stdout, topHelp(VERSION));
         return sub === undefined ? 2 : 0;
       case '--version':
       case 'version':
@@ -491,9 +378,9 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
         const [what, ...more] = rest;
         if (what === 'raw') return await cmdBmcRaw(more, io);
         if (what === 'info') return await cmdBmcInfo(more, io);
-        if (what === '--help' || what === '-h') {
-          write(io.stdout, `${RAW_HELP}\n${INFO_HELP}`);
-          return 0;
+        if (what === undefined || what === '--help' || what === '-h' || what === 'help') {
+          write(what === undefined ? io.stderr : io.stdout, `usage:\n${formatCommandList(PROGRAM, [BMC_RAW, BMC_INFO]).join('\n')}\n"inband-agent bmc raw --help", "inband-agent bmc info --help": each one's options`);
+          return what === undefined ? 2 : 0;
         }
         throw new UsageError(`unknown bmc subcommand "${what ?? ''}" (raw, info)`);
       }
@@ -507,7 +394,8 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
         throw new UsageError(`unknown command "${sub}" (serve, bmc, set-credentials, user, channel, mc, conductor; see --help)`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError) {
+    // A ConfigError (a bad value from any source) is a UsageError too.
+    if (e instanceof UsageError) {
       write(io.stderr, `${journalPrefix(io.env, io.stderr, 'error')}inband-agent: ${e.message}`);
       return 2;
     }

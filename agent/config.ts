@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { ValidateFunction } from 'ajv';
 import { validateConfig } from './config-validator.generated.js';
 import { MIN_TOKEN_LENGTH } from './token.js';
+import { parseCommand, UsageError, type OptionSpec as ArgSpec } from '../service/cli-args.js';
 
 const TOKEN_SOURCE_NAMES = { flag: '--agent-token', env: 'INBAND_AGENT_AGENT_TOKEN', 'kernel-cmdline': 'ipa-agent-token', file: '--agent-token-file' } as const;
 
@@ -138,7 +139,8 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-export class ConfigError extends Error {
+/** A configuration that cannot be used, from any source; a usage error (exit 2), like a bad flag. */
+export class ConfigError extends UsageError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
@@ -150,6 +152,8 @@ export interface LoadConfigOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Path of the kernel command line (default /proc/cmdline); `null` skips it. */
   cmdlinePath?: string | null;
+  /** Flags a command parsed already (configFlags); used instead of `argv`. */
+  flags?: ReadonlyMap<OptionName, string | number | boolean | string[]>;
   /** Kernel command-line text (overrides cmdlinePath; for tests). */
   cmdlineText?: string;
   /** Reads a file (config file, token file); injectable for tests. */
@@ -230,50 +234,53 @@ export function parseConfigFile(text: string, path: string): Map<string, string 
   return out;
 }
 
-/** Parses `argv` into option values and positionals. Accepts `--name value`, `--name=value`, `--flag`, `--no-flag`. */
-export function parseFlags(argv: readonly string[]): { values: Map<OptionName, string | number | boolean | string[]>; positionals: string[] } {
-  const values = new Map<OptionName, string | number | boolean | string[]>();
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('--')) {
-      positionals.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq > 0 ? arg.slice(0, eq) : arg;
-    let n = byFlag.get(flag);
-    if (!n && flag.startsWith('--no-')) {
-      const pos = byFlag.get(`--${flag.slice(5)}`);
-      if (pos && specs[pos].type === 'bool' && eq < 0) {
-        values.set(pos, false);
-        continue;
-      }
-    }
-    if (!n) throw new ConfigError(`unknown option ${flag} (see --help)`);
-    if (specs[n].type === 'bool') {
-      values.set(n, eq > 0 ? parseValue(n, arg.slice(eq + 1), 'command line') : true);
-      continue;
-    }
-    let raw: string;
-    if (eq > 0) raw = arg.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new ConfigError(`${flag} needs a value`);
-      raw = next;
-      i++;
-    }
-    // A list flag may be repeated: --api-url A --api-url B.
-    const parsed = parseValue(n, raw, 'command line');
-    const prev = values.get(n);
-    values.set(n, Array.isArray(prev) && Array.isArray(parsed) ? [...prev, ...parsed] : parsed);
-    n = undefined;
+/**
+ * The options `only` names (default: every one) as the shared parser declares
+ * them (service/cli-args.ts): a command that takes config flags declares these.
+ * Values stay text here and are typed by {@link configFlags}, so a flag's value
+ * meets the same rules as the environment's or the config file's.
+ */
+export function configOptionSpecs(only: readonly OptionName[] = names): Record<string, ArgSpec> {
+  const out: Record<string, ArgSpec> = {};
+  for (const n of only) {
+    const s = specs[n];
+    out[n.replace(/_/g, '-')] = {
+      type: s.type === 'bool' ? 'boolean' : 'string',
+      ...(s.type === 'bool' ? { negatable: true } : {}),
+      ...(s.type === 'list' ? { multiple: true } : {}),
+      ...(s.choices ? { choices: s.choices } : {}),
+      ...(s.meta ? { meta: s.meta } : {}),
+      help: firstClause(s.help),
+    };
   }
-  return { values, positionals };
+  return out;
+}
+
+/** The config values a parse gave (only the options given), typed; throws ConfigError naming the flag. */
+export function configFlags(values: Readonly<Record<string, unknown>>, given: ReadonlySet<string>): Map<OptionName, string | number | boolean | string[]> {
+  const out = new Map<OptionName, string | number | boolean | string[]>();
+  for (const flag of given) {
+    const n = byFlag.get(`--${flag}`);
+    if (!n) continue;
+    const v = values[flag];
+    if (typeof v === 'boolean') out.set(n, v);
+    // A list flag may be repeated, and each value may hold several: --api-url A,B --api-url C.
+    else if (Array.isArray(v)) out.set(n, v.flatMap((t) => parseValue(n, String(t), 'command line') as string[]));
+    else if (typeof v === 'string') out.set(n, parseValue(n, v, 'command line'));
+  }
+  return out;
+}
+
+/** Parses `argv` as flags of every option (and positionals): `--name value`, `--name=value`, `--flag`, `--no-flag`. */
+export function parseFlags(argv: readonly string[]): { values: Map<OptionName, string | number | boolean | string[]>; positionals: string[] } {
+  let parsed;
+  try {
+    parsed = parseCommand({ options: configOptionSpecs() }, argv);
+  } catch (e) {
+    if (e instanceof UsageError && !(e instanceof ConfigError)) throw new ConfigError(e.message);
+    throw e;
+  }
+  return { values: configFlags(parsed.values, parsed.given), positionals: parsed.positionals };
 }
 
 /** The JSON schema of the merged config, generated from {@link OPTIONS}. */
@@ -317,7 +324,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const merged: Record<string, unknown> = {};
   const sources: Partial<Record<OptionName, Source>> = {};
 
-  const { values: flags, positionals } = parseFlags(opts.argv ?? []);
+  const { values: flags, positionals } = opts.flags ? { values: opts.flags, positionals: [] } : parseFlags(opts.argv ?? []);
 
   const fromEnv = new Map<OptionName, string | number | boolean | string[]>();
   for (const n of names) {
@@ -356,7 +363,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   }
 
   for (const n of names) {
-    const layers: Array<[Source, Map<OptionName, unknown>]> = [['flag', flags], ['env', fromEnv], ['kernel-cmdline', fromCmdline], ['file', fromFile]];
+    const layers: Array<[Source, ReadonlyMap<OptionName, unknown>]> = [['flag', flags], ['env', fromEnv], ['kernel-cmdline', fromCmdline], ['file', fromFile]];
     const hit = layers.find(([, m]) => m.has(n));
     if (hit) {
       merged[n] = hit[1].get(n);
@@ -436,12 +443,17 @@ export function optionsSummary(only: readonly OptionName[]): string {
   return only.map((n) => {
     const s = specs[n];
     const left = `  ${flagName(n)} ${s.type === 'bool' ? '' : s.choices ? s.choices.join('|') : (s.meta ?? 'VALUE')}`;
-    const first = s.help.split(/(?<=[.;:])\s|\s\(/)[0]!.replace(/[.;:]$/, '');
-    return `${left.padEnd(Math.max(left.length + 2, 27))}${first}`;
+    return `${left.padEnd(Math.max(left.length + 2, 27))}${firstClause(s.help)}`;
   }).join('\n');
 }
 
-export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'ipmi_timeout', 'ipmi_retries', 'log_level', 'log_format', 'config'];
+/** An option's help up to its first full stop, semicolon, colon or parenthesis: one line of a command's help. */
+function firstClause(help: string): string {
+  return help.split(/(?<=[.;:])\s|\s\(/)[0]!.replace(/[.;:]$/, '');
+}
+
+/** The options every BMC command (bmc, set-credentials, user, channel, mc) takes: how to reach the BMC, where the journal is, how to log. */
+export const BACKEND_OPTIONS: readonly OptionName[] = ['backend', 'device', 'vm_codec', 'sim_profile', 'sim_state_file', 'state_dir', 'ipmi_timeout', 'ipmi_retries', 'log_level', 'log_format', 'config'];
 
 /** The per-request timeout and retry budget CredentialService gets from --ipmi-timeout and --ipmi-retries. */
 export function ipmiCallOptions(config: Config): { timeoutMs: number; retry: { attempts: number } } {

@@ -17,116 +17,71 @@
 import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contract.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError, type Parsed } from '../service/cli-args.js';
 import { IpmitoolProver } from './bmc-proof.js';
 import { IronicApi } from './ironic-api.js';
-import { conductorLog, takeLogFormat } from './log.js';
+import { conductorLog } from './log.js';
 import { rotate } from './rotate.js';
-import { FLEET_OPTIONS, FLEET_USAGE, fleetMain, isFleetRun } from './fleet-cli.js';
+import { fleetMain, isFleetRun } from './fleet-cli.js';
+import { CONDUCTOR_COMMANDS, FLEET, helpOf, PROGRAM, ROTATE, SERVE, topHelp } from './commands.js';
 import { envToken, stateDir, storeFromOptions, writeRecord, type CliIo } from './options.js';
 
 // What rotate, serve and the fleet share lives in options.ts, so that they need not import each other.
 export { envToken, stateDir, storeFromOptions, writeRecord, type CliIo, type StoreOptions } from './options.js';
 
-export const USAGE = `usage: inband-agent conductor rotate NODE --ironic-url URL [options]
-       inband-agent conductor rotate (NODE... | --all [filters]) --ironic-url URL [fleet options]
-       inband-agent conductor serve --ironic-url URL [options]   (discovery; see serve --help)
-
-Rotates NODE's BMC credential: a new password for the BMC user Ironic does not
-hold (alternating U and U_b), set in-band by the agent through a manual clean,
-proven over lanplus, then given to Ironic; the previous user is disabled.
-
-options:
-  --ironic-url URL            Ironic API (required)
-  --username U                the pair's first user (default ironic; the second is U_b)
-  --username-b U2             the pair's second user
-  --store file|barbican       where generated passwords live (default file)
-  --store-path FILE           file store (default $XDG_STATE_HOME/inband-conductor/secrets.json)
-  --barbican-url URL          Barbican API (with --store barbican)
-  --barbican-project-id ID    X-Project-Id for Barbican without Keystone
-  --records-dir DIR           where rotation records go (default next to the file store)
-  --keep-previous             leave the previous BMC user enabled
-  --clean-timeout S           seconds to wait for the clean (default 1800)
-  --ipmitool PATH             ipmitool binary (default /usr/bin/ipmitool)
-  --agent-cert FILE           the running agent's TLS certificate to seal the password to
-                              (default: the one Ironic pinned, driver_internal_info.agent_verify_ca)
-  --allow-plain-args          with no agent certificate, send the password in plain step args
-                              (Ironic keeps them unmasked; the record warns)
-
-${FLEET_USAGE}
-
-environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN)
-exit: 0 rotated, 3 rotated with warnings, 1 failed, 2 usage`;
+/** `inband-agent conductor --help`: every command, one line each. */
+export const USAGE = topHelp();
 
 const defaultIo = (): CliIo => ({ stdout: (s) => process.stdout.write(s), stderr: Object.assign((s: string) => process.stderr.write(s), { stream: process.stderr }), env: process.env });
 
 export async function main(argvIn: readonly string[], ioIn: CliIo = defaultIo()): Promise<number> {
-  // --log-format is common to both programs; here it travels to the log lines through the environment.
-  let argv: readonly string[];
-  let io = ioIn;
-  try {
-    const taken = takeLogFormat(argvIn);
-    argv = taken.rest;
-    if (taken.format) io = { ...ioIn, env: { ...ioIn.env, INBAND_LOG_FORMAT: taken.format } };
-  } catch (err) {
-    ioIn.stderr(`conductor: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const [cmd, ...rest] = argv[0] === 'conductor' ? argv.slice(1) : argv;
+  const argv = argvIn[0] === 'conductor' ? argvIn.slice(1) : argvIn;
+  // `conductor --log-format F COMMAND ...` has always worked (the option common to both programs): it belongs to the command.
+  const lead = argv[0]?.startsWith('--log-format') ? (argv[0].includes('=') ? 1 : 2) : 0;
+  const [cmd, ...rest] = lead && argv.length > lead ? [argv[lead]!, ...argv.slice(0, lead), ...argv.slice(lead + 1)] : argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    io.stdout(USAGE + '\n');
+    (cmd === undefined ? ioIn.stderr : ioIn.stdout)(USAGE + '\n');
     return cmd === undefined ? 2 : 0;
   }
-  if (cmd === 'serve') {
-    const { serveMain } = await import('./serve.js');
-    return serveMain(rest, io);
-  }
-  if (cmd !== 'rotate') {
-    io.stderr(`conductor: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
+  const spec = CONDUCTOR_COMMANDS.find((c) => c.name[0] === cmd);
+  if (!spec) {
+    ioIn.stderr(`conductor: unknown command ${JSON.stringify(cmd)} (${CONDUCTOR_COMMANDS.map((c) => c.name[0]).join(', ')}; see ${PROGRAM} --help)\n`);
     return 2;
   }
   let parsed;
   try {
-    parsed = parseArgs({
-      args: [...rest],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'ironic-url': { type: 'string' },
-        username: { type: 'string', default: 'ironic' },
-        'username-b': { type: 'string' },
-        store: { type: 'string', default: 'file' },
-        'store-path': { type: 'string' },
-        'barbican-url': { type: 'string' },
-        'barbican-project-id': { type: 'string' },
-        'records-dir': { type: 'string' },
-        'keep-previous': { type: 'boolean', default: false },
-        'clean-timeout': { type: 'string', default: '1800' },
-        ipmitool: { type: 'string' },
-        'agent-cert': { type: 'string' },
-        'allow-plain-args': { type: 'boolean', default: false },
-        ...FLEET_OPTIONS,
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseCommand(spec, rest);
   } catch (err) {
-    io.stderr(`conductor rotate: ${(err as Error).message}\n${USAGE}\n`);
+    if (!(err instanceof UsageError)) throw err;
+    ioIn.stderr(`conductor ${cmd}: ${err.message}\n`);
     return 2;
   }
-  const v = parsed.values;
-  if (v.help) {
-    io.stdout(USAGE + '\n');
+  if (parsed.help) {
+    ioIn.stdout(helpOf(spec) + '\n');
     return 0;
   }
+  // --log-format is common to both programs; here it travels to the log lines through the environment.
+  const format = parsed.values['log-format'];
+  const io = typeof format === 'string' ? { ...ioIn, env: { ...ioIn.env, INBAND_LOG_FORMAT: format } } : ioIn;
+  if (spec === SERVE) {
+    const { serveMain } = await import('./serve.js');
+    return serveMain(parsed as Parsed<typeof SERVE.options>, io);
+  }
+  return rotateMain(parsed as Parsed<typeof ROTATE.options>, io, spec === FLEET);
+}
+
+async function rotateMain(parsed: Parsed<typeof ROTATE.options>, io: CliIo, fleetCommand: boolean): Promise<number> {
+  const v = parsed.values;
+  const name = fleetCommand ? 'fleet' : 'rotate';
   const usage = (msg: string): number => {
-    io.stderr(`conductor rotate: ${msg}\n${USAGE}\n`);
+    io.stderr(`conductor ${name}: ${msg}\n(see ${PROGRAM} ${name} --help)\n`);
     return 2;
   };
-  const fleet = isFleetRun(parsed.positionals, v);
+  const fleet = fleetCommand || isFleetRun(parsed.positionals, v);
   if (!fleet && parsed.positionals.length !== 1) return usage('give exactly one NODE (uuid or name), several NODEs, or --all');
   const node = parsed.positionals[0] as string;
   if (!v['ironic-url']) return usage('--ironic-url is required');
-  const userA = v.username as string;
+  const userA = v.username;
   const userB = v['username-b'] ?? `${userA}${SECOND_USER_SUFFIX}`;
   for (const [flag, u] of [['--username', userA], ['--username-b', userB]] as const) {
     const refused = checkWireParams({ username: u, generate: true });

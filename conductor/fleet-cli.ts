@@ -16,36 +16,9 @@ import { rotate } from './rotate.js';
 import type { SecretStore } from './secret-store.js';
 import type { CliIo } from './options.js';
 import { makeDir } from '../service/journal.js';
+import { FLEET_OPTIONS } from './commands.js';
 
-export const FLEET_OPTIONS = {
-  all: { type: 'boolean' },
-  driver: { type: 'string' },
-  'resource-class': { type: 'string' },
-  'provision-state': { type: 'string' },
-  concurrency: { type: 'string' },
-  'bmc-interval': { type: 'string' },
-  'initial-password-stdin': { type: 'boolean' },
-  'no-in-band': { type: 'boolean' },
-  json: { type: 'boolean' },
-  'state-dir': { type: 'string' },
-  'new-run': { type: 'boolean' },
-} as const;
-
-export const FLEET_USAGE = `fleet (several NODEs, or --all): per node, out-of-band when the credential Ironic holds
-logs in (the engine over lanplus, no reboot, any provision state), in-band (the clean above)
-when it does not and the node may be cleaned, else reported as needing attention.
-  --all                       every node; narrowed by --driver D, --resource-class RC, --provision-state S
-  --concurrency N             nodes at once (default 8)
-  --bmc-interval S            seconds between two sessions to the same BMC (default 1)
-  --initial-password-stdin    the password of the user Ironic logs in as, for nodes the store holds
-                              none for (the fleet's enrolment password), read from standard input
-  --no-in-band                never clean a node; report it as needing attention instead
-  --state-dir DIR             per-node engine journals (default next to the file store: journals/)
-  --new-run                   start over even if the last run was stopped before its end
-  --json                      the result as JSON on stdout (no table)
-  A stopped run continues where it was when started again with the same selection.`;
-
-type Values = Record<string, string | boolean | undefined>;
+type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
 export function isFleetRun(positionals: readonly string[], v: Values): boolean {
   return positionals.length > 1 || Object.keys(FLEET_OPTIONS).some((k) => v[k] !== undefined);

@@ -12,22 +12,6 @@ export type StderrWrite = ((s: string) => void) & { stream?: NodeJS.WriteStream 
 
 export type ConductorLog = (line: string, level?: LineLevel) => void;
 
-/** Takes `--log-format X` / `--log-format=X` out of `argv`; throws on a value that is not a format. */
-export function takeLogFormat(argv: readonly string[]): { format: LogFormatChoice | undefined; rest: string[] } {
-  const rest: string[] = [];
-  let format: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--log-format') format = argv[++i] ?? '';
-    else if (a.startsWith('--log-format=')) format = a.slice('--log-format='.length);
-    else rest.push(a);
-  }
-  if (format !== undefined && !(LOG_FORMAT_CHOICES as readonly string[]).includes(format)) {
-    throw new Error(`--log-format must be one of ${LOG_FORMAT_CHOICES.join(', ')} (got "${format}")`);
-  }
-  return { format: format as LogFormatChoice | undefined, rest };
-}
-
 export function conductorLog(write: StderrWrite, env: NodeJS.ProcessEnv, opts: { format?: LogFormatChoice; module?: string; journald?: boolean } = {}): ConductorLog {
   const stream = write.stream;
   const fromEnv = env.INBAND_LOG_FORMAT;

@@ -8,7 +8,8 @@ import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contr
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import type { Parsed } from '../service/cli-args.js';
+import { helpOf, SERVE } from './commands.js';
 import { Secret } from '../service/secret.js';
 import { envToken, stateDir, storeFromOptions, writeRecord } from './options.js';
 import { IpmitoolProver } from './bmc-proof.js';
@@ -21,35 +22,8 @@ import { createPassthruHandler } from './passthru.js';
 import { rotate } from './rotate.js';
 import { makeDir } from '../service/journal.js';
 
-export const SERVE_USAGE = `usage: inband-agent conductor serve --ironic-url URL [options]
-
-Discovery (scenario 1): answers an unknown node's agent (its inspection
-callback, POST /v1/continue) with a fresh BMC password over TLS; once the agent
-reports it set, proves it over lanplus at the inventory's bmc_address, enrolls
-the node in Ironic (ipmi) or updates the known node, stores it current and moves
-a new node to manageable. With CONDUCTOR_AUTH_TOKEN set, also serves the
-rotation passthru (POST /v1/nodes/NODE/vendor_passthru?method=set_bmc_credentials).
-
-options:
-  --ironic-url URL            Ironic API (required)
-  --listen HOST:PORT          default 0.0.0.0:5050 (port 0: any free port)
-  --tls-cert-file F --tls-key-file F   the service's certificate (default: self-signed)
-  --tls-cert-out FILE         where a self-signed certificate goes (default next to the store)
-  --tls-name NAME             extra address/name for the self-signed certificate (repeatable)
-  --username U                BMC user pair U / U_b (default ironic)
-  --username-b U2
-  --inspector-url URL         forward inventories to ironic-inspector too
-  --bmc-port N                the BMC's RMCP+ port (default 623)
-  --ipmi-cipher-suite N       for the proof and driver_info (default 3)
-  --store file|barbican, --store-path FILE, --barbican-url URL, --barbican-project-id ID
-  --records-dir DIR           where discovery records go (default next to the file store)
-  --result-timeout S          how long to wait for an agent's result (default 1800)
-  --max-pending N             answered discoveries waiting for their agent, in all (default 64)
-  --max-pending-per-source N  ... from one source address (default 4)
-  --inventories-per-minute N  inventories taken per source address (default 20, bursts of 10)
-  --ipmitool PATH
-
-environment: IRONIC_AUTH_TOKEN, BARBICAN_AUTH_TOKEN (else OS_AUTH_TOKEN), CONDUCTOR_AUTH_TOKEN`;
+/** `inband-agent conductor serve --help`. */
+export const SERVE_USAGE = helpOf(SERVE);
 
 export interface ServeIo {
   stdout: (s: string) => void;
@@ -59,38 +33,14 @@ export interface ServeIo {
   signal?: AbortSignal;
 }
 
-export async function serveMain(args: readonly string[], io: ServeIo): Promise<number> {
+/** Runs the service with the options conductor/cli.ts parsed (commands.ts SERVE). */
+export async function serveMain(parsed: Parsed<typeof SERVE.options>, io: ServeIo): Promise<number> {
   const usage = (msg: string): number => {
-    io.stderr(`conductor serve: ${msg}\n${SERVE_USAGE}\n`);
+    io.stderr(`conductor serve: ${msg}\n(see inband-agent conductor serve --help)\n`);
     return 2;
   };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args], allowPositionals: false, strict: true,
-      options: {
-        'ironic-url': { type: 'string' }, listen: { type: 'string', default: '0.0.0.0:5050' },
-        'tls-cert-file': { type: 'string' }, 'tls-key-file': { type: 'string' }, 'tls-cert-out': { type: 'string' },
-        'tls-name': { type: 'string', multiple: true },
-        username: { type: 'string', default: 'ironic' }, 'username-b': { type: 'string' },
-        'inspector-url': { type: 'string' }, 'bmc-port': { type: 'string', default: '623' },
-        'ipmi-cipher-suite': { type: 'string', default: '3' },
-        store: { type: 'string', default: 'file' }, 'store-path': { type: 'string' },
-        'barbican-url': { type: 'string' }, 'barbican-project-id': { type: 'string' },
-        'records-dir': { type: 'string' }, 'result-timeout': { type: 'string', default: '1800' },
-        'max-pending': { type: 'string', default: '64' }, 'max-pending-per-source': { type: 'string', default: '4' },
-        'inventories-per-minute': { type: 'string', default: '20' },
-        ipmitool: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
+  if (parsed.positionals.length) return usage(`serve takes no arguments (got ${parsed.positionals.length})`);
   const v = parsed.values;
-  if (v.help) {
-    io.stdout(SERVE_USAGE + '\n');
-    return 0;
-  }
   if (!v['ironic-url']) return usage('--ironic-url is required');
   const listen = /^(\[[^\]]+\]|[^:]+|[0-9a-fA-F:]+):(\d{1,5})$/.exec(v.listen as string);
   if (!listen || Number(listen[2]) > 65535) return usage('--listen is HOST:PORT');

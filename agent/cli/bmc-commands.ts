@@ -18,7 +18,9 @@
  * commands use the BMC's first LAN channel, the one logins come through.
  */
 import type { Readable } from 'node:stream';
-import { BACKEND_OPTIONS, ConfigError, ipmiCallOptions, loadConfig, optionsSummary, type LoadedConfig } from '../config.js';
+import { configFlags, ipmiCallOptions, loadConfig, type LoadedConfig } from '../config.js';
+import { parseCommand, UsageError, type CommandSpec } from '../../service/cli-args.js';
+import { CHANNEL_INFO, groupHelp, helpOf, MC_INFO, USER_ENABLE, USER_LIST, USER_PRIV, USER_TEST } from './commands.js';
 import type { AgentLogger } from '../logger.js';
 import type { ChannelReport, DeviceReport, UserAdmin, UserTable } from '../../service/user-admin.js';
 import type { ChannelAccess } from '../../service/ipmi-commands.js';
@@ -33,48 +35,8 @@ export interface CommandIo {
   cmdlinePath: string | null;
 }
 
-class UsageError extends Error {}
-
 /** The transport, as the service layer hands it over (agent/ talks to service/, not to ipmi-kcs/). */
 type Transport = UserAdmin['transport'];
-
-const COMMON = `  -v, --trace              each IPMI request and response on stderr, passwords masked (-h: help)`;
-
-const backendHelp = (): string => `Backend options (inband-agent serve --help tells every source):\n${optionsSummary(BACKEND_OPTIONS)}`;
-
-const USER_HELP = (): string => `Usage: inband-agent user list [CHANNEL] [--channel N] [--json] [options]
-       inband-agent user enable|disable ID [--allow-lockout] [--json] [options]
-       inband-agent user priv ID LEVEL [CHANNEL] [--allow-lockout] [--json] [options]
-       inband-agent user test ID [16|20] --password-stdin [options]
-
-list     ipmitool's columns: ID, Name, Callin, Link Auth, IPMI Msg, Channel Priv Limit;
-         CHANNEL defaults to the BMC's first LAN channel
-enable   Set User Password operation 1 (IPMI v2.0 §22.30), then read back
-disable  operation 0; refused for the last enabled administrator without --allow-lockout
-priv     privilege limit by name or number (user 2, operator 3, administrator 4, ...) on
-         CHANNEL or every LAN channel; the last administrator needs --allow-lockout
-test     Test Password (operation 3) with stdin's first line; changes nothing
-${COMMON}
-${backendHelp()}
-`;
-
-const CHANNEL_HELP = (): string => `Usage: inband-agent channel info [CHANNEL] [--json] [options]
-
-Shows Get Channel Info (§22.24) and, for a LAN channel, its volatile and non-volatile
-access (§22.23), as ipmitool channel info does. CHANNEL: 0-15, default the first LAN channel.
-  --json                   machine-readable output
-${COMMON}
-${backendHelp()}
-`;
-
-const MC_HELP = (): string => `Usage: inband-agent mc info [--json] [options]
-
-Shows Get Device ID (§20.1) as ipmitool mc info does: device and firmware revision,
-IPMI version, manufacturer, product, additional device support.
-  --json                   machine-readable output
-${COMMON}
-${backendHelp()}
-`;
 
 function write(s: NodeJS.WritableStream, text: string): void {
   s.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -96,28 +58,17 @@ interface Parsed {
   loaded: LoadedConfig | null;
 }
 
-/** Takes this module's own flags out, hands the rest (backend and log options) to the config loader. */
-function parse(argv: readonly string[], io: CommandIo, allowed: ReadonlySet<string>): Parsed {
-  const p: Parsed = { help: false, trace: false, json: false, allowLockout: false, passwordStdin: false, positionals: [], loaded: null };
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    if (name === '-h' || name === '--help') p.help = true;
-    else if (name === '-v' || name === '--trace') p.trace = true;
-    else if (name === '--json' && allowed.has('--json')) p.json = true;
-    else if (name === '--allow-lockout' && allowed.has('--allow-lockout')) p.allowLockout = true;
-    else if (name === '--password-stdin' && allowed.has('--password-stdin')) p.passwordStdin = true;
-    else if (name === '--channel' && allowed.has('--channel')) {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError('--channel needs a value');
-      p.channel = v;
-    } else if (/^-[^-]/.test(a)) throw new UsageError(`unknown option ${a} (see --help)`);
-    else rest.push(a);
-  }
+/** Parses the command's flags (its declaration in commands.ts) and loads the configuration under them. */
+function parse(spec: CommandSpec, argv: readonly string[], io: CommandIo): Parsed {
+  const args = parseCommand(spec, argv);
+  const v = args.values as Record<string, unknown>;
+  const p: Parsed = {
+    help: args.help, trace: v.trace === true, json: v.json === true, allowLockout: v['allow-lockout'] === true,
+    passwordStdin: v['password-stdin'] === true, ...(typeof v.channel === 'string' ? { channel: v.channel } : {}),
+    positionals: args.positionals, loaded: null,
+  };
   if (p.help) return p;
-  p.loaded = loadConfig({ argv: rest, env: io.env, cmdlinePath: io.cmdlinePath });
-  p.positionals = p.loaded.positionals;
+  p.loaded = loadConfig({ flags: configFlags(args.values, args.given), env: io.env, cmdlinePath: io.cmdlinePath });
   return p;
 }
 
@@ -270,12 +221,12 @@ async function run(p: Parsed, io: CommandIo, body: (s: Session) => Promise<numbe
 async function userCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const [what, ...more] = argv;
   if (what === undefined || what === '-h' || what === '--help' || what === 'help') {
-    write(what === undefined ? io.stderr : io.stdout, USER_HELP());
+    write(what === undefined ? io.stderr : io.stdout, groupHelp('user'));
     return what === undefined ? 2 : 0;
   }
   if (what === 'list') {
-    const p = parse(more, io, new Set(['--json', '--channel']));
-    if (p.help) return (write(io.stdout, USER_HELP()), 0);
+    const p = parse(USER_LIST, more, io);
+    if (p.help) return (write(io.stdout, helpOf(USER_LIST)), 0);
     if (p.positionals.length > 1) throw new UsageError(`user list takes at most one CHANNEL (got ${p.positionals.length} arguments)`);
     if (p.channel !== undefined && p.positionals[0] !== undefined) throw new UsageError('give the channel once: as CHANNEL or as --channel');
     const given = p.channel ?? p.positionals[0];
@@ -292,8 +243,8 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     });
   }
   if (what === 'enable' || what === 'disable') {
-    const p = parse(more, io, new Set(what === 'disable' ? ['--allow-lockout', '--json'] : ['--json']));
-    if (p.help) return (write(io.stdout, USER_HELP()), 0);
+    const p = parse(USER_ENABLE, more, io);
+    if (p.help) return (write(io.stdout, helpOf(USER_ENABLE)), 0);
     if (p.positionals.length > 1) throw new UsageError(`user ${what} takes one user ID`);
     const id = parseUserId(p.positionals[0]);
     return run(p, io, async ({ admin, transport }) => {
@@ -309,8 +260,8 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     });
   }
   if (what === 'priv') {
-    const p = parse(more, io, new Set(['--allow-lockout', '--json']));
-    if (p.help) return (write(io.stdout, USER_HELP()), 0);
+    const p = parse(USER_PRIV, more, io);
+    if (p.help) return (write(io.stdout, helpOf(USER_PRIV)), 0);
     if (p.positionals.length < 2 || p.positionals.length > 3) throw new UsageError('user priv takes ID, LEVEL and an optional CHANNEL');
     const id = parseUserId(p.positionals[0]);
     const { parsePrivilege, PRIVILEGE_CHOICES, ipmitoolPrivilegeName } = await import('../../service/credential-contract.js');
@@ -330,8 +281,8 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     });
   }
   if (what === 'test') {
-    const p = parse(more, io, new Set(['--password-stdin']));
-    if (p.help) return (write(io.stdout, USER_HELP()), 0);
+    const p = parse(USER_TEST, more, io);
+    if (p.help) return (write(io.stdout, helpOf(USER_TEST)), 0);
     // A stray argument is not echoed: it may be a password typed where ipmitool takes one.
     if (p.positionals.length > 2) throw new UsageError(`user test takes ID and an optional size 16 or 20 (got ${p.positionals.length} arguments); the password is read with --password-stdin, never from an argument`);
     const id = parseUserId(p.positionals[0]);
@@ -363,12 +314,12 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
 async function channelCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const [what, ...more] = argv;
   if (what === undefined || what === '-h' || what === '--help' || what === 'help') {
-    write(what === undefined ? io.stderr : io.stdout, CHANNEL_HELP());
+    write(what === undefined ? io.stderr : io.stdout, groupHelp('channel'));
     return what === undefined ? 2 : 0;
   }
   if (what !== 'info') throw new UsageError(`unknown channel subcommand "${what}" (info)`);
-  const p = parse(more, io, new Set(['--json']));
-  if (p.help) return (write(io.stdout, CHANNEL_HELP()), 0);
+  const p = parse(CHANNEL_INFO, more, io);
+  if (p.help) return (write(io.stdout, helpOf(CHANNEL_INFO)), 0);
   if (p.positionals.length > 1) throw new UsageError('channel info takes at most one CHANNEL');
   const ch = p.positionals[0] === undefined ? undefined : parseChannel(p.positionals[0], 'CHANNEL');
   return run(p, io, async ({ admin }) => {
@@ -386,12 +337,12 @@ async function channelCommand(argv: readonly string[], io: CommandIo): Promise<n
 async function mcCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const [what, ...more] = argv;
   if (what === undefined || what === '-h' || what === '--help' || what === 'help') {
-    write(what === undefined ? io.stderr : io.stdout, MC_HELP());
+    write(what === undefined ? io.stderr : io.stdout, groupHelp('mc'));
     return what === undefined ? 2 : 0;
   }
   if (what !== 'info') throw new UsageError(`unknown mc subcommand "${what}" (info)`);
-  const p = parse(more, io, new Set(['--json']));
-  if (p.help) return (write(io.stdout, MC_HELP()), 0);
+  const p = parse(MC_INFO, more, io);
+  if (p.help) return (write(io.stdout, helpOf(MC_INFO)), 0);
   if (p.positionals.length) throw new UsageError(`mc info takes no arguments (got "${p.positionals[0]}")`);
   return run(p, io, async ({ admin }) => {
     const d = await admin.device();
@@ -407,7 +358,8 @@ export async function runBmcCommand(command: 'user' | 'channel' | 'mc', argv: re
     if (command === 'channel') return await channelCommand(argv, io);
     return await mcCommand(argv, io);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError) {
+    // A ConfigError (a bad value from any source) is a UsageError too.
+    if (e instanceof UsageError) {
       diag(io, 'error', `inband-agent: ${e.message}`);
       return 2;
     }

@@ -167,6 +167,26 @@ describe('ipmitool habits against a real ipmi_sim (in-band vm-codec, ipmitool la
     assert.equal(ours.out, mc.out);
   });
 
+  it('bmc raw and set-credentials take -v / --trace too: every exchange on stderr, the password bytes masked', async () => {
+    const raw = await cli(['bmc', 'raw', '0x06', '0x01', '-v', ...backend]);
+    assert.equal(raw.code, 0, raw.err);
+    assert.match(raw.err, /^>> NetFn 0x06 \(App\) cmd 0x01 \(Get Device ID\) data: \(none\)$/m);
+    const rsp = /^<< NetFn 0x07 cmd 0x01 cc 0x00 \(ok\) data: ((?:[0-9a-f]{2} ?)+) \[\d+\.\d ms\]$/m.exec(raw.err);
+    assert.ok(rsp, raw.err);
+    assert.equal(rsp[1], raw.out.trim().split(/\s+/).join(' '), 'the traced response is the bytes printed on stdout');
+
+    const pw = recordSecret('Tr4ced-cli-pw9');
+    const set = await cli(['set-credentials', '--username', 'tracedcli', '--password-stdin', '--channel', '1', '--trace', ...backend], `${pw}\n`);
+    assert.equal(set.code, 0, set.err);
+    const lines = set.err.split('\n');
+    assert.ok(lines.some((l) => /^>> NetFn 0x06 \(App\) cmd 0x45 \(Set User Name\) data: [0-9a-f]{2} 74 72 61 63 65 64 63 6c 69/.test(l)), 'Set User Name is traced as it is');
+    assert.ok(lines.some((l) => /^>> NetFn 0x06 \(App\) cmd 0x47 \(Set User Password\) data: [0-9a-f]{2} 02 <(16|20) bytes masked>$/.test(l)), 'Set Password (op 2), masked');
+    assert.ok(lines.some((l) => /^>> NetFn 0x06 \(App\) cmd 0x47 \(Set User Password\) data: [0-9a-f]{2} 03 <(16|20) bytes masked>$/.test(l)), 'Test Password (op 3), masked');
+    for (const l of lines.filter((x) => x.startsWith('<<'))) assert.match(l, /^<< NetFn 0x[0-9a-f]{2} cmd 0x[0-9a-f]{2} cc 0x[0-9a-f]{2} \(.+\) data: /);
+    for (const form of leakForms(pw)) assert.ok(!set.err.includes(form) && !set.out.includes(form), `the trace never holds the password (${form})`);
+    assert.equal((await sim.lanplusLogin('tracedcli', pw)).ok, true, 'the traced change is real: the user logs in over lanplus');
+  });
+
   it('-v traces every request and response with the password bytes masked (user test and a whole credential change)', async () => {
     const test = await cli(['user', 'test', '3', '16', '--password-stdin', '-v', ...backend], `${OP_PW}\n`);
     assert.equal(test.code, 0, test.err);

@@ -45,9 +45,10 @@ describe('conductor serve CLI', () => {
       [['--ironic-url', 'http://127.0.0.1:1', '--listen', 'nope'], /HOST:PORT/],
       [['--ironic-url', 'http://127.0.0.1:1', '--bmc-port', '0'], /1-65535/],
       [['--ironic-url', 'http://127.0.0.1:1', '--tls-cert-file', '/x'], /go together/],
-      [['--ironic-url', 'http://127.0.0.1:1', '--store', 'vault'], /file or barbican/],
+      [['--ironic-url', 'http://127.0.0.1:1', '--store', 'vault'], /--store must be one of file, barbican \(got "vault"\)/],
       [['--ironic-url', 'http://127.0.0.1:1', '--username', 'a', '--username-b', 'a'], /must differ/],
-      [['--ironic-url', 'http://127.0.0.1:1', '--password', 'x'], /Unknown option '--password'/],
+      [['--ironic-url', 'http://127.0.0.1:1', '--password', 'x'], /unknown option --password \(see --help\)/],
+      [['--ironic-url', 'http://127.0.0.1:1', 'stray'], /serve takes no arguments/],
       [['--ironic-url', 'http://127.0.0.1:1', '--max-pending', '0'], /--max-pending must be a whole number >= 1/],
       [['--ironic-url', 'http://127.0.0.1:1', '--inventories-per-minute', 'lots'], /--inventories-per-minute must be/],
     ];

@@ -28,33 +28,21 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { DiscoveryRecord } from '../../conductor/discovery-service.js';
 import { randomUUID } from 'node:crypto';
 import { BarbicanSecretStore } from '../../conductor/barbican-store.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { SecretStore } from '../../conductor/secret-store.js';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
+import { IRONIC_E2E, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Inspector, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { IPMITOOL_PATH } from '../harness/ipmi-sim.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const skip = enabled ? false : 'real-Ironic discovery test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run it';
+const skip = skipUnlessIronic('real-Ironic discovery test');
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
-
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const INITIAL = recordSecret('initpw-discover1');
 /** Every password a discovery generated in this file: each node's must be its own. */
 const generated = new Set<string>();
@@ -126,7 +114,7 @@ async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, ti
   }
 }
 
-const barbicanAvail = enabled ? barbicanAvailability() : { available: false, reason: '' };
+const barbicanAvail = IRONIC_E2E ? barbicanAvailability() : { available: false, reason: '' };
 
 for (const mode of ['alone', 'inspector', 'barbican'] as const) {
   const withInspector = mode === 'inspector';

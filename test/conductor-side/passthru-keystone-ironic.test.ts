@@ -28,34 +28,19 @@ import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../conductor/cli.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
+import { delay, IRONIC_E2E, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, SYSTEM_PYTHON, type IronicNode, type NodeBmc } from '../harness/ironic.js';
 import { Keystone, keystoneAvailability } from '../harness/keystone.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const ks = enabled ? keystoneAvailability() : { available: false, reason: '' };
-const skip = !enabled
-  ? 'real-Ironic end-to-end test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh, scripts/install-keystone.sh and npm run build) to run it'
-  : false;
+const ks = IRONIC_E2E ? keystoneAvailability() : { available: false, reason: '' };
+const skip = skipUnlessIronic('real-Ironic end-to-end test', 'scripts/install-ironic.sh, scripts/install-keystone.sh');
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
-
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const INITIAL = recordSecret('initpw-passthru1');
 
 interface CliResult { code: number | null; stdout: string; stderr: string }

@@ -24,34 +24,21 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { BarbicanSecretStore } from '../../conductor/barbican-store.js';
 import { main } from '../../conductor/cli.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
+import { delay, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type IronicNode, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const skip = enabled ? false : 'real-Ironic fault tests: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run them';
+const skip = skipUnlessIronic('real-Ironic fault tests');
 const barbicanAvail = barbicanAvailability();
 const skipBarbican = skip || (barbicanAvail.available ? false : `rotation with the Barbican store: ${barbicanAvail.reason}`);
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
-
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const INITIAL = recordSecret('initpw-faults1');
 
 /**

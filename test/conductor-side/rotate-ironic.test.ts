@@ -19,9 +19,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { IpmitoolProver } from '../../conductor/bmc-proof.js';
 import { main } from '../../conductor/cli.js';
 import { IronicApi } from '../../conductor/ironic-api.js';
@@ -29,21 +28,11 @@ import { createPassthruHandler } from '../../conductor/passthru.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import { rotate, type RotationRecord } from '../../conductor/rotate.js';
 import { Secret } from '../../service/secret.js';
+import { projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const skip = enabled ? false : 'real-Ironic end-to-end test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run it';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
+const skip = skipUnlessIronic('real-Ironic end-to-end test');
 
 /** The plain-args warning is expected here (see above); any other warning fails. */
 const onlyPlainArgsWarning = (r: RotationRecord): boolean => r.warnings.every((w) => w.startsWith('PLAIN PASSWORD IN STEP ARGS'));
@@ -90,7 +79,6 @@ async function viaHttp(store: FileSecretStore, err: string[]): Promise<{ code: n
 let ironicUrl = '';
 let storePathOf = '';
 
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const INITIAL = recordSecret('initpw-rotate1');
 
 describe('conductor rotate against the real Ironic', () => {

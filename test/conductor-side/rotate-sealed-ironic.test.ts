@@ -19,9 +19,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { main } from '../../conductor/cli.js';
 import { randomUUID } from 'node:crypto';
@@ -30,24 +29,12 @@ import { FileSecretStore } from '../../conductor/file-store.js';
 import type { SecretStore } from '../../conductor/secret-store.js';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
+import { delay, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, HARNESS_API_VERSION, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const skip = enabled ? false : 'real-Ironic end-to-end test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run it';
+const skip = skipUnlessIronic('real-Ironic end-to-end test');
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
-
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const INITIAL = recordSecret('initpw-sealed1');
 const barbicanAvail = barbicanAvailability();
 

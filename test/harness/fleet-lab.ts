@@ -12,33 +12,25 @@
  * bench/fleet.ts (N = 100, figures).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import { Ironic, type IronicNode } from './ironic.js';
 import { LOOPBACK, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 import { lanplusLogin } from './lanplus.js';
 import { recordSecret } from '../helpers/secrets.js';
+import { projectRoot } from './e2e.js';
+
+// The project's root, as every end-to-end file finds it.
+export { projectRoot };
 
 export const INITIAL_USER = 'admin';
 export const INITIAL_PASSWORD = 'fleet-init-pw1';
 /** What a "wrong current password" node really has (the rotator is given INITIAL_PASSWORD). */
 export const OTHER_PASSWORD = 'fleet-other-pw2';
-
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
 
 export interface LabNode {
   index: number;

@@ -16,26 +16,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { recordSecret, testLogDir } from '../helpers/secrets.js';
 
-const enabled = process.env.INBAND_TEST_IRONIC === '1';
-const skip = enabled ? false : 'real-Ironic end-to-end test: set INBAND_TEST_IRONIC=1 (after scripts/install-ironic.sh and npm run build) to run it';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
-
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const skip = skipUnlessIronic('real-Ironic end-to-end test');
 
 describe('manual clean with set_bmc_credentials, driven by the real Ironic', () => {
   let ironic: Ironic;
