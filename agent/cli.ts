@@ -77,7 +77,7 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
   // The daemon defers winston until the API listens and writes each loop turn's lines in one
   // write (see logger.ts); a subcommand's few lines go out as they are logged.
-  return createLogger({ level: level as never, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format as never, env: io.env, ...(forServe ? { defer: true, buffered: true } : {}) });
+  return createLogger({ level, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format, env: io.env, ...(forServe ? { defer: true, buffered: true } : {}) });
 }
 
 /**

@@ -116,7 +116,10 @@ export const OPTIONS = {
 
 export type OptionName = keyof typeof OPTIONS;
 
-type ValueOf<S> = S extends { type: 'int' } ? number : S extends { type: 'bool' } ? boolean : S extends { type: 'list' } ? readonly string[] : string;
+// An enum option's type is its list of choices, so code reading `config.backend` or
+// `config.log_level` is checked against what the table allows, with no casts.
+type ValueOf<S> = S extends { type: 'int' } ? number : S extends { type: 'bool' } ? boolean : S extends { type: 'list' } ? readonly string[]
+  : S extends { type: 'enum'; choices: readonly (infer C)[] } ? C : string;
 type HasDefault<S> = S extends { default: unknown } ? true : false;
 
 /** The merged, validated, frozen configuration (without the agent token). */
