@@ -27,7 +27,7 @@
  * rotated, so a restarted run skips them and continues with the rest.
  */
 import { constants as fsc } from 'node:fs';
-import { access, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Secret } from '../service/secret.js';
@@ -98,12 +98,24 @@ export async function selectNodes(ironic: FleetIronic, sel: FleetSelection): Pro
  * Stops before the first node when the store or the journal directory cannot be
  * written (e.g. a read-only file system, a full disk, a store file of another
  * user): a rotation must be able to record its pending password before the BMC
- * sees it.
+ * sees it. A directory the probe made is removed again when a later check
+ * fails, so a refused run leaves nothing behind.
  */
 export async function checkWritable(store: SecretStore, paths: { storePath?: string; journalRoot: string; runFile: string }): Promise<void> {
+  const made: string[] = [];
+  try {
+    await probeAll(store, paths, made);
+  } catch (err) {
+    for (const d of made.reverse()) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function probeAll(store: SecretStore, paths: { storePath?: string; journalRoot: string; runFile: string }, made: string[]): Promise<void> {
   const probeDir = async (dir: string, what: string): Promise<void> => {
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (first) made.push(first);
       const probe = join(dir, `.write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       const fh = await open(probe, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       await fh.sync();

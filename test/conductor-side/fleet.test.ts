@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +25,8 @@ describe('conductor rotate (fleet): bad input stops before anything changes', ()
   const dir = mkdtempSync(join(tmpdir(), 'fleet-cli-'));
   const blocker = join(dir, 'not-a-directory');
   writeFileSync(blocker, '');
+  const storeDir = join(dir, 'a-directory');
+  mkdirSync(storeDir);
   before(async () => {
     server = http.createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
@@ -74,6 +76,9 @@ describe('conductor rotate (fleet): bad input stops before anything changes', ()
       // A regular file where a directory must be: not writable even for root.
       [['--all', '--store-path', join(blocker, 'secrets.json')], /--store-path .*cannot be written \((ENOTDIR|EEXIST)\).*nothing was changed/],
       [['--all', '--state-dir', join(blocker, 'journals')], /--state-dir .*cannot be written/],
+      [['--all', '--records-dir', join(blocker, 'records')], /--records-dir .*cannot be written/],
+      // A directory where the store file must be: it cannot be read as a store.
+      [['--all', '--store-path', storeDir], /--store.*cannot be read.*nothing was changed/],
     ];
     for (const [argv, re] of cases) {
       const r = await run(...argv);
@@ -82,6 +87,10 @@ describe('conductor rotate (fleet): bad input stops before anything changes', ()
       assert.equal(r.out, '');
     }
     assert.ok(seen.every((s) => s.startsWith('GET ')), `only reads reached Ironic: ${seen.filter((s) => !s.startsWith('GET ')).join(', ')}`);
+    // Nothing written either: no store, no records, no run file, no journals.
+    assert.equal(existsSync(join(dir, 'secrets.json')), false, 'no store file was created');
+    assert.deepEqual(readdirSync(storeDir), []);
+    assert.deepEqual(readdirSync(dir).sort(), ['a-directory', 'not-a-directory']);
   });
 
   it('keeps the single-node form: one NODE without fleet options is the in-band rotation', async () => {
