@@ -9,7 +9,8 @@
  *   INBAND_BENCH_FLEET_N=20 npm run bench -- fleet
  *   INBAND_BENCH_FLEET_CONCURRENCY=8, INBAND_BENCH_FLEET_BMC_INTERVAL=1 (s)
  *
- * Writes bench/results/fleet.md and fleet.json.
+ * Writes bench/results/last-run.fleet.{md,json} (not tracked); with --record,
+ * the tracked bench/results/fleet.{md,json}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ export interface FleetBench {
   setupMs: number;
 }
 
-export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIntervalS?: number } = {}): Promise<FleetBench> {
+export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIntervalS?: number; record?: boolean } = {}): Promise<FleetBench> {
   const n = opts.n ?? Number(process.env.INBAND_BENCH_FLEET_N ?? 100);
   const concurrency = opts.concurrency ?? Number(process.env.INBAND_BENCH_FLEET_CONCURRENCY ?? 8);
   const bmcIntervalS = opts.bmcIntervalS ?? Number(process.env.INBAND_BENCH_FLEET_BMC_INTERVAL ?? 1);
@@ -39,8 +40,9 @@ export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIn
     const markdown = render(report, { n, concurrency, bmcIntervalS, setupMs, refused: lab.refusedPatches, locked: lab.lockedAnswers });
     const dir = join(process.cwd(), 'bench', 'results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'fleet.md'), markdown);
-    writeFileSync(join(dir, 'fleet.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), n, concurrency, bmcIntervalS, setupMs, report }, (k, v: unknown) => (k === 'record' ? undefined : v), 2));
+    const base = opts.record ? 'fleet' : 'last-run.fleet';
+    writeFileSync(join(dir, `${base}.md`), markdown);
+    writeFileSync(join(dir, `${base}.json`), JSON.stringify({ machine: machine(), date: new Date().toISOString(), n, concurrency, bmcIntervalS, setupMs, report }, (k, v: unknown) => (k === 'record' ? undefined : v), 2));
     console.log(markdown);
     return { markdown, report, setupMs };
   } finally {
@@ -78,6 +80,7 @@ ${rows.join('\n')}
 
 Faults (${Object.keys(rep.faults).length} of ${o.n} nodes, plus the rotator killed with SIGKILL in round 1 once 40 % were rotated, then started again):
 - BMC stopped (SIGSTOP) mid-change, continued 20 s later: ${faultsOf('stop').map((n) => `${n} (${outcome(n)})`).join('; ')}
+- BMC stopped (SIGSTOP) as the previous user was to be retired, continued 20 s later: ${faultsOf('retire').map((n) => `${n} (${outcome(n)})`).join('; ') || 'none'}
 - wrong current password: ${faultsOf('wrong').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - Ironic refuses the PATCH (round 1; ${o.refused} refused): ${faultsOf('patch').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - node reserved by another conductor for its first 3 reads (round 1; ${o.locked} such answers): ${faultsOf('locked').map((n) => `${n} (${outcome(n)})`).join('; ')}
