@@ -67,7 +67,7 @@ function render(rep: ScenarioReport, o: { n: number; concurrency: number; bmcInt
     const c = r.checks.find((y) => y.node === name);
     return `r${r.round}: ${x?.outcome ?? '?'}${x?.resumable ? ' (pending kept)' : ''}, Ironic → ${c?.ironicUser}`;
   }).join('; ');
-  const steps = Object.entries(rep.rounds[1]?.stepMs ?? {}).filter(([k]) => k !== 'resume-pending').map(([k, v]) => `${k} ${v} ms`).join(', ');
+  const steps = rep.rounds.map((r) => `round ${r.round}: ${Object.entries(r.stepMs).filter(([k]) => k !== 'resume-pending').map(([k, v]) => `${k} ${v} ms`).join(', ')}`).join('; ');
   return `# Fleet rotation benchmark
 
 Machine: ${m.cores} cores, ${m.cpu}, kernel ${m.kernel}, ${m.memoryGiB} GiB, Node ${m.node}. Date: ${new Date().toISOString()}.
@@ -86,10 +86,11 @@ Faults (${Object.keys(rep.faults).length} of ${o.n} nodes, plus the rotator kill
 - node reserved by another conductor for its first 3 reads (round 1; ${o.locked} such answers): ${faultsOf('locked').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - pending after round 1 and finished with the same entry in round 2: ${rep.resumedSamePassword.length ? rep.resumedSamePassword.join(', ') : 'none (the stopped BMCs were finished within round 1, by the restarted run)'}
 
-Where a rotated node's time goes (round 2, mean per step, out-of-band): ${steps}.
+Where a rotated node's time goes (mean per step, out-of-band; a step's time includes its wait at the per-BMC gate,
+\`--bmc-interval\` after the node's previous session): ${steps}.
 "nodes/min" is rotated nodes over the round's wall time (all its runs). p50/p99 are per rotated node, from its first take-up
 to its outcome (back-offs included). IPMI sessions: RMCP+ logins the rotator opened for the node (the probe, the engine's
-shell, the proof, the retirement's two). Ironic API calls: counted by the relay in front of Ironic, every node and run.
+shell, the proof, the retirement's one). Ironic API calls: counted by the relay in front of Ironic, every node and run.
 "Ironic power call works": the lab reads the BMC's power state over lanplus with Ironic's credential, then asks Ironic
 for that same state, which its conductor answers after running \`ipmitool power status\` with driver_info.
 `;
