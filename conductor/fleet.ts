@@ -491,6 +491,13 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
     if (opts.inBand && CLEANABLE.includes(node.provision_state)) {
       if (run.previous === undefined || !pending) await run.noteStarted(held);
       const rec = await opts.inBand(node, pending && pending.entry.username === next ? pending : undefined);
+      const unretired = rec.outcome === 'rotated' ? rec.steps.find((st) => st.step === 'retire-previous' && st.status === 'failed') : undefined;
+      if (unretired) {
+        // The clean rotated it but the previous user is still enabled: not done. The next
+        // take-up finds the new entry current and only retires (out-of-band, read back).
+        const detail = `in-band (manual clean): ${held} → ${rec.next.username}; retire-previous: previous BMC user ${held} not retired: ${unretired.detail}`;
+        throw new Retry('bmc', detail, { ...base, path: 'in-band', outcome: 'failed', detail, ipmiSessions: 0, resumable: true, ironicUser: rec.current.username, record: rec }, 1);
+      }
       return {
         ...base, path: 'in-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed',
         detail: rec.outcome === 'rotated' ? `in-band (manual clean): ${held} → ${rec.next.username}; ${why}` : `in-band ${rec.failedStep}: ${rec.error}`,
