@@ -9,7 +9,8 @@
  *   INBAND_BENCH_FLEET_N=20 npm run bench -- fleet
  *   INBAND_BENCH_FLEET_CONCURRENCY=8, INBAND_BENCH_FLEET_BMC_INTERVAL=1 (s)
  *
- * Writes bench/results/fleet.md and fleet.json.
+ * Writes bench/results/last-run.fleet.{md,json} (not tracked); with --record,
+ * the tracked bench/results/fleet.{md,json}.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ export interface FleetBench {
   setupMs: number;
 }
 
-export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIntervalS?: number } = {}): Promise<FleetBench> {
+export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIntervalS?: number; record?: boolean } = {}): Promise<FleetBench> {
   const n = opts.n ?? Number(process.env.INBAND_BENCH_FLEET_N ?? 100);
   const concurrency = opts.concurrency ?? Number(process.env.INBAND_BENCH_FLEET_CONCURRENCY ?? 8);
   const bmcIntervalS = opts.bmcIntervalS ?? Number(process.env.INBAND_BENCH_FLEET_BMC_INTERVAL ?? 1);
@@ -39,8 +40,9 @@ export async function benchFleet(opts: { n?: number; concurrency?: number; bmcIn
     const markdown = render(report, { n, concurrency, bmcIntervalS, setupMs, refused: lab.refusedPatches, locked: lab.lockedAnswers });
     const dir = join(process.cwd(), 'bench', 'results');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'fleet.md'), markdown);
-    writeFileSync(join(dir, 'fleet.json'), JSON.stringify({ machine: machine(), date: new Date().toISOString(), n, concurrency, bmcIntervalS, setupMs, report }, (k, v: unknown) => (k === 'record' ? undefined : v), 2));
+    const base = opts.record ? 'fleet' : 'last-run.fleet';
+    writeFileSync(join(dir, `${base}.md`), markdown);
+    writeFileSync(join(dir, `${base}.json`), JSON.stringify({ machine: machine(), date: new Date().toISOString(), n, concurrency, bmcIntervalS, setupMs, report }, (k, v: unknown) => (k === 'record' ? undefined : v), 2));
     console.log(markdown);
     return { markdown, report, setupMs };
   } finally {
@@ -65,7 +67,7 @@ function render(rep: ScenarioReport, o: { n: number; concurrency: number; bmcInt
     const c = r.checks.find((y) => y.node === name);
     return `r${r.round}: ${x?.outcome ?? '?'}${x?.resumable ? ' (pending kept)' : ''}, Ironic → ${c?.ironicUser}`;
   }).join('; ');
-  const steps = Object.entries(rep.rounds[1]?.stepMs ?? {}).filter(([k]) => k !== 'resume-pending').map(([k, v]) => `${k} ${v} ms`).join(', ');
+  const steps = rep.rounds.map((r) => `round ${r.round}: ${Object.entries(r.stepMs).filter(([k]) => k !== 'resume-pending').map(([k, v]) => `${k} ${v} ms`).join(', ')}`).join('; ');
   return `# Fleet rotation benchmark
 
 Machine: ${m.cores} cores, ${m.cpu}, kernel ${m.kernel}, ${m.memoryGiB} GiB, Node ${m.node}. Date: ${new Date().toISOString()}.
@@ -78,15 +80,17 @@ ${rows.join('\n')}
 
 Faults (${Object.keys(rep.faults).length} of ${o.n} nodes, plus the rotator killed with SIGKILL in round 1 once 40 % were rotated, then started again):
 - BMC stopped (SIGSTOP) mid-change, continued 20 s later: ${faultsOf('stop').map((n) => `${n} (${outcome(n)})`).join('; ')}
+- BMC stopped (SIGSTOP) as the previous user was to be retired, continued 20 s later: ${faultsOf('retire').map((n) => `${n} (${outcome(n)})`).join('; ') || 'none'}
 - wrong current password: ${faultsOf('wrong').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - Ironic refuses the PATCH (round 1; ${o.refused} refused): ${faultsOf('patch').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - node reserved by another conductor for its first 3 reads (round 1; ${o.locked} such answers): ${faultsOf('locked').map((n) => `${n} (${outcome(n)})`).join('; ')}
 - pending after round 1 and finished with the same entry in round 2: ${rep.resumedSamePassword.length ? rep.resumedSamePassword.join(', ') : 'none (the stopped BMCs were finished within round 1, by the restarted run)'}
 
-Where a rotated node's time goes (round 2, mean per step, out-of-band): ${steps}.
+Where a rotated node's time goes (mean per step, out-of-band; a step's time includes its wait at the per-BMC gate,
+\`--bmc-interval\` after the node's previous session): ${steps}.
 "nodes/min" is rotated nodes over the round's wall time (all its runs). p50/p99 are per rotated node, from its first take-up
 to its outcome (back-offs included). IPMI sessions: RMCP+ logins the rotator opened for the node (the probe, the engine's
-shell, the proof, the retirement's two). Ironic API calls: counted by the relay in front of Ironic, every node and run.
+shell, the proof, the retirement's one). Ironic API calls: counted by the relay in front of Ironic, every node and run.
 "Ironic power call works": the lab reads the BMC's power state over lanplus with Ironic's credential, then asks Ironic
 for that same state, which its conductor answers after running \`ipmitool power status\` with driver_info.
 `;

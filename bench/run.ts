@@ -30,7 +30,7 @@ for (const a of process.argv.slice(2)) {
 // `npm run bench -- fleet`: the fleet rotation benchmark alone (minutes, real Ironic; bench/fleet.ts).
 if (process.argv.includes('fleet')) {
   const { benchFleet } = await import('./fleet.js');
-  await benchFleet();
+  await benchFleet({ record });
   process.exit(0);
 }
 const rows: Row[] = [];
@@ -66,7 +66,7 @@ if (!quick) {
   // Its own table (bench/results/fleet.md): N BMCs and a real Ironic, no peer to compare with.
   await section('fleet', async () => {
     const { benchFleet } = await import('./fleet.js');
-    const r = await benchFleet();
+    const r = await benchFleet({ record });
     return { rows: [], raw: { rounds: r.report.rounds.map(({ results: _r, checks: _c, ...rest }) => rest), faults: r.report.faults } };
   });
 }

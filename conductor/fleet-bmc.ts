@@ -12,6 +12,11 @@ import { spawn } from 'node:child_process';
 import { IpmiRequestError } from '../ipmi-kcs/errors.js';
 import { IpmitoolTransport } from '../ipmi-kcs/ipmitool-pty.js';
 import type { IpmiRequest, IpmiResponse, SendOptions, Transport, TransportStats } from '../ipmi-kcs/transport.js';
+import { BmcClient } from '../service/bmc-client.js';
+import { BmcReader } from '../service/bmc-reader.js';
+import { ServiceError } from '../service/errors.js';
+import { silentLogger } from '../service/logger.js';
+import { UserAdmin } from '../service/user-admin.js';
 import type { BmcCredential, BmcEndpoint } from './bmc-proof.js';
 
 /**
@@ -206,5 +211,72 @@ export class BmcGate {
         if (this.#tails.get(key) === tail) this.#tails.delete(key);
       });
     }
+  }
+}
+
+export interface RetireResult {
+  /** The user reads back disabled (§22.27), or was already. */
+  ok: boolean;
+  /**
+   * The failure says nothing about the user (the session could not be opened,
+   * a request timed out, the BMC was busy): the retirement may be tried again
+   * later. False for an answer that will not change by waiting (no such user,
+   * two users of that name, the never-lock-out rule).
+   */
+  transient: boolean;
+  detail: string;
+  userId?: number;
+  /** RMCP+ sessions opened (the shell's logins). */
+  sessions: number;
+}
+
+/**
+ * Retires `username` (disables it, §22.30 operation 0) logged in over lanplus
+ * as `as`, the credential Ironic now holds, and reads the user back (§22.27:
+ * the enable-status bits, or IPMI messaging where the BMC leaves them
+ * unspecified, as ipmi_sim does): `ok` only when the BMC says the user is
+ * disabled. `user disable`'s exit code alone is not that proof — an answer lost
+ * to a timeout, a session the BMC had no room for, both read as failures, and
+ * the reverse (a write the BMC dropped) as success.
+ *
+ * `knownId` is the slot the previous user was seen logged in on (the engine's
+ * session user): its name is checked and nothing else is scanned. Without it,
+ * every slot's name is read and exactly one must match. The session user itself
+ * is out of reach (SessionUserGuard), and UserAdmin refuses to disable the last
+ * enabled administrator.
+ */
+export async function retireUser(
+  access: BmcAccess, bmc: BmcEndpoint, as: BmcCredential, username: string,
+  opts: { knownId?: number; timeoutMs?: number } = {},
+): Promise<RetireResult> {
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const retry = { attempts: 3, initialDelayMs: 200, maxDelayMs: 2000 };
+  let transport: Transport | undefined;
+  let userId: number | undefined;
+  try {
+    transport = access.openTransport(bmc, as);
+    const sessionUser = await sessionUserId(transport, timeoutMs);
+    const guard = new SessionUserGuard(transport, sessionUser);
+    const admin = new UserAdmin({ transport: guard, timeoutMs, retry });
+    if (opts.knownId !== undefined) {
+      const reader = new BmcReader(new BmcClient(guard, { logger: silentLogger, timeoutMs, retry }), silentLogger);
+      const name = await reader.userName(opts.knownId);
+      if (name === username) userId = opts.knownId;
+    }
+    if (userId === undefined) {
+      const table = await admin.listUsers(await admin.defaultChannel());
+      const ids = table.rows.filter((r) => r.name === username).map((r) => r.id);
+      if (ids.length !== 1) return { ok: false, transient: false, detail: ids.length ? `${ids.length} users are named ${username}` : `no user named ${username}`, sessions: sessionsOf(transport) };
+      userId = ids[0]!;
+    }
+    if (userId === sessionUser) return { ok: false, transient: false, detail: `${username} is user ${userId}, the user this session (Ironic's credential) is logged in as`, userId, sessions: sessionsOf(transport) };
+    const r = await admin.setEnabled(userId, false);
+    if (!r.verified) return { ok: false, transient: true, detail: `user ${userId} (${username}) disabled, but ${r.warnings.join('; ') || 'it does not read back disabled'}`, userId, sessions: sessionsOf(transport) };
+    return { ok: true, transient: false, detail: `user ${userId} (${username}) disabled, reads back disabled (${r.source === 'status' ? 'enable status' : 'IPMI messaging off'})`, userId, sessions: sessionsOf(transport) };
+  } catch (err) {
+    const refused = err instanceof ServiceError && (err.code === 'LOCKOUT_REFUSED' || err.code === 'INVALID_REQUEST' || err.code === 'UNSUPPORTED');
+    return { ok: false, transient: !refused, detail: (err as Error).message.replace(/\s+/g, ' ').slice(0, 300), ...(userId !== undefined ? { userId } : {}), sessions: transport ? sessionsOf(transport) : 0 };
+  } finally {
+    await transport?.close().catch(() => undefined);
   }
 }

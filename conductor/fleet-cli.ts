@@ -100,7 +100,6 @@ export async function fleetMain(positionals: readonly string[], v: Values, ctx: 
 
   const tty = io.stderrIsTTY ?? (process.stderr.isTTY === true);
   const ipmitoolPath = typeof v.ipmitool === 'string' ? v.ipmitool : undefined;
-  const prover = new IpmitoolProver({ ...(ipmitoolPath ? { ipmitoolPath } : {}), attempts: 2, retryDelayMs: 1000 });
   let lastDraw = 0;
   const draw = (p: FleetProgress, force = false): void => {
     if (!tty) return;
@@ -114,7 +113,7 @@ export async function fleetMain(positionals: readonly string[], v: Values, ctx: 
   let result: FleetResult;
   try {
     result = await runFleet({
-      ironic, store: ctx.store, access: new IpmitoolBmcAccess(ipmitoolPath ? { ipmitoolPath } : {}), prover,
+      ironic, store: ctx.store, access: new IpmitoolBmcAccess(ipmitoolPath ? { ipmitoolPath } : {}),
       usernames: ctx.usernames, ...(initialPassword ? { initialPassword } : {}), concurrency, bmcIntervalMs: interval * 1000,
       journalRoot: ctx.stateDir, runFile, retirePrevious: v['keep-previous'] !== true, newRun: v['new-run'] === true,
       selectionKey: selectionKey(sel), ironicCalls: (uuid) => counts.get(uuid) ?? 0,

@@ -20,7 +20,7 @@
  * | update-ironic: PATCH driver_info (409/503 retried) | new user disabled; entry failed | previous |
  * | ironic-check: driver_info read back names the new user | as update-ironic | previous |
  * | store-current | entry stays pending: the next run finds Ironic on it and finishes | new, proven |
- * | retire-previous (as the new user) | warning; previous user stays enabled | new |
+ * | retire-previous (as the new user; read back disabled, retried on session errors) | not done: entry current, the node reported failed at this step and resumable; the fleet run takes it up again later and the next run finishes it | new |
  * | delete-superseded | warning | new |
  */
 import type { Secret } from '../service/secret.js';
@@ -28,8 +28,8 @@ import { CredentialService } from '../service/credential-service.js';
 import { ServiceError } from '../service/errors.js';
 import { generatePassword } from '../service/password-generator.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
-import type { BmcCredential, BmcEndpoint, BmcProver } from './bmc-proof.js';
-import { SessionUserGuard, sessionUserId, sessionsOf, type BmcAccess, type LoginResult } from './fleet-bmc.js';
+import type { BmcCredential, BmcEndpoint } from './bmc-proof.js';
+import { retireUser, SessionUserGuard, sessionUserId, sessionsOf, type BmcAccess, type LoginResult, type RetireResult } from './fleet-bmc.js';
 import type { IronicNodeView } from './ironic-api.js';
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
 
@@ -53,6 +53,8 @@ export interface OobRecord {
   outcome: 'rotated' | 'failed';
   /** After a failure: whether the node keeps a pending entry the next run resumes (true), or ended rolled back (false). */
   resumable: boolean;
+  /** After a failure at retire-previous: whether it was the session's (the BMC busy or silent), so trying again later may succeed. */
+  retryable?: boolean;
   resumed: boolean;
   failedStep: OobStepName | null;
   error: string | null;
@@ -81,8 +83,6 @@ export interface OobOptions {
   store: SecretStore;
   bmc: BmcEndpoint;
   access: BmcAccess;
-  /** For retiring a user (user list + user disable). */
-  prover: BmcProver;
   /** The credential Ironic holds now, which logged in. */
   current: BmcCredential;
   /** The user to write (the one of the pair Ironic does not hold). */
@@ -99,6 +99,9 @@ export interface OobOptions {
   generate?: () => Secret;
   /** Runs `fn` under the per-BMC pacing gate. */
   paced?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Retirement tries on session errors (each its own session) and the first gap between them, ms; default 3 and 2000. */
+  retireAttempts?: number;
+  retireDelayMs?: number;
   /** A hook for the journal path of this change, called before the engine runs (tests, the bench). */
   now?: () => Date;
   log?: (line: string) => void;
@@ -244,8 +247,7 @@ export async function rotateOutOfBand(o: OobOptions): Promise<OobRecord> {
       mark('store-current', 'failed', (err as Error).message);
     }
 
-    await retire(o, rec, secret, held, storeCurrent, mark, paced);
-    rec.outcome = 'rotated';
+    if (await retire(o, rec, secret, held, storeCurrent, mark, paced, rec.engine.sessionUserId ?? undefined)) rec.outcome = 'rotated';
   } catch (err) {
     const f = err instanceof StepFailure ? err : new StepFailure('store-pending', (err as Error).message);
     rec.failedStep = f.step;
@@ -258,36 +260,75 @@ export async function rotateOutOfBand(o: OobOptions): Promise<OobRecord> {
   return rec;
 }
 
-/** The previous user retired (as the new one), superseded values deleted. */
+/**
+ * Disables `username` logged in as `as`, read back; tried again (a new session
+ * each time, with back-off) while the failure is the session's, not the user's.
+ */
+export async function retireVerified(
+  o: Pick<OobOptions, 'access' | 'bmc' | 'ipmiTimeoutMs' | 'retireAttempts' | 'retireDelayMs'>, as: BmcCredential, username: string,
+  paced: <T>(fn: () => Promise<T>) => Promise<T>, knownId?: number,
+): Promise<RetireResult & { tries: number }> {
+  const attempts = Math.max(1, o.retireAttempts ?? 3);
+  let r: RetireResult | undefined;
+  let sessions = 0;
+  let i = 0;
+  while (i < attempts) {
+    if (i) await new Promise((res) => setTimeout(res, (o.retireDelayMs ?? 2000) * 2 ** (i - 1)));
+    i++;
+    r = await paced(() => retireUser(o.access, o.bmc, as, username, { ...(knownId !== undefined ? { knownId } : {}), ...(o.ipmiTimeoutMs !== undefined ? { timeoutMs: o.ipmiTimeoutMs } : {}) }));
+    sessions += r.sessions;
+    if (r.ok || !r.transient) break;
+  }
+  return { ...(r as RetireResult), sessions, tries: i };
+}
+
+/**
+ * The previous user retired (as the new one), superseded values deleted. False
+ * when the previous user could not be shown disabled: the rotation is then not
+ * done (failed at retire-previous, resumable), whatever else holds.
+ */
 async function retire(
   o: OobOptions, rec: OobRecord, secret: Secret, previous: string, storeCurrent: boolean,
-  mark: (step: OobStepName, status: OobStep['status'], detail: string) => void, paced: <T>(fn: () => Promise<T>) => Promise<T>,
-): Promise<void> {
+  mark: (step: OobStepName, status: OobStep['status'], detail: string) => void, paced: <T>(fn: () => Promise<T>) => Promise<T>, knownId?: number,
+): Promise<boolean> {
   let retired = false;
+  let failure: string | null = null;
   if (o.retirePrevious === false) {
     mark('retire-previous', 'skipped', `${previous} left enabled (keep previous)`);
   } else if (previous === o.nextUsername) {
     mark('retire-previous', 'skipped', 'no previous user');
   } else {
-    const r = await paced(() => o.prover.retire(o.bmc, { username: o.nextUsername, password: secret }, previous));
-    rec.ipmiSessions += 2;
+    const r = await retireVerified(o, { username: o.nextUsername, password: secret }, previous, paced, knownId);
+    rec.ipmiSessions += r.sessions;
+    const tries = r.tries > 1 ? ` (${r.tries} tries)` : '';
     if (r.ok) {
       retired = true;
       rec.applied.push(`previous BMC user ${previous} disabled`);
-      mark('retire-previous', 'ok', r.detail);
+      mark('retire-previous', 'ok', `${r.detail}${tries}`);
     } else {
-      rec.warnings.push(`previous BMC user ${previous} not retired: ${r.detail}`);
-      mark('retire-previous', 'failed', r.detail);
+      failure = `previous BMC user ${previous} not retired${tries}: ${r.detail}`;
+      rec.retryable = r.transient;
+      mark('retire-previous', 'failed', failure);
     }
   }
-  if (!storeCurrent) return;
-  try {
-    const n = await o.store.deleteSuperseded(o.node.uuid, { keep: retired || o.retirePrevious !== false ? 0 : 1 });
-    mark('delete-superseded', 'ok', `${n} superseded or failed value(s) deleted`);
-  } catch (err) {
-    rec.warnings.push(`superseded values not deleted: ${(err as Error).message}`);
-    mark('delete-superseded', 'failed', (err as Error).message);
+  if (storeCurrent) {
+    try {
+      const n = await o.store.deleteSuperseded(o.node.uuid, { keep: retired || o.retirePrevious !== false ? 0 : 1 });
+      mark('delete-superseded', 'ok', `${n} superseded or failed value(s) deleted`);
+    } catch (err) {
+      rec.warnings.push(`superseded values not deleted: ${(err as Error).message}`);
+      mark('delete-superseded', 'failed', (err as Error).message);
+    }
   }
+  if (failure) {
+    // Ironic holds the new, proven credential; only the retirement is missing, and the
+    // next take-up (or run) does it logged in as that credential.
+    rec.failedStep = 'retire-previous';
+    rec.error = failure;
+    rec.resumable = true;
+    return false;
+  }
+  return true;
 }
 
 /** After a failed step, before Ironic holds the new credential: the new user disabled again, the entry failed — or left pending to resume. */
@@ -310,9 +351,9 @@ async function recover(
     return;
   }
   if (rec.failedStep === 'prove' || rec.failedStep === 'update-ironic' || rec.failedStep === 'ironic-check') {
-    // The new user is enabled with a password Ironic does not know: disable it again, logged in as Ironic's user.
-    const r = await s.paced(() => o.prover.retire(o.bmc, o.current, o.nextUsername)).catch((err: Error) => ({ ok: false, detail: err.message }));
-    rec.ipmiSessions += 2;
+    // The new user is enabled with a password Ironic does not know: disable it again, logged in as Ironic's user, read back.
+    const r = await retireVerified(o, o.current, o.nextUsername, s.paced, rec.engine.userId ?? undefined);
+    rec.ipmiSessions += r.sessions;
     if (!r.ok) {
       rec.resumable = true;
       rec.warnings.push(`new BMC user ${o.nextUsername} could not be disabled again (${r.detail}); store entry ${s.entry.id} stays pending and the next run resumes with it`);
@@ -363,9 +404,10 @@ export async function finishCommitted(o: Omit<OobOptions, 'current' | 'nextUsern
     rec.next.secretState = 'current';
     mark('store-current', 'ok', `entry ${entry.id} current`);
     const prev = o.previous;
-    await retire({ ...o, current: { username: entry.username, password: secret }, nextUsername: entry.username }, rec, secret, prev ?? entry.username, true, mark, paced);
-    rec.outcome = 'rotated';
-    rec.resumable = false;
+    if (await retire({ ...o, current: { username: entry.username, password: secret }, nextUsername: entry.username }, rec, secret, prev ?? entry.username, true, mark, paced)) {
+      rec.outcome = 'rotated';
+      rec.resumable = false;
+    }
   } catch (err) {
     const f = err instanceof StepFailure ? err : new StepFailure('prove', (err as Error).message);
     rec.failedStep = f.step;

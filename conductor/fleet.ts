@@ -16,6 +16,10 @@
  *  - otherwise: reported as needing attention, nothing changed.
  *  A BMC that does not answer or has no free session is retried later with
  *  exponential back-off; a refused password is never retried (lock-out).
+ *  A node is reported rotated only when the new user logs in, Ironic holds it
+ *  and the previous user reads back disabled; a rotation whose retirement could
+ *  not be done is taken up again later (only the retirement is left), and a run
+ *  that gives up on it reports it failed and resumable: the next run finishes it.
  *
  * Resumable: the store's pending entry of a node is reused (never a second
  * one), the engine's per-node journal rolls back a change cut short, and the
@@ -23,13 +27,13 @@
  * rotated, so a restarted run skips them and continues with the rest.
  */
 import { constants as fsc } from 'node:fs';
-import { access, open, readFile, rename, unlink } from 'node:fs/promises';
+import { access, open, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Secret } from '../service/secret.js';
-import { endpointFromDriverInfo, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
+import { endpointFromDriverInfo, type BmcEndpoint } from './bmc-proof.js';
 import { BmcGate, type BmcAccess } from './fleet-bmc.js';
-import { finishCommitted, rotateOutOfBand, type OobRecord } from './fleet-oob.js';
+import { finishCommitted, retireVerified, rotateOutOfBand, type OobRecord } from './fleet-oob.js';
 import { IronicApiError, type IronicApi, type IronicNodeView } from './ironic-api.js';
 import { nextUsername, type RotationRecord } from './rotate.js';
 import type { SecretEntry, SecretStore } from './secret-store.js';
@@ -95,12 +99,24 @@ export async function selectNodes(ironic: FleetIronic, sel: FleetSelection): Pro
  * Stops before the first node when the store or the journal directory cannot be
  * written (e.g. a read-only file system, a full disk, a store file of another
  * user): a rotation must be able to record its pending password before the BMC
- * sees it.
+ * sees it. A directory the probe made is removed again when a later check
+ * fails, so a refused run leaves nothing behind.
  */
 export async function checkWritable(store: SecretStore, paths: { storePath?: string; journalRoot: string; runFile: string }): Promise<void> {
+  const made: string[] = [];
+  try {
+    await probeAll(store, paths, made);
+  } catch (err) {
+    for (const d of made.reverse()) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function probeAll(store: SecretStore, paths: { storePath?: string; journalRoot: string; runFile: string }, made: string[]): Promise<void> {
   const probeDir = async (dir: string, what: string): Promise<void> => {
     try {
-      await makeDir(dir);
+      const first = await makeDir(dir);
+      if (first) made.push(first);
       const probe = join(dir, `.write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
       const fh = await open(probe, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       await fh.sync();
@@ -174,7 +190,6 @@ export interface FleetOptions {
   ironic: FleetIronic;
   store: SecretStore;
   access: BmcAccess;
-  prover: BmcProver;
   usernames: readonly [string, string];
   /** The password of the user Ironic logs in as, for nodes the store has no current entry for (the fleet's enrolment password). */
   initialPassword?: Secret;
@@ -254,8 +269,15 @@ function busyReason(n: IronicNodeView): string | null {
   return null;
 }
 
+type TakeUp = Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>;
+
 class Retry extends Error {
-  constructor(readonly kind: 'busy' | 'bmc', message: string) {
+  /**
+   * `final`: what to report if the run gives up on the node (e.g. a rotation
+   * whose previous user is still enabled: failed, resumable); `sessions`: RMCP+
+   * sessions this take-up opened.
+   */
+  constructor(readonly kind: 'busy' | 'bmc', message: string, readonly final?: TakeUp, readonly sessions = 0) {
     super(message);
   }
 }
@@ -279,7 +301,7 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
 
   const results = new Map<string, FleetNodeResult>();
   const progress: FleetProgress = { total: nodes.length, rotated: 0, failed: 0, attention: 0, skipped: 0, remaining: nodes.length, startedAt: Date.now(), finishedHere: 0 };
-  type Item = { node: IronicNodeView; attempt: number; notBefore: number; firstAt: number | null };
+  type Item = { node: IronicNodeView; attempt: number; notBefore: number; firstAt: number | null; sessions: number };
   const queue: Item[] = [];
   for (const n of nodes) {
     const done = theRun.nodes[n.uuid];
@@ -290,12 +312,12 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
       progress.remaining--;
       continue;
     }
-    queue.push({ node: n, attempt: 0, notBefore: 0, firstAt: null });
+    queue.push({ node: n, attempt: 0, notBefore: 0, firstAt: null, sessions: 0 });
   }
   opts.onProgress?.({ ...progress });
 
-  const finish = async (item: Item, r: Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>): Promise<void> => {
-    const full: FleetNodeResult = { ...r, attempts: item.attempt, durationMs: Date.now() - (item.firstAt ?? Date.now()), ironicCalls: opts.ironicCalls?.(item.node.uuid) ?? 0 };
+  const finish = async (item: Item, r: TakeUp): Promise<void> => {
+    const full: FleetNodeResult = { ...r, ipmiSessions: item.sessions + r.ipmiSessions, attempts: item.attempt, durationMs: Date.now() - (item.firstAt ?? Date.now()), ironicCalls: opts.ironicCalls?.(item.node.uuid) ?? 0 };
     results.set(item.node.uuid, full);
     const previous = theRun.nodes[item.node.uuid]?.previous;
     theRun.nodes[item.node.uuid] = { outcome: full.outcome, at: now().toISOString(), path: full.path, ...(previous ? { previous } : {}) };
@@ -336,6 +358,7 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
         const r = await rotateNode(opts, uuid, gate, log, ctx);
         await finish(item, r);
       } catch (err) {
+        if (err instanceof Retry) item.sessions += err.sessions;
         if (err instanceof Retry && item.attempt < backoff.attempts) {
           const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (item.attempt - 1)) * (0.75 + Math.random() * 0.5);
           log(`fleet: ${item.node.name ?? item.node.uuid}: ${err.message}; again in ${Math.round(delay / 1000)} s (take-up ${item.attempt} of ${backoff.attempts})`);
@@ -344,6 +367,10 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
           continue;
         }
         const msg = (err as Error).message;
+        if (err instanceof Retry && err.final) {
+          await finish(item, { ...err.final, detail: `${err.final.detail} (gave up after ${item.attempt} take-ups; the next run finishes it)` });
+          continue;
+        }
         const held = await opts.ironic.node(item.node.uuid).then((n) => (typeof n.driver_info.ipmi_username === 'string' ? n.driver_info.ipmi_username : null)).catch(() => null);
         await finish(item, {
           node: item.node.name ?? item.node.uuid, uuid: item.node.uuid, path: 'none',
@@ -378,7 +405,7 @@ export async function runFleet(opts: FleetOptions, nodes: readonly IronicNodeVie
 const CLEANABLE = ['manageable', 'available'];
 
 /** One take-up of one node: decides the path and runs it; throws Retry to be queued again. */
-async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: (l: string) => void, run: RunContext): Promise<Omit<FleetNodeResult, 'attempts' | 'durationMs' | 'ironicCalls'>> {
+async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: (l: string) => void, run: RunContext): Promise<TakeUp> {
   let node: IronicNodeView;
   try {
     node = await opts.ironic.node(uuid);
@@ -412,10 +439,10 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
     if (pending && pending.entry.username === held) {
       const prev = run.previous && run.previous !== held ? run.previous : current && current.entry.username !== held ? current.entry.username : nextUsername(opts.usernames, held);
       const rec = await finishCommitted({
-        node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access, prover: opts.prover, journalDir, paced, pending, previous: prev,
+        node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access, journalDir, paced, pending, previous: prev,
         ...(opts.retirePrevious !== undefined ? { retirePrevious: opts.retirePrevious } : {}), log,
       });
-      return { ...base, path: 'out-of-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed', detail: rec.outcome === 'rotated' ? `finished a rotation an earlier run had committed (${held})` : `${rec.failedStep}: ${rec.error}`, ipmiSessions: rec.ipmiSessions, resumable: rec.resumable, ironicUser: held, record: rec };
+      return retireLeft({ ...base, path: 'out-of-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed', detail: rec.outcome === 'rotated' ? `finished a rotation an earlier run had committed (${held})` : `${rec.failedStep}: ${rec.error}`, ipmiSessions: rec.ipmiSessions, resumable: rec.resumable, ironicUser: held, record: rec });
     }
     const next = nextUsername(opts.usernames, held);
     if (pending && pending.entry.username !== next) {
@@ -427,14 +454,17 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
     if (!pending && current && current.entry.username === held && run.previous && run.previous !== held && Date.parse(current.entry.updatedAt) >= Date.parse(run.startedAt)) {
       // Rotated earlier in this run, and stopped before its record: only the previous user's retirement may be missing.
       let detail = `rotated earlier in this run (${run.previous} → ${held}, entry ${current.entry.id} current since ${current.entry.updatedAt})`;
-      let sessions = 0;
-      if (opts.retirePrevious !== false) {
-        const r = await paced(() => opts.prover.retire(bmc, { username: held, password: current.secret }, run.previous as string));
-        sessions = 2;
-        detail += r.ok ? `; previous user ${run.previous} retired now (${r.detail})` : `; previous user ${run.previous} not retired: ${r.detail}`;
+      try {
+        if (opts.retirePrevious === false) return { ...base, path: 'out-of-band', outcome: 'rotated', detail, ipmiSessions: 0, resumable: false };
+        const r = await retireVerified({ access: opts.access, bmc }, { username: held, password: current.secret }, run.previous, paced);
+        if (r.ok) return { ...base, path: 'out-of-band', outcome: 'rotated', detail: `${detail}; previous user ${run.previous} retired now (${r.detail})`, ipmiSessions: r.sessions, resumable: false };
+        detail += `; retire-previous: previous BMC user ${run.previous} not retired: ${r.detail}`;
+        const final: TakeUp = { ...base, path: 'out-of-band', outcome: r.transient ? 'failed' : 'needs-attention', detail, ipmiSessions: 0, resumable: true };
+        if (r.transient) throw new Retry('bmc', detail, final, r.sessions);
+        return { ...final, ipmiSessions: r.sessions };
+      } finally {
+        current.secret.dispose();
       }
-      current.secret.dispose();
-      return { ...base, path: 'out-of-band', outcome: 'rotated', detail, ipmiSessions: sessions, resumable: false };
     }
     const known: Secret | undefined = current && current.entry.username === held ? current.secret : opts.initialPassword;
     let why: string;
@@ -443,16 +473,16 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
       if (probe.verdict === 'ok') {
         if (run.previous === undefined || !pending) await run.noteStarted(held);
         const rec = await rotateOutOfBand({
-          node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access, prover: opts.prover,
+          node, ironic: opts.ironic, store: opts.store, bmc, access: opts.access,
           current: { username: held, password: known }, nextUsername: next, journalDir, paced,
           ...(pending ? { pending } : {}), ...(opts.retirePrevious !== undefined ? { retirePrevious: opts.retirePrevious } : {}), log,
         });
         const ironicUser = rec.current.username;
-        return {
+        return retireLeft({
           ...base, path: 'out-of-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed',
           detail: rec.outcome === 'rotated' ? `${held} → ${next}${rec.warnings.length ? ` (${rec.warnings.length} warning(s))` : ''}` : `${rec.failedStep}: ${rec.error}${rec.resumable ? ' (resumable: the next run continues it)' : ' (rolled back)'}`,
           ipmiSessions: rec.ipmiSessions + 1, resumable: rec.resumable, ironicUser, record: rec,
-        };
+        });
       }
       if (probe.verdict === 'busy' || probe.verdict === 'unreachable') throw new Retry('bmc', `BMC ${bmc.host}:${bmc.port}: ${probe.detail}`);
       why = `the credential Ironic holds (${held}, password from ${current && current.entry.username === held ? 'the store' : 'the initial password'}) does not log in: ${probe.detail}`;
@@ -462,6 +492,13 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
     if (opts.inBand && CLEANABLE.includes(node.provision_state)) {
       if (run.previous === undefined || !pending) await run.noteStarted(held);
       const rec = await opts.inBand(node, pending && pending.entry.username === next ? pending : undefined);
+      const unretired = rec.outcome === 'rotated' ? rec.steps.find((st) => st.step === 'retire-previous' && st.status === 'failed') : undefined;
+      if (unretired) {
+        // The clean rotated it but the previous user is still enabled: not done. The next
+        // take-up finds the new entry current and only retires (out-of-band, read back).
+        const detail = `in-band (manual clean): ${held} → ${rec.next.username}; retire-previous: previous BMC user ${held} not retired: ${unretired.detail}`;
+        throw new Retry('bmc', detail, { ...base, path: 'in-band', outcome: 'failed', detail, ipmiSessions: 0, resumable: true, ironicUser: rec.current.username, record: rec }, 1);
+      }
       return {
         ...base, path: 'in-band', outcome: rec.outcome === 'rotated' ? 'rotated' : 'failed',
         detail: rec.outcome === 'rotated' ? `in-band (manual clean): ${held} → ${rec.next.username}; ${why}` : `in-band ${rec.failedStep}: ${rec.error}`,
@@ -476,4 +513,17 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
   } finally {
     if (pending) pending.secret.dispose();
   }
+}
+
+/**
+ * A rotation done but for the previous user's retirement (the BMC busy or
+ * silent when it was disabled): taken up again later in this run, which then
+ * only retires; reported failed (resumable) if the run gives up. An answer that
+ * waiting will not change (no such user, the never-lock-out rule) needs attention.
+ */
+function retireLeft(r: TakeUp): TakeUp {
+  const rec = r.record as OobRecord | undefined;
+  if (r.outcome !== 'failed' || rec?.failedStep !== 'retire-previous') return r;
+  if (rec.retryable) throw new Retry('bmc', r.detail, { ...r, ipmiSessions: 0 }, r.ipmiSessions);
+  return { ...r, outcome: 'needs-attention' };
 }

@@ -51,7 +51,7 @@ export interface JournalRecord {
  * tried at most once, so the walk ends after as many steps as the path has
  * components, and the kernel's own error is what the caller sees.
  */
-export async function makeDir(dir: string): Promise<void> {
+export async function makeDir(dir: string): Promise<string | undefined> {
   const target = resolve(dir);
   const missing: string[] = [];
   for (let d = target; ; d = dirname(d)) {
@@ -63,13 +63,17 @@ export async function makeDir(dir: string): Promise<void> {
       missing.push(d);
     }
   }
+  // Like mkdir's recursive form, resolves with the first directory this call created.
+  let first: string | undefined;
   for (const d of missing.reverse()) {
     try {
       await mkdir(d, { mode: 0o700 });
+      first ??= d;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   }
+  return first;
 }
 
 /**

@@ -3,7 +3,7 @@
  * with 10 active `ipmi` nodes (power interface ipmitool to those BMCs), the
  * file store, the rotator run as its own process; the fleet rotated twice with
  * faults (test/harness/fleet-scenario.ts): a BMC stopped (SIGSTOP) mid-change,
- * a wrong current password, Ironic refusing a PATCH, a node reserved by
+ * a BMC stopped as the previous user is retired, a wrong current password, Ironic refusing a PATCH, a node reserved by
  * another conductor, and the rotator killed (SIGKILL) mid-run and started
  * again. Asserts outcomes only; the figures are bench/fleet.ts's.
  *
@@ -76,7 +76,7 @@ describe('conductor rotate --all: a fleet on the real Ironic, rotated twice with
   it('rotates every node whose credential logs in; the new user logs in and the previous one does not', () => {
     for (const r of report.rounds) {
       for (const c of r.checks) {
-        if (c.fault === 'wrong' || (r.round === 1 && (c.fault === 'patch' || c.fault === 'stop'))) continue;
+        if (c.fault === 'wrong' || (r.round === 1 && (c.fault === 'patch' || c.fault === 'stop' || c.fault === 'retire'))) continue;
         assert.notEqual(c.previousLogsIn, null, `round ${r.round} ${c.node}: not rotated (Ironic still ${c.ironicUser})`);
         assert.equal(c.previousLogsIn, false, `round ${r.round} ${c.node}: the previous user still logs in`);
       }
@@ -84,6 +84,35 @@ describe('conductor rotate --all: a fleet on the real Ironic, rotated twice with
     // Round 2 rotates everything but the node whose password the rotator does not know.
     const r2 = report.rounds[1]!;
     for (const c of r2.checks) if (c.fault !== 'wrong') assert.notEqual(c.previousLogsIn, null, `${c.node} not rotated in round 2`);
+  });
+
+  it('reports a node rotated only when the BMC agrees: Ironic\'s user logs in and the previous user does not', () => {
+    for (const r of report.rounds) {
+      for (const res of r.results) {
+        if (res.outcome !== 'rotated' && res.outcome !== 'skipped') continue;
+        const c = r.checks.find((x) => x.node === res.node)!;
+        assert.equal(c.ironicLogsIn, true, `round ${r.round} ${c.node}: reported ${res.outcome} (${res.detail}), but Ironic's ${c.ironicUser} does not log in`);
+        assert.notEqual(c.previousLogsIn, null, `round ${r.round} ${c.node}: reported ${res.outcome} (${res.detail}), but Ironic still holds ${c.ironicUser}`);
+        assert.equal(c.previousLogsIn, false, `round ${r.round} ${c.node}: reported ${res.outcome} (${res.detail}), but the previous user still logs in`);
+      }
+    }
+  });
+
+  it('a BMC stopped as the previous user is retired: not reported rotated before the previous user reads back disabled; finished by the next run at the latest', () => {
+    const name = Object.keys(report.faults).find((k) => kindOf(k) === 'retire')!;
+    assert.ok(report.rounds[0]!.stoppedAt[name] !== undefined, 'the BMC was stopped as the retirement began');
+    const res1 = report.rounds[0]!.results.find((x) => x.node === name)!;
+    const c1 = report.rounds[0]!.checks.find((x) => x.node === name)!;
+    assert.equal(c1.ironicLogsIn, true);
+    if (res1.outcome === 'rotated' || res1.outcome === 'skipped') assert.equal(c1.previousLogsIn, false, res1.detail);
+    else {
+      assert.equal(res1.outcome, 'failed', res1.detail);
+      assert.equal(res1.resumable, true);
+      assert.match(res1.detail, /retire-previous/);
+    }
+    const c2 = report.rounds[1]!.checks.find((x) => x.node === name)!;
+    assert.notEqual(c2.previousLogsIn, null);
+    assert.equal(c2.previousLogsIn, false);
   });
 
   it('a node reserved by another conductor is retried later, not fought over', () => {

@@ -5,6 +5,10 @@
  * Faults (about 10 % of the nodes, at least one of each kind):
  *  - stop: the node's ipmi_sim is SIGSTOPped the moment the engine's journal
  *    for it appears (mid-change), and continued `stopForMs` later;
+ *  - retire: the node's ipmi_sim is SIGSTOPped the moment the rotator logs
+ *    the node's new entry current (Ironic on the new user, the previous user's
+ *    retirement next), and continued `stopForMs` later: what a loaded BMC's
+ *    session timeouts do to the last step;
  *  - wrong: Ironic and the BMC hold another password than the one the
  *    rotator is given (its current credential does not log in; the node is
  *    active, so it cannot be cleaned in-band);
@@ -23,7 +27,7 @@ import type { OobRecord } from '../../conductor/fleet-oob.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import { FleetLab, type LabNode, type RunResult } from './fleet-lab.js';
 
-export type FaultKind = 'stop' | 'wrong' | 'patch' | 'locked';
+export type FaultKind = 'stop' | 'wrong' | 'patch' | 'locked' | 'retire';
 
 export interface ScenarioOptions {
   n: number;
@@ -74,7 +78,7 @@ export interface ScenarioReport {
 }
 
 export function faultPlan(n: number): Map<number, FaultKind> {
-  const kinds: FaultKind[] = ['stop', 'wrong', 'patch', 'locked'];
+  const kinds: FaultKind[] = ['stop', 'wrong', 'patch', 'locked', 'retire'];
   const count = Math.max(kinds.length, Math.round(n / 10));
   const plan = new Map<number, FaultKind>();
   for (let k = 0; k < count; k++) {
@@ -173,6 +177,19 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       mkdirSync(lab.journalRoot, { recursive: true, mode: 0o700 });
       watcher = watch(lab.journalRoot, () => watchStops());
     }
+    // The rotator logs `rotate NAME: store-current ok` right before it retires the previous user.
+    const watchRetire = (all: string): void => {
+      if (round !== 1) return;
+      for (const n of lab.nodes) {
+        if (faultOf(n) !== 'retire' || stoppedAt[n.name] !== undefined) continue;
+        if (all.includes(`rotate ${n.name}: store-current ok`)) {
+          n.sim.pause();
+          stoppedAt[n.name] = Date.now() - since;
+          log(`round 1: ${n.name}'s BMC stopped (SIGSTOP) as its previous user was to be retired`);
+          timers.push(setTimeout(() => n.sim.resume(), stopFor));
+        }
+      }
+    };
     const runs: RoundReport['runs'] = [];
     let last: RunResult | undefined;
     if (round === 1) {
@@ -183,6 +200,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
         onStart: (c) => (child = c),
         watch: watchStops,
         onStderr: (all) => {
+          watchRetire(all);
           if (killed) return;
           const rotated = (all.match(/store-current ok/g) ?? []).length;
           if (rotated >= Math.ceil(opts.n * 0.4)) {
@@ -194,7 +212,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       });
       opts.onRun?.(round, first);
       runs.push({ code: first.code, signal: first.signal, wallMs: first.wallMs, peakRssKiB: first.peakRssKiB, killed, resumed: null });
-      last = await lab.rotate(args, { watch: watchStops });
+      last = await lab.rotate(args, { watch: watchStops, onStderr: watchRetire });
     } else {
       last = await lab.rotate(args);
     }
