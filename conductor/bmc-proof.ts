@@ -31,7 +31,11 @@ export interface ProofResult {
 export interface BmcProver {
   prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult>;
   /** Disables the user named `username`, logged in as `as`. */
-  retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number }>;
+  /**
+   * Disables the user named `username`, logged in as `as`. `transient` false:
+   * waiting will not change the answer (no such user, the last administrator).
+   */
+  retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number; transient?: boolean }>;
   /** Reads the chassis power state (§28.2 Get Chassis Status), a read that changes nothing. */
   powerStatus?(bmc: BmcEndpoint, cred: BmcCredential): Promise<{ ok: boolean; state?: 'power on' | 'power off'; detail: string }>;
 }

@@ -18,7 +18,7 @@ import { checkWireParams, SECOND_USER_SUFFIX } from '../service/credential-contr
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseCommand, UsageError, type Parsed } from '../service/cli-args.js';
-import { IpmitoolProver } from './bmc-proof.js';
+import { conductorProver } from './fleet-bmc.js';
 import { IronicApi } from './ironic-api.js';
 import { conductorLog } from './log.js';
 import { rotate } from './rotate.js';
@@ -115,7 +115,7 @@ async function rotateMain(parsed: Parsed<typeof ROTATE.options>, io: CliIo, flee
   const ironic = new IronicApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) });
   const record = await rotate({
     node, ironic, store,
-    prover: new IpmitoolProver(v.ipmitool ? { ipmitoolPath: v.ipmitool } : {}),
+    prover: conductorProver(v.ipmitool),
     usernames: [userA, userB],
     retirePrevious: !v['keep-previous'],
     cleanTimeoutMs: cleanTimeout * 1000,

@@ -17,7 +17,7 @@ import { BmcReader } from '../service/bmc-reader.js';
 import { ServiceError } from '../service/errors.js';
 import { silentLogger } from '../service/logger.js';
 import { UserAdmin } from '../service/user-admin.js';
-import type { BmcCredential, BmcEndpoint } from './bmc-proof.js';
+import { IpmitoolProver, type BmcCredential, type BmcEndpoint, type BmcProver, type ProofResult } from './bmc-proof.js';
 
 /**
  * What one RMCP+ login attempt told us:
@@ -279,4 +279,35 @@ export async function retireUser(
   } finally {
     await transport?.close().catch(() => undefined);
   }
+}
+
+/**
+ * ipmitool's proof and power read, with the retirement done by the engine
+ * ({@link retireUser}: one session as the new user, the session's own user and
+ * the last administrator never disabled, the result read back, §22.27). A bare
+ * `ipmitool user disable` exits 0 without saying whether the BMC holds the
+ * change; a rotation must not call the previous user retired on that.
+ */
+export class VerifiedRetireProver implements BmcProver {
+  constructor(private readonly inner: BmcProver, private readonly access: BmcAccess, private readonly opts: { timeoutMs?: number } = {}) {}
+
+  prove(bmc: BmcEndpoint, cred: BmcCredential): Promise<ProofResult> {
+    return this.inner.prove(bmc, cred);
+  }
+
+  powerStatus(bmc: BmcEndpoint, cred: BmcCredential): Promise<{ ok: boolean; state?: 'power on' | 'power off'; detail: string }> {
+    if (!this.inner.powerStatus) return Promise.resolve({ ok: false, detail: 'no power status reader' });
+    return this.inner.powerStatus(bmc, cred);
+  }
+
+  async retire(bmc: BmcEndpoint, as: BmcCredential, username: string): Promise<{ ok: boolean; detail: string; userId?: number; transient?: boolean }> {
+    const r = await retireUser(this.access, bmc, as, username, this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {});
+    return { ok: r.ok, detail: r.detail, transient: r.transient, ...(r.userId !== undefined ? { userId: r.userId } : {}) };
+  }
+}
+
+/** The prover the conductor's commands use: ipmitool for proofs, the engine for retirements. */
+export function conductorProver(ipmitoolPath?: string): BmcProver {
+  const o = ipmitoolPath ? { ipmitoolPath } : {};
+  return new VerifiedRetireProver(new IpmitoolProver(o), new IpmitoolBmcAccess(o));
 }

@@ -8,8 +8,7 @@ import { constants as fsc } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Secret } from '../service/secret.js';
-import { IpmitoolProver } from './bmc-proof.js';
-import { IpmitoolBmcAccess } from './fleet-bmc.js';
+import { conductorProver, IpmitoolBmcAccess } from './fleet-bmc.js';
 import { checkWritable, FleetUsageError, runFleet, selectionKey, selectNodes, type FleetNodeResult, type FleetProgress, type FleetResult, type FleetSelection } from './fleet.js';
 import { IronicApi, type FetchLike } from './ironic-api.js';
 import { rotate } from './rotate.js';
@@ -119,7 +118,7 @@ export async function fleetMain(positionals: readonly string[], v: Values, ctx: 
       selectionKey: selectionKey(sel), ironicCalls: (uuid) => counts.get(uuid) ?? 0,
       ...(v['no-in-band'] ? {} : {
         inBand: (node, pending) => rotate({
-          node: node.uuid, ironic, store: ctx.store, prover: new IpmitoolProver(ipmitoolPath ? { ipmitoolPath } : {}), usernames: ctx.usernames,
+          node: node.uuid, ironic, store: ctx.store, prover: conductorProver(ipmitoolPath), usernames: ctx.usernames,
           retirePrevious: v['keep-previous'] !== true, cleanTimeoutMs: ctx.cleanTimeoutMs, allowPlainArgs: v['allow-plain-args'] === true,
           ...(ctx.agentCertificate !== undefined ? { agentCertificate: ctx.agentCertificate } : {}), ...(pending ? { pending } : {}),
           log: (line) => !tty && io.stderr(line + '\n'),

@@ -492,7 +492,7 @@ async function rotateNode(opts: FleetOptions, uuid: string, gate: BmcGate, log: 
     if (opts.inBand && CLEANABLE.includes(node.provision_state)) {
       if (run.previous === undefined || !pending) await run.noteStarted(held);
       const rec = await opts.inBand(node, pending && pending.entry.username === next ? pending : undefined);
-      const unretired = rec.outcome === 'rotated' ? rec.steps.find((st) => st.step === 'retire-previous' && st.status === 'failed') : undefined;
+      const unretired = rec.outcome === 'rotated' || rec.failedStep === 'retire-previous' ? rec.steps.find((st) => st.step === 'retire-previous' && st.status === 'failed') : undefined;
       if (unretired) {
         // The clean rotated it but the previous user is still enabled: not done. The next
         // take-up finds the new entry current and only retires (out-of-band, read back).

@@ -45,8 +45,11 @@
  *     Failure: Ironic holds the new, proven credential; the store still has
  *     it as *pending*, so it is not lost; the previous user stays enabled.
  *  9. retire-previous — disable the previous user over lanplus, logged in as
- *     the new one. Failure: a warning; the previous user stays enabled (no
- *     lock-out possible: Ironic no longer uses it).
+ *     the new one, and read it back; a busy or silent BMC is tried again with
+ *     back-off. Failure: the rotation fails at this step (the previous
+ *     password may still log in), nothing is rolled back (Ironic's new
+ *     credential is proven and current) and the next rotation, which writes
+ *     to that user, retires its password.
  * 10. delete-superseded — drop superseded values from the store (kept when
  *     the previous user could not be retired, since it still logs in).
  * 11. return-node — `provide` back to `available` if that is where it was.
@@ -108,6 +111,10 @@ export interface RotateOptions {
   privilege?: 'administrator' | 'operator';
   /** Disable the previous user once the new one is current (default true). */
   retirePrevious?: boolean;
+  /** Tries at retiring the previous user when the failure may pass (the BMC busy or silent), default 3. */
+  retireAttempts?: number;
+  /** Back-off before the second try, doubled each time, default 2 s. */
+  retireDelayMs?: number;
   /** Default: the first BMC-safe policy (16 characters, fits every BMC). */
   generate?: () => Secret;
   /** The clean (reboot, agent, step, power off), default 30 min. */
@@ -300,16 +307,29 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
     rec.next.secretState = 'current';
 
     let retired = false;
+    let unretired: string | null = null;
     if (opts.retirePrevious === false || !held || held === username) {
       mark('retire-previous', 'skipped', opts.retirePrevious === false ? 'asked to keep the previous user' : 'no previous user to retire');
     } else {
-      const r = await opts.prover.retire(bmc, { username, password: secret }, held);
+      // A rotation after a leak exists to make the previous password useless:
+      // the previous user must read back disabled before the node is called
+      // rotated. A busy or silent BMC is tried again with back-off.
+      const attempts = Math.max(1, opts.retireAttempts ?? 3);
+      let r: Awaited<ReturnType<BmcProver['retire']>> = { ok: false, detail: 'not tried' };
+      let tries = 0;
+      for (let delay = opts.retireDelayMs ?? 2000; tries < attempts; delay *= 2) {
+        tries++;
+        r = await opts.prover.retire(bmc, { username, password: secret }, held);
+        if (r.ok || r.transient === false || tries >= attempts) break;
+        log(`rotate ${opts.node}: retire-previous: ${r.detail}; trying again in ${delay} ms`);
+        await new Promise((res) => setTimeout(res, delay));
+      }
       if (r.ok) {
         retired = true;
         rec.applied.push(`previous BMC user ${held} disabled`);
-        mark('retire-previous', 'ok', r.detail);
+        mark('retire-previous', 'ok', `${r.detail}${tries > 1 ? ` (try ${tries})` : ''}`);
       } else {
-        rec.warnings.push(`previous BMC user ${held} is still enabled (${r.detail}); the next rotation overwrites it`);
+        unretired = `previous BMC user ${held} is still enabled after ${tries} tr${tries === 1 ? 'y' : 'ies'} (${r.detail}); Ironic logs in as ${username}, proven; rotate again to overwrite ${held}'s password`;
         mark('retire-previous', 'failed', r.detail);
       }
     }
@@ -332,7 +352,14 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
         mark('return-node', 'failed', (err as Error).message);
       }
     }
-    rec.outcome = 'rotated';
+    if (unretired) {
+      // Not rolled back: Ironic's new credential is proven and current. The
+      // rotation failed at its last purpose, retiring the previous password.
+      rec.failedStep = 'retire-previous';
+      rec.error = unretired;
+    } else {
+      rec.outcome = 'rotated';
+    }
   } catch (err) {
     const f = err instanceof StepFailure ? err : new StepFailure('read-node', (err as Error).message);
     rec.failedStep = f.step;

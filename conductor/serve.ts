@@ -12,7 +12,7 @@ import type { Parsed } from '../service/cli-args.js';
 import { helpOf, SERVE } from './commands.js';
 import { Secret } from '../service/secret.js';
 import { envToken, stateDir, storeFromOptions, writeRecord } from './options.js';
-import { IpmitoolProver } from './bmc-proof.js';
+import { conductorProver } from './fleet-bmc.js';
 import { DiscoveryService } from './discovery-service.js';
 import { startDiscoveryServer, writeDiscoveryRecord } from './discovery-server.js';
 import { IronicApi } from './ironic-api.js';
@@ -89,7 +89,7 @@ export async function serveMain(parsed: Parsed<typeof SERVE.options>, io: ServeI
 
   const it = envToken(io.env, 'IRONIC_AUTH_TOKEN');
   const log = conductorLog(io.stderr, io.env, { module: 'serve' });
-  const prover = new IpmitoolProver(v.ipmitool ? { ipmitoolPath: v.ipmitool } : {});
+  const prover = conductorProver(v.ipmitool);
   const discovery = new DiscoveryService({
     ironic: new IronicEnrollApi({ url: v['ironic-url'], ...(it ? { token: it } : {}) }),
     store, prover, usernames: [userA, userB], bmcPort, cipherSuite: v['ipmi-cipher-suite'] as string,

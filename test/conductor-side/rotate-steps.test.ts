@@ -95,12 +95,16 @@ class FakeIronic implements IronicPort {
 class FakeProver implements BmcProver {
   proveOk = true;
   retireOk = true;
+  retireTransient = true;
+  retireFailures = 0;
+  retireCalls = 0;
   readonly retired: string[] = [];
   async prove(_b: BmcEndpoint, _c: BmcCredential) {
     return { ok: this.proveOk, detail: this.proveOk ? 'ok' : 'Unable to establish IPMI v2 / RMCP+ session', attempts: this.proveOk ? 1 : 3 };
   }
   async retire(_b: BmcEndpoint, _as: BmcCredential, username: string) {
-    if (!this.retireOk) return { ok: false, detail: 'user disable 3: Insufficient privilege level' };
+    this.retireCalls++;
+    if (!this.retireOk || this.retireFailures-- > 0) return { ok: false, detail: 'user disable 3: no response from the BMC', transient: this.retireTransient };
     this.retired.push(username);
     return { ok: true, detail: `user 3 (${username}) disabled`, userId: 3 };
   }
@@ -248,15 +252,41 @@ describe('rotate(): step order and failure points', () => {
     assert.equal((await store.getSecret(UUID, pending?.id as string)).reveal(), ironic.n.driver_info.ipmi_password, 'the password Ironic uses is in the store');
   });
 
-  it('the previous user cannot be retired: rotated with a warning, its value kept', async () => {
+  it('the previous user cannot be retired: the rotation fails at retire-previous, nothing rolled back, its value kept', async () => {
+    // A rotation after a leak exists to make the previous password useless: not
+    // "rotated" while the previous user may still log in.
     const ironic = new FakeIronic();
     const store = await seeded();
     const prover = new FakeProver();
     prover.retireOk = false;
-    const rec = await rotate(base(ironic, store, prover));
+    const rec = await rotate({ ...base(ironic, store, prover), retireDelayMs: 1 });
+    assert.equal(rec.outcome, 'failed');
+    assert.equal(rec.failedStep, 'retire-previous');
+    assert.match(rec.error ?? '', /previous BMC user ironic is still enabled after 3 tries/);
+    assert.equal(prover.retireCalls, 3, 'a busy or silent BMC is tried again');
+    assert.deepEqual(rec.rolledBack, [], 'Ironic keeps the new, proven credential');
+    assert.equal(ironic.n.driver_info.ipmi_username, 'ironic_b');
+    assert.deepEqual((await store.history(UUID)).map((e) => e.state), ['superseded', 'current'], 'the previous value is kept: it still logs in');
+  });
+
+  it('a retirement refused for good (no such user, last administrator) is not tried again', async () => {
+    const ironic = new FakeIronic();
+    const prover = new FakeProver();
+    prover.retireOk = false;
+    prover.retireTransient = false;
+    const rec = await rotate({ ...base(ironic, await seeded(), prover), retireDelayMs: 1 });
+    assert.equal(rec.failedStep, 'retire-previous');
+    assert.equal(prover.retireCalls, 1);
+  });
+
+  it('a retirement that succeeds on its second try is a rotation', async () => {
+    const ironic = new FakeIronic();
+    const prover = new FakeProver();
+    prover.retireFailures = 1;
+    const rec = await rotate({ ...base(ironic, await seeded(), prover), retireDelayMs: 1 });
     assert.equal(rec.outcome, 'rotated');
-    assert.ok(rec.warnings.some((w) => /ironic is still enabled/.test(w)));
-    assert.deepEqual((await store.history(UUID)).map((e) => e.state), ['superseded', 'current']);
+    assert.match(rec.steps.find((st) => st.step === 'retire-previous')?.detail ?? '', /try 2/);
+    assert.deepEqual(prover.retired, ['ironic']);
   });
 
   it('no record or log line holds a password', async () => {
