@@ -4,7 +4,12 @@
  * ipmitool to those BMCs) deployed to `active` with the fake deploy interface,
  * a file store, and an HTTP relay in front of Ironic that counts API calls
  * per node and injects the faults a fleet meets (Ironic refusing a PATCH, a
- * node locked by another conductor). The rotator runs as its own process
+ * node locked by another conductor). Optionally one more node for the
+ * in-band path (`inBandNode`): `manageable`, its BMC an ipmi_sim whose power-on
+ * starts this repo's agent (`inband-agent serve`, vm-codec backend to that
+ * ipmi_sim) against the real Ironic, as a ramdisk's ironic-python-agent does;
+ * Ironic and the BMC hold a password the rotator is not given, so only a
+ * manual clean can rotate it. The rotator runs as its own process
  * (`bin/inband-agent.js conductor rotate`), so it can be killed and started
  * again like an operator's run.
  *
@@ -18,11 +23,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSecretStore } from '../../conductor/file-store.js';
-import { Ironic, type IronicNode } from './ironic.js';
+import { freeLoopbackPort, Ironic, startNodeBmc, type IronicNode } from './ironic.js';
 import { LOOPBACK, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 import { lanplusLogin } from './lanplus.js';
-import { recordSecret } from '../helpers/secrets.js';
-import { projectRoot } from './e2e.js';
+import { recordSecret, testLogDir } from '../helpers/secrets.js';
+import { projectRoot, sh } from './e2e.js';
 
 // The project's root, as every end-to-end file finds it.
 export { projectRoot };
@@ -31,14 +36,22 @@ export const INITIAL_USER = 'admin';
 export const INITIAL_PASSWORD = 'fleet-init-pw1';
 /** What a "wrong current password" node really has (the rotator is given INITIAL_PASSWORD). */
 export const OTHER_PASSWORD = 'fleet-other-pw2';
+/** What the in-band node's BMC and Ironic hold: a password lost to the rotator (neither in the store nor given). */
+export const LOST_PASSWORD = 'fleet-lost-pw3';
+export const IN_BAND_NODE = 'fleet-inband';
+
+/** What the lab and the scenario do with a node's BMC (an ipmi_sim, or the in-band node's, which starts the agent on power-on). */
+export type LabBmc = Pick<IpmiSim, 'lanPort' | 'pause' | 'resume' | 'stop'>;
 
 export interface LabNode {
   index: number;
   name: string;
   uuid: string;
-  sim: IpmiSim;
+  sim: LabBmc;
   /** The password the BMC and Ironic were enrolled with. */
   enrolledPassword: string;
+  /** The in-band node: `manageable`, its power-on boots the agent; its agent's log. */
+  inBand?: { agentLog: string };
 }
 
 export interface RelayFaults {
@@ -80,10 +93,11 @@ export class FleetLab {
     return join(this.dir, 'state', 'journals');
   }
 
-  static async start(opts: { n: number; wrongPassword?: readonly number[]; log?: (l: string) => void }): Promise<FleetLab> {
+  static async start(opts: { n: number; wrongPassword?: readonly number[]; inBandNode?: boolean; log?: (l: string) => void }): Promise<FleetLab> {
     const log = opts.log ?? (() => undefined);
     recordSecret(INITIAL_PASSWORD);
     recordSecret(OTHER_PASSWORD);
+    recordSecret(LOST_PASSWORD);
     const dir = await mkdtemp(join(tmpdir(), 'fleet-lab-'));
     // Enough API and conductor threads for a rotator's concurrency; sqlite as Ironic ships it.
     const ironic = await Ironic.start({ extraConf: '\n[conductor]\nworkers_pool_size = 100\nperiodic_max_workers = 4\n' });
@@ -145,6 +159,11 @@ export class FleetLab {
         nodes.push(...made);
       }
       log(`fleet lab: ${opts.n} nodes enrolled and active in Ironic in ${Date.now() - t1} ms`);
+      if (opts.inBandNode) {
+        const t2 = Date.now();
+        nodes.push(await enrollInBandNode(ironic, dir, opts.n));
+        log(`fleet lab: ${IN_BAND_NODE} enrolled and manageable in ${Date.now() - t2} ms`);
+      }
       const lab = new FleetLab(ironic, nodes, dir);
       await lab.startRelay();
       return lab;
@@ -262,6 +281,18 @@ export class FleetLab {
     return { username, password, source: `store ${e.state}` };
   }
 
+  /** Sets (reason given) or lifts Ironic's maintenance flag on a node: an operator's hold. */
+  async hold(n: LabNode, reason: string | null): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const r = reason === null
+        ? await this.ironic.api('DELETE', `/v1/nodes/${n.uuid}/maintenance`)
+        : await this.ironic.api('PUT', `/v1/nodes/${n.uuid}/maintenance`, { reason });
+      if (r.status === 202) return;
+      if (r.status !== 409 || attempt > 40) throw new Error(`maintenance ${reason === null ? 'off' : 'on'} (${n.name}): ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+
   async login(n: LabNode, username: string, password: string): Promise<boolean> {
     return (await lanplusLogin({ host: LOOPBACK, port: n.sim.lanPort, user: username, password, timeoutMs: 15_000 })).ok;
   }
@@ -291,6 +322,39 @@ export class FleetLab {
     for (const n of this.nodes) await n.sim.stop();
     await this.ironic.stop();
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The in-band node, as test/conductor-side/rotate-ironic.test.ts runs one: an
+ * ipmi_sim whose chassis power-on starts `inband-agent serve` (Ironic's reboot
+ * at the start of a clean boots the "ramdisk", its power-off at the end stops
+ * it); the agent looks itself up in Ironic by this machine's MACs (the node's
+ * ports, so the lab holds one such node at most) and sets BMC users in-band
+ * through the vm-codec backend to this ipmi_sim. Enrolled with the `ipmi`
+ * hardware type (ipxe boot, direct deploy) and taken to `manageable`.
+ */
+async function enrollInBandNode(ironic: Ironic, dir: string, index: number): Promise<LabNode> {
+  const port = await freeLoopbackPort();
+  const agentLog = join(testLogDir() ?? dir, `fleet-inband-agent-${process.pid}.log`);
+  const startCmd = [
+    'exec', sh(process.execPath), sh(join(projectRoot(), 'bin', 'inband-agent.js')), 'serve',
+    '--api-url', sh(ironic.url),
+    '--listen-host', '127.0.0.1', '--listen-port', String(port),
+    '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
+    '--lookup-timeout', '120', '--state-dir', sh(join(dir, 'agent')), '--log-level', 'debug',
+    '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
+    '>>', sh(agentLog), '2>&1',
+  ].join(' ');
+  const bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: INITIAL_USER, password: LOST_PASSWORD, privilege: 'admin' }] });
+  try {
+    const node = await ironic.enrollIpmiNode(IN_BAND_NODE, bmc.lanPort, INITIAL_USER, LOST_PASSWORD, { resource_class: 'fleet' });
+    await ironic.provision(node.uuid, 'manage');
+    await ironic.waitForState(node.uuid, 'manageable', 120_000);
+    return { index, name: IN_BAND_NODE, uuid: node.uuid, sim: bmc, enrolledPassword: LOST_PASSWORD, inBand: { agentLog } };
+  } catch (err) {
+    await bmc.stop();
+    throw err;
   }
 }
 

@@ -17,6 +17,17 @@
  *    three GETs in round 1;
  *  - and the rotator itself is killed (SIGKILL) in round 1 once 40 % of the
  *    nodes are rotated, then started again.
+ *
+ * With the lab's in-band node (not a fault: the path a lost password takes):
+ * it is `manageable` and the rotator does not know its password, so the fleet
+ * rotates it through a manual clean with the real agent. The rotator runs
+ * with `--allow-plain-args` (this Ironic runs without fast track, so no agent
+ * certificate is pinned to seal to; the sealed path is rotate-sealed-ironic's)
+ * and `--clean-timeout 300`. The node is held in maintenance (an operator's
+ * hold: needs attention, nothing changed) for the first run of round 1 and
+ * released once that run is killed, so its clean runs whole in the restarted
+ * run, whatever moment the kill lands at; round 2 finds its password in the
+ * store and rotates it out-of-band.
  */
 import { existsSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -27,7 +38,7 @@ import type { OobRecord } from '../../conductor/fleet-oob.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import { FleetLab, type LabNode, type RunResult } from './fleet-lab.js';
 
-export type FaultKind = 'stop' | 'wrong' | 'patch' | 'locked' | 'retire';
+export type FaultKind = 'stop' | 'wrong' | 'patch' | 'locked' | 'retire' | 'inband';
 
 export interface ScenarioOptions {
   n: number;
@@ -50,6 +61,10 @@ export interface NodeCheck {
   previousLogsIn: boolean | null;
   ironicPower: string | null;
   pendingEntries: number;
+  /** Ironic's provision state and maintenance flag before the round and after it. */
+  provisionBefore: string;
+  provisionState: string;
+  maintenance: boolean;
 }
 
 export interface RoundReport {
@@ -58,6 +73,8 @@ export interface RoundReport {
   wallMs: number;
   rotated: number;
   results: FleetNodeResult[];
+  /** The per-node records the round's runs kept (with each rotation's steps). */
+  records: FleetNodeResult[];
   checks: NodeCheck[];
   /** Relay-counted Ironic API calls in this round (every node, every run). */
   ironicCalls: number;
@@ -110,36 +127,41 @@ export { pct as percentile };
 export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise<ScenarioReport> {
   const log = opts.log ?? (() => undefined);
   const plan = faultPlan(opts.n);
-  const faultOf = (n: LabNode): FaultKind | null => plan.get(n.index) ?? null;
+  const faultOf = (n: LabNode): FaultKind | null => (n.inBand ? 'inband' : plan.get(n.index) ?? null);
+  const inBandNode = lab.nodes.find((n) => n.inBand);
   const report: ScenarioReport = { n: opts.n, faults: {}, rounds: [], resumedSamePassword: [] };
   for (const n of lab.nodes) if (faultOf(n)) report.faults[n.name] = faultOf(n)!;
-  const args = ['--concurrency', String(opts.concurrency ?? 8), '--bmc-interval', String(opts.bmcIntervalS ?? 1)];
+  const args = ['--concurrency', String(opts.concurrency ?? 8), '--bmc-interval', String(opts.bmcIntervalS ?? 1),
+    ...(inBandNode ? ['--allow-plain-args', '--clean-timeout', '300'] : [])];
   const store = new FileSecretStore({ path: lab.storePath });
   const stopFor = opts.stopForMs ?? 20_000;
 
-  const check = async (round: number, before: Map<string, { user: string; password: string }>): Promise<NodeCheck[]> => {
+  type Before = Map<string, { user: string; password: string; provisionState: string }>;
+  const check = async (round: number, before: Before): Promise<NodeCheck[]> => {
     const out: NodeCheck[] = [];
     const one = async (n: LabNode): Promise<NodeCheck> => {
       const cred = await lab.ironicCredential(n);
       const prev = before.get(n.uuid)!;
       const hist = existsSync(lab.storePath) ? await store.history(n.uuid) : [];
+      const node = await lab.ironic.node(n.uuid);
       return {
         node: n.name, fault: faultOf(n), ironicUser: cred.username, source: cred.source,
         ironicLogsIn: await lab.login(n, cred.username, cred.password),
         previousLogsIn: prev.user === cred.username ? null : await lab.login(n, prev.user, prev.password),
         ironicPower: await lab.ironicPowerWorks(n),
         pendingEntries: hist.filter((e) => e.state === 'pending').length,
+        provisionBefore: prev.provisionState, provisionState: node.provision_state, maintenance: node.maintenance,
       };
     };
     for (let i = 0; i < lab.nodes.length; i += 8) out.push(...await Promise.all(lab.nodes.slice(i, i + 8).map(one)));
     log(`round ${round}: checked ${out.length} nodes`);
     return out;
   };
-  const snapshot = async (): Promise<Map<string, { user: string; password: string }>> => {
-    const m = new Map<string, { user: string; password: string }>();
+  const snapshot = async (): Promise<Before> => {
+    const m: Before = new Map();
     for (const n of lab.nodes) {
       const c = await lab.ironicCredential(n);
-      m.set(n.uuid, { user: c.username, password: c.password });
+      m.set(n.uuid, { user: c.username, password: c.password, provisionState: (await lab.ironic.node(n.uuid)).provision_state });
     }
     return m;
   };
@@ -196,6 +218,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       // Killed once 40 % are rotated (counted from its step log), then started again.
       let child: ChildProcess | undefined;
       let killed = false;
+      if (inBandNode) await lab.hold(inBandNode, 'operator hold during the first run');
       const first = await lab.rotate(args, {
         onStart: (c) => (child = c),
         watch: watchStops,
@@ -212,6 +235,10 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
       });
       opts.onRun?.(round, first);
       runs.push({ code: first.code, signal: first.signal, wallMs: first.wallMs, peakRssKiB: first.peakRssKiB, killed, resumed: null });
+      if (inBandNode) {
+        await lab.hold(inBandNode, null);
+        log(`round 1: ${inBandNode.name} released from maintenance for the restarted run`);
+      }
       last = await lab.rotate(args, { watch: watchStops, onStderr: watchRetire });
     } else {
       last = await lab.rotate(args);
@@ -229,7 +256,9 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
     for (const n of lab.nodes) n.sim.resume();
     const wallMs = Date.now() - since;
     const records = await roundRecords(lab, since);
-    const rotatedRecs = records.filter((r) => r.outcome === 'rotated');
+    const rotatedAll = records.filter((r) => r.outcome === 'rotated');
+    // The figures are the out-of-band path's (a clean's reboot would swamp them).
+    const rotatedRecs = rotatedAll.filter((r) => r.path === 'out-of-band');
     const stepSum: Record<string, { ms: number; k: number }> = {};
     for (const r of rotatedRecs) {
       const rec = r.record as OobRecord | undefined;
@@ -245,7 +274,7 @@ export async function runScenario(lab: FleetLab, opts: ScenarioOptions): Promise
     }
     const checks = await check(round, before);
     report.rounds.push({
-      round, runs, wallMs, rotated: rotatedRecs.length, results: parsed!.nodes, checks,
+      round, runs, wallMs, rotated: rotatedAll.length, results: parsed!.nodes, records, checks,
       ironicCalls: [...lab.calls.values()].reduce((a, b) => a + b, 0) - callsBefore,
       durationsMs: rotatedRecs.map((r) => r.durationMs), ipmiSessions: rotatedRecs.map((r) => r.ipmiSessions),
       stepMs: Object.fromEntries(Object.entries(stepSum).map(([k, v]) => [k, Math.round(v.ms / v.k)])),
