@@ -5,15 +5,20 @@
  * faults (test/harness/fleet-scenario.ts): a BMC stopped (SIGSTOP) mid-change,
  * a BMC stopped as the previous user is retired, a wrong current password, Ironic refusing a PATCH, a node reserved by
  * another conductor, and the rotator killed (SIGKILL) mid-run and started
- * again. Asserts outcomes only; the figures are bench/fleet.ts's.
+ * again. One more node takes the in-band path: `manageable`, Ironic and its
+ * BMC on a password the rotator does not know, rotated through Ironic's
+ * manual clean with this repo's agent (booted by the BMC's power-on, setting
+ * the user through the vm-codec backend). Asserts outcomes only; the figures
+ * are bench/fleet.ts's.
  *
  * Needs scripts/install-ironic.sh and a build (dist/). Gated by INBAND_TEST_IRONIC=1.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { FileSecretStore } from '../../conductor/file-store.js';
-import { FleetLab, INITIAL_USER } from '../harness/fleet-lab.js';
+import type { RotationRecord } from '../../conductor/rotate.js';
+import { FleetLab, IN_BAND_NODE, INITIAL_USER } from '../harness/fleet-lab.js';
 import { faultPlan, runScenario, type ScenarioReport } from '../harness/fleet-scenario.js';
 import { ipmiSimAvailability } from '../harness/ipmi-sim.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
@@ -29,7 +34,7 @@ describe('conductor rotate --all: a fleet on the real Ironic, rotated twice with
   const wrong = [...plan].filter(([, k]) => k === 'wrong').map(([i]) => i);
 
   before(async () => {
-    lab = await FleetLab.start({ n: N, wrongPassword: wrong });
+    lab = await FleetLab.start({ n: N, wrongPassword: wrong, inBandNode: true });
     report = await runScenario(lab, {
       n: N, concurrency: 4, bmcIntervalS: 0.5, stopForMs: 15_000,
       onRun: (round, r) => captureLines(`fleet-rotator-round${round}`, [r.stdout, r.stderr]),
@@ -69,6 +74,8 @@ describe('conductor rotate --all: a fleet on the real Ironic, rotated twice with
         assert.equal(c.ironicLogsIn, true, `round ${r.round} ${c.node}: Ironic's ${c.ironicUser} (${c.source}) does not log in`);
         assert.equal(c.ironicPower, null, `round ${r.round} ${c.node}: ${c.ironicPower}`);
         assert.ok(c.pendingEntries <= 1, `round ${r.round} ${c.node}: ${c.pendingEntries} pending entries`);
+        assert.equal(c.provisionState, c.provisionBefore, `round ${r.round} ${c.node}: left ${c.provisionState}, was ${c.provisionBefore}`);
+        assert.equal(c.maintenance, false, `round ${r.round} ${c.node}: left in maintenance`);
       }
     }
   });
@@ -152,6 +159,57 @@ describe('conductor rotate --all: a fleet on the real Ironic, rotated twice with
     assert.equal(after2.previousLogsIn, false);
     const pendingAfter1 = report.rounds[0]!.checks.find((c) => c.node === name)!.pendingEntries;
     if (pendingAfter1) assert.ok(report.resumedSamePassword.some((s) => s.startsWith(`${name}:`)), 'the entry pending after round 1 became current');
+  });
+
+  it('a manageable node whose password the rotator does not know: rotated in-band through Ironic\'s manual clean and the real agent; the new user logs in, the previous one does not', () => {
+    const r1 = report.rounds[0]!;
+    const res = r1.results.find((x) => x.node === IN_BAND_NODE)!;
+    assert.equal(res.path, 'in-band', res.detail);
+    assert.equal(res.outcome, 'rotated', res.detail);
+    assert.match(res.detail, /does not log in/, 'chosen because the credential Ironic holds did not log in');
+    assert.equal(res.resumable, false);
+    const c = r1.checks.find((x) => x.node === IN_BAND_NODE)!;
+    assert.equal(c.provisionBefore, 'manageable');
+    assert.equal(c.ironicUser, 'ironic');
+    assert.equal(c.source, 'store current');
+    assert.equal(c.ironicLogsIn, true, 'the new user logs in over lanplus');
+    assert.equal(c.previousLogsIn, false, `the previous user ${INITIAL_USER} no longer logs in`);
+    assert.equal(c.ironicPower, null, 'Ironic\'s own ipmitool power call works with the new credential');
+    assert.equal(c.pendingEntries, 0);
+    // Its record: the clean ran the agent's step, and every step after it held.
+    const kept = r1.records.find((x) => x.node === IN_BAND_NODE && x.outcome === 'rotated')!;
+    assert.ok(kept, 'the rotation record is kept');
+    const rec = kept.record as RotationRecord;
+    assert.equal(rec.outcome, 'rotated');
+    assert.equal(rec.initial.provisionState, 'manageable');
+    assert.equal(rec.initial.username, INITIAL_USER);
+    assert.equal(rec.next.username, 'ironic');
+    assert.equal(rec.next.secretState, 'current');
+    const status = Object.fromEntries(rec.steps.map((s) => [s.step, s.status]));
+    for (const step of ['read-node', 'store-pending', 'clean', 'prove', 'update-ironic', 'ironic-power-check', 'store-current', 'retire-previous']) {
+      assert.equal(status[step], 'ok', `step ${step}: ${rec.steps.find((s) => s.step === step)?.detail ?? 'not run'}`);
+    }
+    assert.ok(rec.applied.includes('BMC user ironic set in-band by the agent'));
+    assert.equal(rec.stepArgs?.password, 'plain');
+    assert.ok(rec.warnings.every((w) => w.startsWith('PLAIN PASSWORD IN STEP ARGS')), rec.warnings.join('; '));
+    // The agent the clean's power-on booted ran the step and set the user through the BMC's system interface.
+    const agentLog = readFileSync(lab.nodes.find((n) => n.name === IN_BAND_NODE)!.inBand!.agentLog, 'utf8');
+    assert.match(agentLog, /command clean\.execute_clean_step started \(step deploy\.set_bmc_credentials\)/);
+    assert.match(agentLog, /"BMC user changed and verified"[^\n]*"username":"ironic"/);
+    assert.match(agentLog, /command clean\.execute_clean_step succeeded/);
+  });
+
+  it('the in-band node, its password now in the store, is rotated out-of-band by round 2 (no second clean)', () => {
+    const r2 = report.rounds[1]!;
+    const res = r2.results.find((x) => x.node === IN_BAND_NODE)!;
+    assert.equal(res.path, 'out-of-band', res.detail);
+    assert.equal(res.outcome, 'rotated', res.detail);
+    const c = r2.checks.find((x) => x.node === IN_BAND_NODE)!;
+    assert.equal(c.ironicUser, 'ironic_b');
+    assert.equal(c.ironicLogsIn, true);
+    assert.equal(c.previousLogsIn, false);
+    assert.equal(c.ironicPower, null);
+    assert.equal(c.provisionState, 'manageable');
   });
 
   it('the exit code says not every node was rotated', () => {
