@@ -5,7 +5,7 @@
  * first, then lookup and heartbeats start, so the conductor's first callback
  * finds it answering.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
@@ -14,7 +14,8 @@ import { createLogger, type AgentLogger, type Log } from './logger.js';
 import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
 import type { CredentialsPort } from './api/ports.js';
-import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
+import { StatusDocument } from './api/status.js';
+import { startupFront } from './startup.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
 import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
@@ -28,9 +29,6 @@ import { checkStateDir } from '../service/journal.js';
 
 /** The version the agent reports to Ironic (agent_version) and in /v1/status: package.json's. */
 export const AGENT_VERSION = VERSION;
-
-/** How long after listening the app and the engine start loading, unless a request needs them sooner. */
-const LOAD_AFTER_LISTEN_MS = 40;
 
 export interface ServeOptions {
   loaded: LoadedConfig;
@@ -198,7 +196,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   // The API listens before the backend is open (opening /dev/ipmi0 or a VM-codec
   // socket, and recovering an interrupted change, take time the API need not wait
-  // for); a command that arrives meanwhile waits for the engine. Started after listen.
+  // for); a command that arrives meanwhile waits for the engine.
   let service: CredentialService | undefined;
   const openEngine = async (plan: BackendPlan) => {
     const [opened, { CredentialService }] = await Promise.all([
@@ -217,15 +215,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
   type Engine = Awaited<ReturnType<typeof openEngine>>;
   let engine: Engine | undefined;
-  let startEngine!: () => void;
-  // Resolves with null when there is no BMC (noBmc says why).
-  const backendReady: Promise<Engine | null> = new Promise<void>((r) => (startEngine = r)).then(async () => {
-    const planned = await planning;
-    if (!('plan' in planned)) return null;
-    engine = await openEngine(planned.plan);
-    return engine;
-  });
-  backendReady.catch(() => undefined);
+  /** Resolves with null when there is no BMC (noBmc says why); opened once the API listens. */
+  let backendReady: Promise<Engine | null> = Promise.resolve(null);
   let lookingAgain: Promise<Engine | null> | null = null;
   /**
    * The engine, or NoBmcError. Without a BMC at start, each call looks for the
@@ -308,16 +299,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   });
 
-  // Until the Koa app is loaded (after listen), and ever after for GET /v1/status,
-  // status is answered here: the first answer waits for neither Koa, the
-  // router, the commands, the engine nor winston (their loading costs
-  // 100–200 ms on this kind of machine). Any other request waits for the app.
-  const reqLog = log.child({ module: 'http' });
-  const logStatus = (u: string, ms: number) => reqLog.info(`GET ${loggablePath(u)} 200 ${ms.toFixed(1)}ms`);
-  let startApp!: () => void;
-  const apiReady = new Promise<void>((r) => (startApp = r)).then(async () => {
+  const loadApi = async (): Promise<AgentApi> => {
     const [{ createApp }, { defaultLogCollector }] = await Promise.all([import('./api/app.js'), import('./api/commands/system.js')]);
-    const created = createApp({
+    return createApp({
       credentials,
       tokens,
       log,
@@ -327,28 +311,6 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       status,
       collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
       inventory: { collect: collectInventory },
-    });
-    return { api: created, handle: created.app.callback() };
-  });
-  apiReady.catch(() => undefined);
-  let handle: ((req: IncomingMessage, res: ServerResponse) => unknown) | null = null;
-  let restStarted = false;
-  const loadRest = (): void => {
-    if (restStarted) return;
-    restStarted = true;
-    startApp();
-    startEngine();
-  };
-  const front = (req: IncomingMessage, res: ServerResponse): void => {
-    if (answerStatus(req, res, status, logStatus)) return;
-    if (handle) {
-      void handle(req, res);
-      return;
-    }
-    loadRest();
-    apiReady.then(({ handle: h }) => void h(req, res), () => {
-      res.statusCode = 503;
-      res.end();
     });
   };
 
@@ -368,37 +330,35 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     main.warn(info.warning!);
   } else {
     main.error(`cannot open the IPMI backend: ${planned.err.message}`);
-    logger.start();
     throw planned.err;
   }
 
-  const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
+  // Status is answered from the first moment; the app takes over once loaded (startup.ts).
+  const front = startupFront(status, log.child({ module: 'http' }));
+  const server = tls.options ? (await import('node:https')).createServer(tls.options, front.handle) : createHttpServer(front.handle);
   server.keepAliveTimeout = 65_000;
   const connections = guardConnections(server as Server, defaultConnectionLimits(), (line) => main.warn(line));
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
-
-  // The rest (the app and the engine, then winston; lines logged meanwhile are
-  // queued) loads a moment after listening, so that the first status polls are
-  // answered without waiting behind ~100 ms of module loading, or at once when
-  // a request needs the app. Lookup and commands start at most that much later.
-  setTimeout(loadRest, LOAD_AFTER_LISTEN_MS).unref();
+  if ('plan' in planned) {
+    backendReady = openEngine(planned.plan).then((e) => (engine = e));
+    backendReady.catch(() => undefined);
+  }
   let api: AgentApi;
   try {
-    ({ api } = await apiReady);
+    api = await loadApi();
   } catch (e) {
     main.error(`cannot load the API: ${(e as Error).message}`);
+    front.failed();
     server.closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
     // The engine was started beside the app: do not leave the device open.
     await backendReady.then((b) => b?.transport.close(), () => undefined).catch(() => undefined);
-    logger.start();
     throw e;
   }
-  handle = (await apiReady).handle;
-  setImmediate(() => logger.start());
+  front.ready(api.app.callback());
 
   let opened: Engine | null;
   try {
