@@ -17,7 +17,8 @@ export const AJV_OPTIONS: Readonly<Options> = Object.freeze({ allErrors: false, 
 let instance: Promise<Ajv> | null = null;
 
 export function ajv(): Promise<Ajv> {
-  instance ??= import('ajv').then(({ Ajv }) => new Ajv({ ...AJV_OPTIONS }));
+  // ajv is CommonJS: its module.exports is what both Node and the bundle hand over as `default`.
+  instance ??= import('ajv').then(({ default: { Ajv } }) => new Ajv({ ...AJV_OPTIONS }));
   return instance;
 }
 

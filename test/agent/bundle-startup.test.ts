@@ -8,7 +8,9 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -81,6 +83,45 @@ export async function load(url, context, next) {
     assert.equal((JSON.parse(set.stdout) as { verified?: { name?: boolean } }).verified?.name, true);
     assert.ok(set.sources.some((s) => s.startsWith('service/credential-service')), 'set-credentials runs the engine');
     assertNoDaemon(set.sources, 'set-credentials');
+  });
+
+  it('the daemon from the bundle answers status, then runs commands that compile their schemas (ajv, loaded on first use)', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const child = spawn(process.execPath, [bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (d) => { log += d; });
+    child.stderr.on('data', (d) => { log += d; });
+    const call = (method: string, path: string, body?: unknown) => new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {} }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') as Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+    try {
+      let status: { status: number; json: Record<string, unknown> } | undefined;
+      for (let i = 0; i < 600 && !status; i++) {
+        status = await call('GET', '/v1/status').catch(() => undefined);
+        if (!status) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(status?.status, 200, log);
+      const steps = await call('POST', '/v1/commands/?wait=true', { name: 'clean.get_clean_steps', params: { node: { uuid: '1be26c0b-03f2-4d2e-ae87-c02d7f33c123', properties: {}, instance_info: {}, driver_internal_info: {}, extra: {} }, ports: [] } });
+      assert.equal(steps.json.command_status, 'SUCCEEDED', JSON.stringify(steps.json) + log);
+      const bad = await call('POST', '/v1/commands/?wait=true', { name: 'bmc.set_credentials', params: { username: 'x', password: 'Bundle-pw-0123', privilege: 'king' } });
+      assert.equal(bad.status, 400, JSON.stringify(bad.json));
+      assert.match(String(bad.json.faultstring), /privilege/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
   });
 
   it('a bad flag value is a usage error naming the valid values, from the validator generated at build time', () => {
