@@ -221,9 +221,18 @@ async function cmdServe(argv: string[], io: CliIo): Promise<number> {
   }
   const loaded = load(argv, io);
   if (loaded.positionals.length) throw new UsageError(`serve takes no arguments (got "${loaded.positionals[0]}")`);
+  // Heap sizing and the optimizing compiler while the daemon loads (startup.ts says why, with figures).
+  const { startupV8 } = await import('./startup.js');
+  const resumeOptimizer = startupV8();
   const logger = await makeLogger(loaded, io, true);
   const { serve } = await import('./serve.js');
-  const agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
+  let agent;
+  try {
+    agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
+  } finally {
+    // serve resolves once the app and the engine are loaded: hot paths may be optimized from now on.
+    setImmediate(resumeOptimizer);
+  }
   const onSignal = (sig: string) => {
     logger.log.info(`${sig}: shutting down`);
     void agent.close();

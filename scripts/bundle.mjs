@@ -81,8 +81,15 @@ export async function buildBundle({ root = projectRoot, outDir = path.join(root,
       b.onLoad({ filter: /.*/, namespace: 'generated' }, () => ({ contents: validator, loader: 'js', resolveDir: path.join(root, 'agent') }));
     },
   };
+  const oneMimeTable = {
+    name: 'one-mime-table',
+    setup(b) {
+      const top = path.join(root, 'node_modules', 'mime-types', 'index.js');
+      b.onResolve({ filter: /^mime-types$/ }, () => ({ path: top }));
+    },
+  };
   const { metafile } = await build({
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', external: EXTERNAL, plugins: [generated],
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable],
     banner: { js: BANNER }, legalComments: 'none', metafile: true, logLevel: 'warning', absWorkingDir: root,
     entryPoints: { agent: path.join(root, 'agent', 'cli.ts'), conductor: path.join(root, 'conductor', 'cli.ts') },
     outdir: outDir, splitting: true, chunkNames: 'chunk-[hash]',
