@@ -206,7 +206,7 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
  * output then says it came from the simulation.
  */
 async function openBackend(config: Config, logger: AgentLogger, io: CliIo): Promise<{ transport: Transport; selection: Selection }> {
-  const { openBackendFromConfig } = await import('./serve.js');
+  const { openBackendFromConfig } = await import('./backend.js');
   return openBackendFromConfig(config, logger.log.child({ module: 'backend' }), io.ipmiDevices ? { deviceCandidates: io.ipmiDevices } : {});
 }
 

@@ -20,12 +20,14 @@ import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from 
 import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
-import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
+import type { BackendPlan, Selection } from '../ipmi-kcs/select.js';
 import { NoBmcError } from '../ipmi-kcs/errors.js';
-import { noBmcStatus, stampBackend } from './backend.js';
+import { chooseBackendFromConfig, noBmcStatus, openBackendFromConfig, stampBackend, type BackendExtras } from './backend.js';
 import type { CredentialService } from '../service/credential-service.js';
 import { VERSION } from '../service/version.js';
 import { checkStateDir } from '../service/journal.js';
+
+export { chooseBackendFromConfig, openBackendFromConfig, type BackendExtras };
 
 /** The version the agent reports to Ironic (agent_version) and in /v1/status: package.json's. */
 export const AGENT_VERSION = VERSION;
@@ -67,39 +69,6 @@ export interface RunningAgent {
   /** Why the agent gave up on its own, if it did (the CLI exits non-zero so systemd restarts it). */
   readonly fatal: Error | undefined;
   close(): Promise<void>;
-}
-
-/** What the daemon adds to the backend flags: whether `auto` may simulate, where devices are looked for, what was already chosen. */
-export interface BackendExtras {
-  fallback?: TransportOptions['fallback'];
-  deviceCandidates?: readonly string[];
-  plan?: BackendPlan;
-  warningShown?: boolean;
-}
-
-function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
-  return {
-    backend: config.backend as never,
-    ...(config.device ? { devicePath: config.device } : {}),
-    ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
-    ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
-    ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
-    ...(extra.fallback ? { fallback: extra.fallback } : {}),
-    ...(extra.deviceCandidates ? { deviceCandidates: extra.deviceCandidates } : {}),
-    ...(extra.warningShown ? { warningShown: true } : {}),
-    ...(log ? { logger: log } : {}),
-  };
-}
-
-/** Decides the backend the flags ask for, without opening it (ipmi-kcs/select.ts chooseBackend). */
-export async function chooseBackendFromConfig(config: Config, extra: BackendExtras = {}): Promise<BackendPlan> {
-  const { chooseBackend } = await import('../ipmi-kcs/select.js');
-  return chooseBackend(transportOptions(config, undefined, extra));
-}
-
-export async function openBackendFromConfig(config: Config, log: Log, extra: BackendExtras = {}): Promise<{ transport: Transport; selection: Selection }> {
-  const { openTransport } = await import('../ipmi-kcs/select.js');
-  return openTransport(transportOptions(config, log, extra), extra.plan);
 }
 
 /** The local address the kernel would use to reach `url`'s host (`ip route get`), without sending a packet. */
@@ -215,7 +184,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
   type Engine = Awaited<ReturnType<typeof openEngine>>;
   let engine: Engine | undefined;
-  /** Resolves with null when there is no BMC (noBmc says why); opened once the API listens. */
+  /** Resolves with null when there is no BMC (noBmc says why); opened beside the app, after the API listens. */
   let backendReady: Promise<Engine | null> = Promise.resolve(null);
   let lookingAgain: Promise<Engine | null> | null = null;
   /**
@@ -342,6 +311,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
+  // The engine and the app load a moment after listening, or at once when a request needs them (startup.ts).
+  front.listening();
+  await front.loadNow;
   if ('plan' in planned) {
     backendReady = openEngine(planned.plan).then((e) => (engine = e));
     backendReady.catch(() => undefined);
