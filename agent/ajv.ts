@@ -7,15 +7,18 @@
  * ajv itself is imported on the first command that needs a validator, not at
  * start-up: its ~60 CommonJS modules cost ~40–80 ms and ~4 MiB of heap before
  * the API could answer, and most agents only ever serve /v1/status and a
- * handful of commands. (The config is checked by ahead-of-time standalone
- * code, agent/config-validator.generated.ts, which needs no ajv at all.)
+ * handful of commands. (The config's validator, agent/config-validator.ts,
+ * uses the same options.)
  */
-import type { Ajv, ValidateFunction } from 'ajv';
+import type { Ajv, Options, ValidateFunction } from 'ajv';
+
+export const AJV_OPTIONS: Readonly<Options> = Object.freeze({ allErrors: false, strict: true, validateSchema: false });
 
 let instance: Promise<Ajv> | null = null;
 
 export function ajv(): Promise<Ajv> {
-  instance ??= import('ajv').then(({ Ajv }) => new Ajv({ allErrors: false, strict: true, validateSchema: false }));
+  // ajv is CommonJS: its module.exports is what both Node and the bundle hand over as `default`.
+  instance ??= import('ajv').then(({ default: { Ajv } }) => new Ajv({ ...AJV_OPTIONS }));
   return instance;
 }
 

@@ -7,9 +7,17 @@
  * (agent/serve.ts), and the inventory never reports a simulated BMC's made-up
  * LAN address.
  *
+ * It also turns the backend flags into ipmi-kcs/select.ts's options, for the
+ * daemon and the BMC commands alike (ipmi-kcs/ itself loads only when a
+ * backend is chosen or opened).
+ *
  * Types only from ipmi-kcs/: this module is on the daemon's start path.
  */
 import type { BackendInfo, StampedResult } from './api/ports.js';
+import type { Config } from './config.js';
+import type { Log } from './logger.js';
+import type { Transport } from '../ipmi-kcs/transport.js';
+import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
 
 export const SIMULATED_NOTE = 'SIMULATED BMC: this result comes from the simulated BMC inside this process; no real BMC was read or changed';
 
@@ -29,3 +37,35 @@ export function noBmcStatus(err: Error): BackendInfo {
   };
 }
 
+/** What the daemon adds to the backend flags: whether `auto` may simulate, where devices are looked for, what was already chosen. */
+export interface BackendExtras {
+  fallback?: TransportOptions['fallback'];
+  deviceCandidates?: readonly string[];
+  plan?: BackendPlan;
+  warningShown?: boolean;
+}
+
+function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
+  return {
+    backend: config.backend,
+    ...(config.device ? { devicePath: config.device } : {}),
+    ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
+    ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
+    ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
+    ...(extra.fallback ? { fallback: extra.fallback } : {}),
+    ...(extra.deviceCandidates ? { deviceCandidates: extra.deviceCandidates } : {}),
+    ...(extra.warningShown ? { warningShown: true } : {}),
+    ...(log ? { logger: log } : {}),
+  };
+}
+
+/** Decides the backend the flags ask for, without opening it (ipmi-kcs/select.ts chooseBackend). */
+export async function chooseBackendFromConfig(config: Config, extra: BackendExtras = {}): Promise<BackendPlan> {
+  const { chooseBackend } = await import('../ipmi-kcs/select.js');
+  return chooseBackend(transportOptions(config, undefined, extra));
+}
+
+export async function openBackendFromConfig(config: Config, log: Log, extra: BackendExtras = {}): Promise<{ transport: Transport; selection: Selection }> {
+  const { openTransport } = await import('../ipmi-kcs/select.js');
+  return openTransport(transportOptions(config, log, extra), extra.plan);
+}

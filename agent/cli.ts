@@ -14,7 +14,6 @@
  * subcommand that needs them.
  */
 import type { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
 import { configFlags, ipmiCallOptions, loadConfig, optionsHelp, type Config, type LoadedConfig } from './config.js';
 import { formatCommandList, parseCommand, UsageError, type OptionSpecs, type Parsed } from '../service/cli-args.js';
 import { BMC_INFO, BMC_RAW, helpOf, PROGRAM, SERVE, SET_CREDENTIALS, topHelp } from './cli/commands.js';
@@ -75,9 +74,9 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const { createLogger } = await import('./logger.js');
   // Subcommands print results on stdout; their log lines go to stderr, warnings and worse unless asked.
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
-  // The daemon defers winston until the API listens and writes each loop turn's lines in one
-  // write (see logger.ts); a subcommand's few lines go out as they are logged.
-  return createLogger({ level, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format, env: io.env, ...(forServe ? { defer: true, buffered: true } : {}) });
+  // The daemon writes each loop turn's lines in one write (the request log under load; logger.ts);
+  // a subcommand's few lines go out as they are logged.
+  return createLogger({ level, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format, env: io.env, ...(forServe ? { buffered: true } : {}) });
 }
 
 /**
@@ -86,7 +85,7 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
  * output then says it came from the simulation.
  */
 async function openBackend(config: Config, logger: AgentLogger, io: CliIo): Promise<{ transport: Transport; selection: Selection }> {
-  const { openBackendFromConfig } = await import('./serve.js');
+  const { openBackendFromConfig } = await import('./backend.js');
   return openBackendFromConfig(config, logger.log.child({ module: 'backend' }), io.ipmiDevices ? { deviceCandidates: io.ipmiDevices } : {});
 }
 
@@ -102,65 +101,26 @@ async function traced(transport: Transport, args: Parsed<OptionSpecs>, io: CliIo
   return new TracingTransport(transport, (line) => io.stderr.write(`${line}\n`));
 }
 
-/**
- * Keeps V8's young generation at the size it starts with (1 MiB semi-spaces)
- * for the daemon. V8 otherwise doubles it, up to 16 MiB semi-spaces (48 MiB of
- * RSS that is never given back while the process lives), whenever allocation
- * is brisk: module loading at start-up, and any burst of requests. The
- * daemon's live data is small and a request's garbage fits a 1 MiB semi-space
- * many times over, so scavenges stay short. Measured: VmRSS after ~100,000
- * GET /v1/status 100 -> 72 MiB with no loss of requests/s (see the commit).
- * `--max-semi-space-size` would say the same but only on node's command line,
- * which the unit and `node bin/inband-agent.js` do not control; the growth
- * factor is read at each growth, so setting it here, before loading, works.
- */
-function capYoungGeneration(): void {
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
-
-/**
- * Turns V8's optimizing compiler (TurboFan) off while the daemon loads, and
- * returns the function that turns it back on. Start-up code runs once, so
- * optimizing it is wasted work, and the optimized code plus the compiler's
- * memory on its background thread stayed resident: VmRSS idle 63–68 -> 55–57
- * MiB, with the same requests/s afterwards (see the commit). Left alone when
- * the operator chose the compiler flags on node's command line.
- */
-function pauseOptimizerForStartup(): () => void {
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (given.some((a) => /^--(no-)?(opt|turbofan|jitless)\b/.test(a))) return () => undefined;
-  setFlagsFromString('--no-opt');
-  let resumed = false;
-  return () => {
-    if (resumed) return;
-    resumed = true;
-    setFlagsFromString('--opt');
-  };
-}
-
 async function cmdServe(argv: string[], io: CliIo): Promise<number> {
   const args = parseCommand(SERVE, argv);
   if (args.help || args.values['help-all']) {
     write(io.stdout, args.values['help-all'] ? `${helpOf(SERVE)}\n\nevery option (highest precedence first: flag > env > kernel command line > config file > default):\n${optionsHelp()}` : helpOf(SERVE));
     return 0;
   }
-  capYoungGeneration();
-  const resumeOptimizer = pauseOptimizerForStartup();
-  try {
-    return await runServe(args, io, resumeOptimizer);
-  } finally {
-    resumeOptimizer();
-  }
-}
-
-async function runServe(args: Parsed<OptionSpecs>, io: CliIo, resumeOptimizer: () => void): Promise<number> {
   if (args.positionals.length) throw new UsageError(`serve takes no arguments (got "${args.positionals[0]}")`);
   const loaded = load(args, io);
+  // Heap sizing and the optimizing compiler while the daemon loads (startup.ts says why, with figures).
+  const { startupV8 } = await import('./startup.js');
+  const resumeOptimizer = startupV8();
   const logger = await makeLogger(loaded, io, true);
   const { serve } = await import('./serve.js');
-  const agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
-  // Everything is loaded by now (serve resolves once the app and the engine are ready): hot paths may be optimized.
-  setImmediate(resumeOptimizer);
+  let agent;
+  try {
+    agent = await serve({ loaded, logger, ...(io.ipmiDevices ? { ipmiDevices: io.ipmiDevices } : {}) });
+  } finally {
+    // serve resolves once the app and the engine are loaded: hot paths may be optimized from now on.
+    setImmediate(resumeOptimizer);
+  }
   const onSignal = (sig: string) => {
     logger.log.info(`${sig}: shutting down`);
     void agent.close();

@@ -14,10 +14,11 @@
  * AgentTokenStore) so that printing the config can never print the token.
  */
 import { readFileSync } from 'node:fs';
-import type { ValidateFunction } from 'ajv';
-import { validateConfig } from './config-validator.generated.js';
-import { MIN_TOKEN_LENGTH } from './token.js';
+import { configValidator } from './config-validator.js';
 import { parseCommand, UsageError, type OptionSpec as ArgSpec } from '../service/cli-args.js';
+
+/** Minimum length Ironic's tokens have (IPA refuses shorter ones from lookup; token.ts checks those). */
+export const MIN_TOKEN_LENGTH = 32;
 
 const TOKEN_SOURCE_NAMES = { flag: '--agent-token', env: 'INBAND_AGENT_AGENT_TOKEN', 'kernel-cmdline': 'ipa-agent-token', file: '--agent-token-file' } as const;
 
@@ -303,9 +304,8 @@ export function configSchema(): object {
 }
 
 function validate(obj: Record<string, unknown>): void {
-  // ajv's standalone code for configSchema(), generated ahead of time (agent/tools/gen-config-validator.ts):
-  // importing and running ajv's compiler at start-up costs ~50 ms before the API can answer.
-  const validator = validateConfig as ValidateFunction;
+  // Built ahead of time into the bundle; compiled on first use otherwise (config-validator.ts).
+  const validator = configValidator(configSchema);
   if (!validator(obj)) {
     const msgs = (validator.errors ?? []).map((e) => {
       const key = e.instancePath.split('/')[1] as OptionName | undefined;

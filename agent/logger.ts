@@ -1,11 +1,12 @@
 /**
- * The agent's logger: winston, one JSON object per line when stdout is not a
+ * The agent's logger: one JSON object per line when the stream is not a
  * terminal, a short text format on a terminal (`--log-format json|text`), with
  * journald's priority prefixes when the stream is the journal. The line format
- * is service/log-line.ts, shared with the conductor side.
+ * is service/log-line.ts, shared with the conductor side (conductor/log.ts);
+ * no logging library: a line is a record, formatted, redacted, written.
  * Every module takes a child logger (`logger.child({ module: 'api' })`).
  *
- * Redaction is the last format before a line is written: every value
+ * Redaction is the last step before a line is written: every value
  * registered with {@link SecretRedactor} (BMC passwords, the agent token) and
  * anything that looks like `agent_token=…` or `"password":"…"` is masked in the
  * final text, whatever code path produced the line. It is a last line of
@@ -13,23 +14,14 @@
  *
  * The last lines written are also kept in memory (already redacted) so that
  * `log.collect_system_logs` can hand them to the conductor after a failure.
- *
- * Start-up: loading winston and its formats (~35 CommonJS modules) takes
- * 25–50 ms, so the daemon creates its logger with `defer`: lines logged before
- * {@link AgentLogger.start} are queued with their time and written, in order,
- * when winston is created (serve does that right after the API listens; a
- * process exit does it too, so no line is lost). With `buffered`, the lines of
- * one event-loop turn reach the stream in one write instead of one write per
- * line (the request log under load), flushed after the turn and at exit.
+ * With `buffered`, the lines of one event-loop turn reach the stream in one
+ * write instead of one write per line (the request log under load), flushed
+ * after the turn and at exit.
  */
-import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
-import type winstonModule from 'winston';
 import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LogFormatChoice } from '../service/log-line.js';
 
-type Winston = typeof winstonModule;
-
-/** The logging surface every module codes against (winston's Logger satisfies it). */
+/** The logging surface every module codes against. */
 export interface Log {
   error(message: string, meta?: object): unknown;
   warn(message: string, meta?: object): unknown;
@@ -41,7 +33,6 @@ export interface Log {
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-const MESSAGE = Symbol.for('message');
 const MASK = '***';
 
 /**
@@ -133,8 +124,6 @@ export interface CreateLoggerOptions {
   journald?: boolean;
   redactor?: SecretRedactor;
   ring?: LogRing;
-  /** Create winston only on {@link AgentLogger.start} (or at exit); lines logged before are queued. */
-  defer?: boolean;
   /** Write the lines of one event-loop turn to the stream in one write (flushed after the turn and at exit). */
   buffered?: boolean;
 }
@@ -143,80 +132,18 @@ export interface AgentLogger {
   log: Log;
   redactor: SecretRedactor;
   ring: LogRing;
-  /** Creates winston now if it was deferred and writes the queued lines; a no-op afterwards. */
-  start(): void;
 }
 
-type Level = LogLevel;
+const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-/** A line logged before winston exists: replayed through the same child logger, stamped with its own time. */
-interface Queued {
-  from: DeferredLog;
-  level: Level;
-  message: string;
-  meta: object | undefined;
-  timestamp: string;
-}
+/** A Log with its own meta (a child's), writing through `emit`; children merge their meta over the parent's. */
+class LineLog implements Log {
+  constructor(private readonly emit: (level: LogLevel, message: string, meta: object) => void, private readonly meta: object) {}
 
-/** Owns the winston logger once created, and the queue before. */
-class LoggerCore {
-  private winston: winstonModule.Logger | null = null;
-  private queue: Queued[] = [];
-  // At exit, the queued lines go through winston and whatever that leaves in a buffer is written:
-  // listeners added while 'exit' is emitted (the writer's own) are not called.
-  private readonly onExit = (): void => {
-    this.start();
-    this.afterExit();
-  };
-
-  constructor(private readonly create: () => winstonModule.Logger, defer: boolean, private readonly afterExit: () => void = () => undefined) {
-    if (defer) process.once('exit', this.onExit);
-    else this.start();
-  }
-
-  get started(): boolean {
-    return this.winston !== null;
-  }
-
-  root(): winstonModule.Logger {
-    if (!this.winston) throw new Error('logger not started');
-    return this.winston;
-  }
-
-  start(): void {
-    if (this.winston) return;
-    this.winston = this.create();
-    process.off('exit', this.onExit);
-    const queued = this.queue;
-    this.queue = [];
-    for (const q of queued) {
-      // The time the line was logged, not the time winston arrived (the timestamp format keeps a set one).
-      const meta = q.meta instanceof Error ? q.meta : { timestamp: q.timestamp, ...q.meta };
-      q.from.target()[q.level](q.message, meta);
-    }
-  }
-
-  enqueue(q: Queued): void {
-    this.queue.push(q);
-  }
-}
-
-/** The Log every module holds: winston's child logger once winston exists, a queue before. */
-class DeferredLog implements Log {
-  private w: winstonModule.Logger | null = null;
-
-  constructor(private readonly core: LoggerCore, private readonly parent: DeferredLog | null, private readonly meta: object | null) {}
-
-  target(): winstonModule.Logger {
-    // Built through winston's own child chain, so meta merges exactly as winston's children do.
-    this.w ??= this.parent ? this.parent.target().child(this.meta ?? {}) : this.core.root();
-    return this.w;
-  }
-
-  private write(level: Level, message: string, meta: object | undefined): void {
-    if (this.w) this.w[level](message, meta);
-    else if (this.core.started) this.target()[level](message, meta);
-    else this.core.enqueue({ from: this, level, message, meta, timestamp: new Date().toISOString() });
+  private write(level: LogLevel, message: string, meta: object | undefined): void {
+    // An Error as meta is its message (own properties of an Error are not what a reader needs).
+    const own = meta instanceof Error ? { error: meta.message } : meta;
+    this.emit(level, message, own ? { ...this.meta, ...own } : this.meta);
   }
 
   error(message: string, meta?: object): void {
@@ -232,7 +159,7 @@ class DeferredLog implements Log {
     this.write('debug', message, meta);
   }
   child(meta: object): Log {
-    return new DeferredLog(this.core, this, meta);
+    return new LineLog(this.emit, { ...this.meta, ...meta });
   }
 }
 
@@ -277,13 +204,6 @@ export class CoalescingWriter extends Writable {
   }
 }
 
-let winstonLoaded: Winston | null = null;
-/** winston, loaded synchronously on first use (it is CommonJS). */
-function loadWinston(): Winston {
-  winstonLoaded ??= createRequire(import.meta.url)('winston') as Winston;
-  return winstonLoaded;
-}
-
 export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const stream = opts.stream ?? process.stdout;
   const redactor = opts.redactor ?? new SecretRedactor();
@@ -293,39 +213,17 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
     fd: stream === process.stdout ? 1 : stream === process.stderr ? 2 : undefined,
     ...(opts.journald !== undefined ? { journald: opts.journald } : {}),
   });
-
-  const buffer = opts.buffered ? new CoalescingWriter(stream) : null;
-  const out = buffer ?? (stream as NodeJS.WritableStream as Writable);
-  const create = (): winstonModule.Logger => {
-    const winston = loadWinston();
-    // The final step for every line: redact, remember, then decorate (journald prefix, colour) for the transport.
-    const finalize = winston.format((info) => {
-      const rec = info as unknown as Record<string | symbol, unknown>;
-      const line = redactor.redact(String(rec[MESSAGE]));
-      ring.push(line);
-      rec[MESSAGE] = decorateLine(line, String(rec.level), style, rec.highlight === true);
-      return info;
-    });
-
-    // One line format for the agent and the conductor side (service/log-line.ts).
-    const line = winston.format.printf((info) => plainLine(info as unknown as LineRecord, style));
-
-    return winston.createLogger({
-      level: opts.level ?? 'info',
-      levels: { error: 0, warn: 1, info: 2, debug: 3 },
-      format: winston.format.combine(
-        winston.format.timestamp(),
-        winston.format.errors({ stack: false }),
-        line,
-        finalize(),
-      ),
-      transports: [new winston.transports.Stream({ stream: out })],
-      exitOnError: false,
-    });
+  const out: NodeJS.WritableStream = opts.buffered ? new CoalescingWriter(stream) : stream;
+  const threshold = RANK[opts.level ?? 'info'];
+  const emit = (level: LogLevel, message: string, meta: object): void => {
+    if (RANK[level] > threshold) return;
+    const rec = { level, message, ...meta, timestamp: new Date().toISOString() } as LineRecord;
+    // Redact, remember, then decorate (journald prefix, colour) for the stream.
+    const line = redactor.redact(plainLine(rec, style));
+    ring.push(line);
+    out.write(`${decorateLine(line, level, style, rec.highlight === true)}\n`);
   };
-
-  const core = new LoggerCore(create, opts.defer ?? false, () => buffer?.flush());
-  return { log: new DeferredLog(core, null, null), redactor, ring, start: () => core.start() };
+  return { log: new LineLog(emit, {}), redactor, ring };
 }
 
 /** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */

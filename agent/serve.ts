@@ -5,34 +5,34 @@
  * first, then lookup and heartbeats start, so the conductor's first callback
  * finds it answering.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { isIP } from 'node:net';
-import { ipmiCallOptions, OPTIONS, type LoadedConfig, type Config } from './config.js';
+import { ipmiCallOptions, type LoadedConfig, type Config } from './config.js';
 import { createLogger, type AgentLogger, type Log } from './logger.js';
 import { AgentTokenStore } from './token.js';
 import type { AgentApi } from './api/app.js';
 import type { IronicClientHandle, StartIronicClientDeps } from './ironic/index.js';
 import type { Inventory } from './inventory/types.js';
 import type { CredentialsPort } from './api/ports.js';
-import { answerStatus, loggablePath, StatusDocument } from './api/status.js';
+import { StatusDocument } from './api/status.js';
+import { startupFront } from './startup.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
 import { makeNonDumpable } from './harden.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
-import type { BackendPlan, Selection, TransportOptions } from '../ipmi-kcs/select.js';
+import type { BackendPlan, Selection } from '../ipmi-kcs/select.js';
 import { NoBmcError } from '../ipmi-kcs/errors.js';
-import { noBmcStatus, stampBackend } from './backend.js';
+import { chooseBackendFromConfig, noBmcStatus, openBackendFromConfig, stampBackend, type BackendExtras } from './backend.js';
 import type { CredentialService } from '../service/credential-service.js';
 import { VERSION } from '../service/version.js';
 import { checkStateDir } from '../service/journal.js';
 
+export { chooseBackendFromConfig, openBackendFromConfig, type BackendExtras };
+
 /** The version the agent reports to Ironic (agent_version) and in /v1/status: package.json's. */
 export const AGENT_VERSION = VERSION;
-
-/** How long after listening the app and the engine start loading, unless a request needs them sooner. */
-const LOAD_AFTER_LISTEN_MS = 40;
 
 export interface ServeOptions {
   loaded: LoadedConfig;
@@ -72,46 +72,6 @@ export interface RunningAgent {
   /** Why the agent gave up on its own, if it did (the CLI exits non-zero so systemd restarts it). */
   readonly fatal: Error | undefined;
   close(): Promise<void>;
-}
-
-/** What the daemon adds to the backend flags: whether `auto` may simulate, where devices are looked for, what was already chosen. */
-export interface BackendExtras {
-  fallback?: TransportOptions['fallback'];
-  deviceCandidates?: readonly string[];
-  plan?: BackendPlan;
-  warningShown?: boolean;
-}
-
-/** A config enum's value with its literal type (config.ts admits nothing else; a value that is not a choice is a bug, said here). */
-function choice<const C extends readonly string[]>(choices: C, value: string): C[number] {
-  const found = choices.find((c) => c === value);
-  if (found === undefined) throw new TypeError(`"${value}" is not one of ${choices.join(', ')}`);
-  return found;
-}
-
-function transportOptions(config: Config, log: Log | undefined, extra: BackendExtras): TransportOptions {
-  return {
-    backend: choice(OPTIONS.backend.choices, config.backend),
-    ...(config.device ? { devicePath: config.device } : {}),
-    ...(config.vm_codec ? { vmCodec: config.vm_codec } : {}),
-    ...(config.sim_profile ? { simProfile: config.sim_profile } : {}),
-    ...(config.sim_state_file ? { simStateFile: config.sim_state_file } : {}),
-    ...(extra.fallback ? { fallback: extra.fallback } : {}),
-    ...(extra.deviceCandidates ? { deviceCandidates: extra.deviceCandidates } : {}),
-    ...(extra.warningShown ? { warningShown: true } : {}),
-    ...(log ? { logger: log } : {}),
-  };
-}
-
-/** Decides the backend the flags ask for, without opening it (ipmi-kcs/select.ts chooseBackend). */
-export async function chooseBackendFromConfig(config: Config, extra: BackendExtras = {}): Promise<BackendPlan> {
-  const { chooseBackend } = await import('../ipmi-kcs/select.js');
-  return chooseBackend(transportOptions(config, undefined, extra));
-}
-
-export async function openBackendFromConfig(config: Config, log: Log, extra: BackendExtras = {}): Promise<{ transport: Transport; selection: Selection }> {
-  const { openTransport } = await import('../ipmi-kcs/select.js');
-  return openTransport(transportOptions(config, log, extra), extra.plan);
 }
 
 /** The local address the kernel would use to reach `url`'s host (`ip route get`), without sending a packet. */
@@ -180,7 +140,7 @@ async function listen(server: Server | HttpsServer, host: string, port: number, 
 
 export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const { config } = opts.loaded;
-  const logger = opts.logger ?? createLogger({ level: choice(OPTIONS.log_level.choices, config.log_level), ...(opts.stdout ? { stream: opts.stdout } : {}) });
+  const logger = opts.logger ?? createLogger({ level: config.log_level, ...(opts.stdout ? { stream: opts.stdout } : {}) });
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
@@ -208,7 +168,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
 
   // The API listens before the backend is open (opening /dev/ipmi0 or a VM-codec
   // socket, and recovering an interrupted change, take time the API need not wait
-  // for); a command that arrives meanwhile waits for the engine. Started after listen.
+  // for); a command that arrives meanwhile waits for the engine.
   let service: CredentialService | undefined;
   const openEngine = async (plan: BackendPlan) => {
     const [opened, { CredentialService }] = await Promise.all([
@@ -227,15 +187,8 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   };
   type Engine = Awaited<ReturnType<typeof openEngine>>;
   let engine: Engine | undefined;
-  let startEngine!: () => void;
-  // Resolves with null when there is no BMC (noBmc says why).
-  const backendReady: Promise<Engine | null> = new Promise<void>((r) => (startEngine = r)).then(async () => {
-    const planned = await planning;
-    if (!('plan' in planned)) return null;
-    engine = await openEngine(planned.plan);
-    return engine;
-  });
-  backendReady.catch(() => undefined);
+  /** Resolves with null when there is no BMC (noBmc says why); opened beside the app, after the API listens. */
+  let backendReady: Promise<Engine | null> = Promise.resolve(null);
   let lookingAgain: Promise<Engine | null> | null = null;
   /**
    * The engine, or NoBmcError. Without a BMC at start, each call looks for the
@@ -318,16 +271,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   });
 
-  // Until the Koa app is loaded (after listen), and ever after for GET /v1/status,
-  // status is answered here: the first answer waits for neither Koa, the
-  // router, the commands, the engine nor winston (their loading costs
-  // 100–200 ms on this kind of machine). Any other request waits for the app.
-  const reqLog = log.child({ module: 'http' });
-  const logStatus = (u: string, ms: number) => reqLog.info(`GET ${loggablePath(u)} 200 ${ms.toFixed(1)}ms`);
-  let startApp!: () => void;
-  const apiReady = new Promise<void>((r) => (startApp = r)).then(async () => {
+  const loadApi = async (): Promise<AgentApi> => {
     const [{ createApp }, { defaultLogCollector }] = await Promise.all([import('./api/app.js'), import('./api/commands/system.js')]);
-    const created = createApp({
+    return createApp({
       credentials,
       tokens,
       log,
@@ -338,28 +284,6 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       collectLogs: defaultLogCollector({ agentLog: () => logger.ring.text(), redact: (s) => logger.redactor.redact(s) }),
       inventory: { collect: collectInventory },
       ...(tls.sealingKey ? { sealingKey: tls.sealingKey } : {}),
-    });
-    return { api: created, handle: created.app.callback() };
-  });
-  apiReady.catch(() => undefined);
-  let handle: ((req: IncomingMessage, res: ServerResponse) => unknown) | null = null;
-  let restStarted = false;
-  const loadRest = (): void => {
-    if (restStarted) return;
-    restStarted = true;
-    startApp();
-    startEngine();
-  };
-  const front = (req: IncomingMessage, res: ServerResponse): void => {
-    if (answerStatus(req, res, status, logStatus)) return;
-    if (handle) {
-      void handle(req, res);
-      return;
-    }
-    loadRest();
-    apiReady.then(({ handle: h }) => void h(req, res), () => {
-      res.statusCode = 503;
-      res.end();
     });
   };
 
@@ -379,37 +303,38 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     main.warn(info.warning!);
   } else {
     main.error(`cannot open the IPMI backend: ${planned.err.message}`);
-    logger.start();
     throw planned.err;
   }
 
-  const server = tls.options ? (await import('node:https')).createServer(tls.options, front) : createHttpServer(front);
+  // Status is answered from the first moment; the app takes over once loaded (startup.ts).
+  const front = startupFront(status, log.child({ module: 'http' }));
+  const server = tls.options ? (await import('node:https')).createServer(tls.options, front.handle) : createHttpServer(front.handle);
   server.keepAliveTimeout = 65_000;
   const connections = guardConnections(server as Server, defaultConnectionLimits(), (line) => main.warn(line));
   const addr = await listen(server, config.listen_host, config.listen_port, main);
   const scheme = tls.mode === 'none' ? 'http' : 'https';
   const url = `${scheme}://${urlHost(addr.address === '::' || addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address)}:${addr.port}`;
   main.info(`API listening on ${scheme}://${urlHost(addr.address)}:${addr.port} (TLS: ${tls.mode}${tls.options ? `, minimum ${tls.options.minVersion}` : ''})`);
-
-  // The rest (the app and the engine, then winston; lines logged meanwhile are
-  // queued) loads a moment after listening, so that the first status polls are
-  // answered without waiting behind ~100 ms of module loading, or at once when
-  // a request needs the app. Lookup and commands start at most that much later.
-  setTimeout(loadRest, LOAD_AFTER_LISTEN_MS).unref();
+  // The engine and the app load a moment after listening, or at once when a request needs them (startup.ts).
+  front.listening();
+  await front.loadNow;
+  if ('plan' in planned) {
+    backendReady = openEngine(planned.plan).then((e) => (engine = e));
+    backendReady.catch(() => undefined);
+  }
   let api: AgentApi;
   try {
-    ({ api } = await apiReady);
+    api = await loadApi();
   } catch (e) {
     main.error(`cannot load the API: ${(e as Error).message}`);
+    front.failed();
     server.closeAllConnections?.();
     await new Promise<void>((r) => server.close(() => r()));
     // The engine was started beside the app: do not leave the device open.
     await backendReady.then((b) => b?.transport.close(), () => undefined).catch(() => undefined);
-    logger.start();
     throw e;
   }
-  handle = (await apiReady).handle;
-  setImmediate(() => logger.start());
+  front.ready(api.app.callback());
 
   let opened: Engine | null;
   try {

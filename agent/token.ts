@@ -14,10 +14,10 @@
  * nor a common prefix of a guess leaks through timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { MIN_TOKEN_LENGTH } from './config.js';
 import type { Log } from './logger.js';
 
-/** Minimum length Ironic's tokens have (IPA refuses shorter ones from lookup). */
-export const MIN_TOKEN_LENGTH = 32;
+export { MIN_TOKEN_LENGTH };
 /** What Ironic returns in place of a token it already handed out. */
 export const MASKED_TOKEN = '******';
 

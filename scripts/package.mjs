@@ -11,9 +11,10 @@
 //       root/                 the tree install.sh lays out under DIR:
 //         usr/bin/inband-agent                      launcher (scripts/package/inband-agent.sh)
 //         usr/lib/inband-agent/bin/node             the Node runtime running this script, stripped
-//         usr/lib/inband-agent/app/                 package.json, bin/, dist/ (agent, service, ipmi-kcs;
-//                                                   no tests), production node_modules (pruned),
-//                                                   build/Release/ipmi_kcs.node
+//         usr/lib/inband-agent/app/                 package.json, bin/, dist/bundle/ (what bin/ runs:
+//                                                   scripts/bundle.mjs), dist/ (agent, service,
+//                                                   ipmi-kcs; no tests), production node_modules
+//                                                   (pruned), build/Release/ipmi_kcs.node
 //         usr/lib/systemd/system/inband-agent.service, usr/lib/modules-load.d/inband-agent.conf
 //         etc/default/inband-agent, etc/inband-agent/agent.json
 //         usr/share/doc/inband-agent/               README.md, Node's LICENSE
@@ -36,6 +37,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildBundle } from './bundle.mjs';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -135,6 +137,7 @@ export function inputsDigest(root = projectRoot, { strip = true } = {}) {
     ...walk(path.join(root, 'systemd')),
     ...walk(path.join(root, 'scripts', 'package')),
     path.join(root, 'scripts', 'package.mjs'),
+    path.join(root, 'scripts', 'bundle.mjs'),
     path.join(root, 'bin', 'inband-agent.js'),
     path.join(root, 'package.json'),
     path.join(root, 'package-lock.json'),
@@ -345,6 +348,8 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
     copyFileSync(path.join(root, 'bin', 'inband-agent.js'), path.join(app, 'bin', 'inband-agent.js'));
     chmodSync(path.join(app, 'bin', 'inband-agent.js'), 0o755);
     const compiledFrom = compileApp(root, staging, path.join(app, 'dist'));
+    // What bin/inband-agent.js runs: the bundle, built from the same sources.
+    await buildBundle({ root, outDir: path.join(app, 'dist', 'bundle') });
     mkdirSync(path.join(app, 'build', 'Release'), { recursive: true });
     stripBinary(addon, path.join(app, ADDON), strip ? '--strip-unneeded' : null);
     lap('appMs', t);

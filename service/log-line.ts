@@ -1,5 +1,5 @@
 /**
- * The one log line format of both programs — the agent (winston, agent/logger.ts)
+ * The one log line format of both programs — the agent (agent/logger.ts)
  * and the conductor side (conductor/log.ts) — without any logging library:
  *
  * - `json`: one object per line, `{"level","message",...meta,"timestamp"}`;

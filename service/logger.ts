@@ -1,4 +1,4 @@
-/** The logging surface service/ needs; a winston logger satisfies it. Meta objects never hold secrets. */
+/** The logging surface service/ needs; the agent's logger (agent/logger.ts) satisfies it. Meta objects never hold secrets. */
 export interface Logger {
   debug(msg: string, meta?: object): void;
   info(msg: string, meta?: object): void;

@@ -9,7 +9,7 @@ function digest(bytes: Buffer): Buffer {
 
 /**
  * A password or token that cannot leak by accident: it prints, serialises and
- * inspects as `***` (template literals, JSON.stringify, util.inspect, winston
+ * inspects as `***` (template literals, JSON.stringify, util.inspect, log
  * formats, error messages built from it). The bytes live in a private field
  * that neither JSON nor inspect can see; `reveal()` is the one deliberate exit.
  */

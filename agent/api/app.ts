@@ -11,7 +11,7 @@
  * In front of the router, one middleware: the request log (one line per
  * request, query values other than `wait` masked), the error handler (the
  * only place that turns errors into `{faultcode, faultstring}`) and the
- * status fast path. (The daemon answers GET /v1/status before Koa: status.ts.)
+ * status fast path. (While the app loads, the daemon answers GET /v1/status itself: agent/startup.ts.)
  *
  * Who may do what:
  * - POST needs `?agent_token=` equal to the token on file (constant-time),

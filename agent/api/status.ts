@@ -2,9 +2,8 @@
  * `GET /v1/status` without Koa: the document, and a plain node:http handler
  * that answers it exactly as the Koa app does (200, `Content-Type:
  * application/json`, the same bytes). The daemon's server answers status with
- * this before Koa, the router and the commands are even loaded, and keeps
- * doing so afterwards: it is the request Ironic and monitoring poll, and it
- * needs none of the middleware (no token, no body, no routing).
+ * this while Koa, the router and the commands are still loading (agent/startup.ts);
+ * once the app is there, the app answers it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BackendInfo } from './ports.js';

@@ -113,7 +113,7 @@ async function open(p: Parsed, io: CommandIo): Promise<Session> {
   // Results go to stdout; log lines to stderr, warnings and worse unless --log-level says otherwise.
   const level = loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
   const logger = createLogger({ level, stream: io.stderr, format: loaded.config.log_format, env: io.env });
-  const { openBackendFromConfig } = await import('../serve.js');
+  const { openBackendFromConfig } = await import('../backend.js');
   const { transport: raw } = await openBackendFromConfig(loaded.config, logger.log.child({ module: 'backend' }));
   let transport: Transport = raw;
   if (p.trace) {

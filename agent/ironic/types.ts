@@ -27,7 +27,7 @@ export interface IronicClientConfig {
   readonly global_request_id?: string;
 }
 
-/** winston's Logger satisfies this; tests pass a recorder. */
+/** The agent's logger (agent/logger.ts) satisfies this; tests pass a recorder. */
 export interface IronicClientLogger {
   error(message: string, meta?: Record<string, unknown>): unknown;
   warn(message: string, meta?: Record<string, unknown>): unknown;

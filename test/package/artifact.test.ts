@@ -127,7 +127,8 @@ describe('release artifact', { skip: unavailable }, () => {
     for (const dev of ['typescript', 'tsx', 'eslint', 'autocannon', 'esbuild', '@types', 'node-addon-api']) {
       assert.ok(!nodeModules.includes(dev), `${dev} is a development dependency`);
     }
-    for (const dep of ['koa', '@koa', 'ajv', 'winston', 'systeminformation', 'node-pty']) assert.ok(nodeModules.includes(dep), `${dep} is a runtime dependency`);
+    for (const dep of ['koa', '@koa', 'ajv', 'systeminformation', 'node-pty']) assert.ok(nodeModules.includes(dep), `${dep} is a runtime dependency`);
+    assert.ok(existsSync(path.join(app, 'dist', 'bundle', 'agent.js')), 'the bundle bin/inband-agent.js runs (scripts/bundle.mjs)');
     const bad = files.filter((f) => /\.(ts|map)$|(^|\/)(tests?|__tests__)\/|\.test\.js$|prebuilds\/(darwin|win32)|\/src\/.*\.(cc|h)$/.test(f) ||
       (/\.md$/i.test(f) && !/licen[cs]e/i.test(f) && !f.startsWith('usr/share/doc/')));
     assert.deepEqual(bad, []);

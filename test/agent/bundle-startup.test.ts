@@ -1,0 +1,134 @@
+/**
+ * The built bundle (scripts/bundle.mjs, part of `npm run build`): what
+ * bin/inband-agent.js runs, and what each command loads. A command loads only
+ * what it needs: `--version` and the BMC commands never load Koa, the API,
+ * the inventory (systeminformation) or the Ironic client, which only the
+ * daemon needs. Measured by recording every module Node loads (a loader
+ * hook), mapped back to sources through the bundle's metafile.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+const root = projectRoot();
+const bundleDir = join(root, 'dist', 'bundle');
+const bin = join(root, 'bin', 'inband-agent.js');
+const unavailable = existsSync(join(bundleDir, 'agent.js')) && existsSync(join(bundleDir, 'meta.json')) ? false : 'dist/bundle is not built (npm run build)';
+
+/** What the daemon needs and a command must not load. */
+const DAEMON_ONLY = [/node_modules\/koa\//, /node_modules\/@koa\//, /node_modules\/systeminformation\//, /node_modules\/winston\//, /^agent\/api\/app\.ts$/, /^agent\/inventory\//, /^agent\/ironic\//];
+
+describe('the bundle', { skip: unavailable }, () => {
+  let work: string;
+  let hooks: string;
+  let meta: { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'inband-bundle-'));
+    hooks = join(work, 'hooks.mjs');
+    writeFileSync(hooks, `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  if (url.startsWith('file:')) appendFileSync(process.env.INBAND_LOADED_LOG, url + '\\n');
+  return next(url, context);
+}
+`);
+    meta = JSON.parse(readFileSync(join(bundleDir, 'meta.json'), 'utf8')) as typeof meta;
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  /** Runs bin/inband-agent.js; returns the result and the sources of every bundle file it loaded. */
+  function runTraced(args: string[], input = ''): { status: number | null; stdout: string; stderr: string; sources: string[] } {
+    const logFile = join(work, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '')}.txt`);
+    writeFileSync(logFile, '');
+    const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hooks).href)});`;
+    const r = spawnSync(process.execPath, ['--import', register, bin, ...args], { encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, INBAND_LOADED_LOG: logFile } });
+    const files = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((u) => fileURLToPath(u));
+    assert.ok(files.every((f) => !f.startsWith(join(root, 'dist') + '/') || f.startsWith(bundleDir + '/')), `ran from the bundle, not dist/: ${files.join(', ')}`);
+    const sources = files.filter((f) => f.startsWith(bundleDir + '/')).flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {}));
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, sources };
+  }
+
+  const assertNoDaemon = (sources: string[], what: string) => {
+    const heavy = sources.filter((s) => DAEMON_ONLY.some((re) => re.test(s.replace(/^(\.\.\/)+(main\/)?/, ''))));
+    assert.deepEqual(heavy, [], `${what} loaded what only the daemon needs`);
+  };
+
+  it('--version loads the CLI only', () => {
+    const r = runTraced(['--version']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^inband-agent \d+\.\d+\.\d+/);
+    assertNoDaemon(r.sources, '--version');
+    assert.ok(!r.sources.some((s) => s.startsWith('service/credential-service')), '--version does not load the engine');
+  });
+
+  it('user list and set-credentials on the simulated BMC load the engine and a backend, not the daemon', () => {
+    const list = runTraced(['user', 'list', '--backend', 'simulated']);
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^ID\s+Name/);
+    assertNoDaemon(list.sources, 'user list');
+    const state = join(work, 'state');
+    const set = runTraced(['set-credentials', '--username', 'bundled', '--password-stdin', '--json', '--backend', 'simulated', '--state-dir', state], 'Bundle-pw-0123\n');
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal((JSON.parse(set.stdout) as { verified?: { name?: boolean } }).verified?.name, true);
+    assert.ok(set.sources.some((s) => s.startsWith('service/credential-service')), 'set-credentials runs the engine');
+    assertNoDaemon(set.sources, 'set-credentials');
+  });
+
+  it('the daemon from the bundle answers status, then runs commands that compile their schemas (ajv, loaded on first use)', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const child = spawn(process.execPath, [bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (d) => { log += d; });
+    child.stderr.on('data', (d) => { log += d; });
+    const call = (method: string, path: string, body?: unknown) => new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {} }, (res) => {
+        let text = '';
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') as Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+    try {
+      let status: { status: number; json: Record<string, unknown> } | undefined;
+      for (let i = 0; i < 600 && !status; i++) {
+        status = await call('GET', '/v1/status').catch(() => undefined);
+        if (!status) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(status?.status, 200, log);
+      const steps = await call('POST', '/v1/commands/?wait=true', { name: 'clean.get_clean_steps', params: { node: { uuid: '1be26c0b-03f2-4d2e-ae87-c02d7f33c123', properties: {}, instance_info: {}, driver_internal_info: {}, extra: {} }, ports: [] } });
+      assert.equal(steps.json.command_status, 'SUCCEEDED', JSON.stringify(steps.json) + log);
+      const bad = await call('POST', '/v1/commands/?wait=true', { name: 'bmc.set_credentials', params: { username: 'x', password: 'Bundle-pw-0123', privilege: 'king' } });
+      assert.equal(bad.status, 400, JSON.stringify(bad.json));
+      assert.match(String(bad.json.faultstring), /privilege/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
+  it('a bad flag value is a usage error naming the valid values, from the validator generated at build time', () => {
+    const r = runTraced(['user', 'list', '--backend', 'foo']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--backend must be one of auto, native, simulated, vm-codec, ipmitool \(got "foo"\)/);
+    assert.ok(r.sources.includes('generated:config-validator'), 'the bundle carries the generated validator');
+    assert.ok(!r.sources.some((s) => /node_modules\/ajv\//.test(s)), 'and not ajv');
+  });
+});
