@@ -19,7 +19,7 @@
  * after the turn and at exit.
  */
 import { Writable } from 'node:stream';
-import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LogFormatChoice } from '../service/log-line.js';
+import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LineStyle, type LogFormatChoice } from '../service/log-line.js';
 
 /** The logging surface every module codes against. */
 export interface Log {
@@ -28,6 +28,7 @@ export interface Log {
   info(message: string, meta?: object): unknown;
   debug(message: string, meta?: object): unknown;
   child(meta: object): Log;
+  isDebugEnabled?(): boolean;
 }
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -126,7 +127,42 @@ export interface CreateLoggerOptions {
   ring?: LogRing;
   /** Write the lines of one event-loop turn to the stream in one write (flushed after the turn and at exit). */
   buffered?: boolean;
+  /**
+   * What turns a kept record into a written line; default {@link directSink}.
+   * The daemon passes winston's (agent/log-winston.ts); a one-shot command
+   * writes its few lines directly. Either way the line is the same.
+   */
+  sink?: LineSinkFactory;
 }
+
+/** What a sink needs to write a line the way every line of this program is written. */
+export interface LineSinkContext {
+  level: LogLevel;
+  style: LineStyle;
+  redactor: SecretRedactor;
+  ring: LogRing;
+  out: NodeJS.WritableStream;
+}
+
+/** Writes one record that passed the level filter. */
+export type LineSink = (level: LogLevel, rec: LineRecord) => void;
+export type LineSinkFactory = (ctx: LineSinkContext) => LineSink;
+
+/**
+ * The one way a record becomes a line, whichever sink writes it: the plain
+ * line redacted, remembered (the ring log.collect_system_logs hands out, so
+ * already redacted), then decorated for the stream (journald prefix, colour).
+ */
+export function renderLine(ctx: LineSinkContext, level: LogLevel, rec: LineRecord): string {
+  const line = ctx.redactor.redact(plainLine(rec, ctx.style));
+  ctx.ring.push(line);
+  return `${decorateLine(line, level, ctx.style, rec.highlight === true)}\n`;
+}
+
+/** Writes each line to the stream as it is logged. */
+export const directSink: LineSinkFactory = (ctx) => (level, rec) => {
+  ctx.out.write(renderLine(ctx, level, rec));
+};
 
 export interface AgentLogger {
   log: Log;
@@ -138,7 +174,12 @@ const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, d
 
 /** A Log with its own meta (a child's), writing through `emit`; children merge their meta over the parent's. */
 class LineLog implements Log {
-  constructor(private readonly emit: (level: LogLevel, message: string, meta: object) => void, private readonly meta: object) {}
+  constructor(private readonly emit: (level: LogLevel, message: string, meta: object) => void, private readonly meta: object, private readonly debugOn = false) {}
+
+  /** service/logger.ts asks before building a debug line's meta. */
+  isDebugEnabled(): boolean {
+    return this.debugOn;
+  }
 
   private write(level: LogLevel, message: string, meta: object | undefined): void {
     // An Error as meta is its message (own properties of an Error are not what a reader needs).
@@ -159,7 +200,7 @@ class LineLog implements Log {
     this.write('debug', message, meta);
   }
   child(meta: object): Log {
-    return new LineLog(this.emit, { ...this.meta, ...meta });
+    return new LineLog(this.emit, { ...this.meta, ...meta }, this.debugOn);
   }
 }
 
@@ -214,16 +255,16 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
     ...(opts.journald !== undefined ? { journald: opts.journald } : {}),
   });
   const out: NodeJS.WritableStream = opts.buffered ? new CoalescingWriter(stream) : stream;
-  const threshold = RANK[opts.level ?? 'info'];
-  const emit = (level: LogLevel, message: string, meta: object): void => {
-    if (RANK[level] > threshold) return;
-    const rec = { level, message, ...meta, timestamp: new Date().toISOString() } as LineRecord;
-    // Redact, remember, then decorate (journald prefix, colour) for the stream.
-    const line = redactor.redact(plainLine(rec, style));
-    ring.push(line);
-    out.write(`${decorateLine(line, level, style, rec.highlight === true)}\n`);
+  const level = opts.level ?? 'info';
+  const threshold = RANK[level];
+  const sink = (opts.sink ?? directSink)({ level, style, redactor, ring, out });
+  const emit = (lv: LogLevel, message: string, meta: object): void => {
+    // Filtered before anything is built: a change makes ~90 debug-level IPMI
+    // exchanges, and formatting lines nobody keeps was measurable in the step.
+    if (RANK[lv] > threshold) return;
+    sink(lv, { level: lv, message, ...meta, timestamp: new Date().toISOString() } as LineRecord);
   };
-  return { log: new LineLog(emit, {}), redactor, ring };
+  return { log: new LineLog(emit, {}, threshold >= RANK.debug), redactor, ring };
 }
 
 /** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */
