@@ -78,8 +78,8 @@ export const ROTATION_FAILURES: readonly FailurePoint[] = Object.freeze([
   },
   {
     id: 'retire-previous', rotate: 'retire-previous', passthru: 'retire-previous',
-    why: 'the previous user could not be disabled (a warning: Ironic no longer uses it)',
-    expect: { outcome: 'rotated', ironic_holds: 'next', store: 'current', previous_enabled: true, bmc_written: true },
+    why: 'the previous user does not read back disabled (after the tries a busy or silent BMC gets): the rotation fails, nothing rolled back, since Ironic holds the new, proven credential',
+    expect: { outcome: 'failed', ironic_holds: 'next', store: 'current', previous_enabled: true, bmc_written: true },
   },
   {
     id: 'none', rotate: null, passthru: null,

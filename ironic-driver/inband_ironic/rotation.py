@@ -11,16 +11,23 @@ shared floor's rotation-failures.json, generated from service/rotation-failures.
                    new credential (a read: never a power action)
   update-ironic    driver_info gets the new user and password
   store-current    the store marks the new password current
-  retire-previous  the previous user is disabled, logged in as the new one
-                   (failure: a warning; Ironic no longer uses it)
+  retire-previous  the previous user is disabled, logged in as the new one, and
+                   read back (retire.py); a busy or silent BMC is tried again
+                   with back-off (2 s, 4 s). Failure: the rotation fails here,
+                   nothing is rolled back (Ironic's new credential is proven
+                   and current) and the store keeps the previous value, which
+                   may still log in; rotating again overwrites that user
   delete-superseded
 
 Before update-ironic every failure leaves Ironic on the previous user, whose
-BMC slot was never touched; after it Ironic holds the new, proven one. No step
+BMC slot was never touched; after it Ironic holds the new, proven one. A
+rotation after a leak exists to make the previous password useless, so the
+node is rotated only once the previous user reads back disabled. No step
 locks the operator out. The record holds no password."""
 
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+import time
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 
 class Store(Protocol):
@@ -44,7 +51,14 @@ class Ports(Protocol):
 
     def update_ironic(self, username: str, password: str) -> None: ...
 
-    def retire(self, as_user: str, as_password: str, username: str) -> Tuple[bool, str]: ...
+    def retire(self, as_user: str, as_password: str, username: str) -> Tuple[bool, str, bool]:
+        """Disables `username` logged in as `as_user` and reads it back: (ok, detail, transient),
+        `transient` False when waiting will not change the answer (no such user, the last
+        administrator); raising counts as transient."""
+
+
+# Back-off between tries at retiring the previous user, as `conductor rotate` (2 s, then 4 s).
+RETIRE_DELAYS = (2.0, 4.0)
 
 
 class StepFailure(Exception):
@@ -59,7 +73,8 @@ def _now() -> str:
 
 def rotate(node: str, held: Optional[str], username: str, password: str, store: Store, ports: Ports,
            retire_previous: bool = True, log: Callable[[str], None] = lambda _l: None,
-           now: Callable[[], str] = _now) -> Dict[str, Any]:
+           now: Callable[[], str] = _now, retire_delays: Sequence[float] = RETIRE_DELAYS,
+           sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
     """Rotates `node` from BMC user `held` to `username` with `password`."""
     rec: Dict[str, Any] = {
         'node': node, 'started_at': now(), 'finished_at': None, 'outcome': 'failed',
@@ -115,21 +130,33 @@ def rotate(node: str, held: Optional[str], username: str, password: str, store: 
         rec['next']['secret_state'] = 'current'
 
         retired = False
+        unretired: Optional[str] = None
         if not retire_previous or not held or held == username:
             mark('retire-previous', 'skipped',
                  'asked to keep the previous user' if not retire_previous else 'no previous user to retire')
         else:
-            try:
-                ok, detail = ports.retire(username, password, held)
-            except Exception as e:
-                ok, detail = False, str(e) or e.__class__.__name__
+            # A busy or silent BMC may answer the next time; an answer that will not
+            # change by waiting (no such user, the last administrator) is not asked again.
+            tries = 0
+            while True:
+                tries += 1
+                try:
+                    ok, detail, transient = ports.retire(username, password, held)
+                except Exception as e:
+                    ok, detail, transient = False, str(e) or e.__class__.__name__, True
+                if ok or not transient or tries > len(retire_delays):
+                    break
+                delay = retire_delays[tries - 1]
+                log('set_bmc_credentials %s: retire-previous: %s; trying again in %g s' % (node, detail, delay))
+                sleep(delay)
             if ok:
                 retired = True
                 rec['applied'].append('previous BMC user %s disabled' % held)
-                mark('retire-previous', 'ok', detail)
+                mark('retire-previous', 'ok', detail + (' (try %d)' % tries if tries > 1 else ''))
             else:
-                rec['warnings'].append('previous BMC user %s is still enabled (%s); the next rotation overwrites it'
-                                       % (held, detail))
+                unretired = ("previous BMC user %s is still enabled after %d tr%s (%s); Ironic logs in as %s, "
+                             "proven and current; rotate again to overwrite %s's password"
+                             % (held, tries, 'y' if tries == 1 else 'ies', detail, username, held))
                 mark('retire-previous', 'failed', detail)
         try:
             n = store.delete_superseded(0 if retired or not held or held == username else 1)
@@ -137,7 +164,14 @@ def rotate(node: str, held: Optional[str], username: str, password: str, store: 
         except Exception as e:
             rec['warnings'].append('superseded values not deleted: %s' % e)
             mark('delete-superseded', 'failed', str(e))
-        rec['outcome'] = 'rotated'
+        if unretired:
+            # Not rolled back: Ironic's new credential is proven and current, and the
+            # store keeps the previous value (it may still log in). The rotation
+            # failed at its last purpose, retiring the previous password.
+            rec['failed_step'] = 'retire-previous'
+            rec['error'] = unretired
+        else:
+            rec['outcome'] = 'rotated'
     except StepFailure as f:
         rec['failed_step'] = f.step
         rec['error'] = str(f)

@@ -15,7 +15,9 @@ driver_internal_info.inband_bmc_rotation (and last_error on failure).
 
 import os
 import re
-from typing import Any, Dict, Optional, Tuple
+import tempfile
+import time
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -31,6 +33,7 @@ from ironic.drivers.modules import ipmitool
 
 from inband_ironic import contract
 from inband_ironic import passwords
+from inband_ironic import retire
 from inband_ironic import rotation
 from inband_ironic import sealing
 from inband_ironic import stores
@@ -47,7 +50,8 @@ opts = [
                help='X-Project-Id sent to a Barbican without Keystone (auth_type = none); '
                     'unset with Keystone.'),
     cfg.BoolOpt('retire_previous', default=True,
-                help='Disable the previous BMC user once the new one is in driver_info.'),
+                help='Disable the previous BMC user once the new one is in driver_info, and read it '
+                     'back; a rotation whose previous user stays enabled fails at retire-previous.'),
 ]
 CONF.register_opts(opts, group='inband_bmc')
 try:
@@ -82,7 +86,8 @@ DESCRIPTION = (
     'password_policy (%s) or password_length (%s). '
     'A BMC-safe password is generated (a caller\'s password only with use_given_password=true), '
     'stored, sent to the agent sealed to its certificate, proven with a power state read, '
-    'then put in driver_info; the previous user is disabled. Outcome: '
+    'then put in driver_info; the previous user is disabled and read back (a rotation whose '
+    'previous user still reads enabled fails at retire-previous, keeping the new credential). Outcome: '
     'driver_internal_info.inband_bmc_rotation.') % (
         contract.SECOND_USER_SUFFIX, '|'.join(p['name'] for p in passwords.POLICIES),
         '|'.join(sorted({str(p['length']) for p in passwords.POLICIES})))
@@ -216,15 +221,29 @@ class IronicPorts:
         node.driver_info = self._with_credential(username, password)
         node.save()
 
-    def retire(self, as_user: str, as_password: str, username: str) -> Tuple[bool, str]:
+    def retire(self, as_user: str, as_password: str, username: str) -> Tuple[bool, str, bool]:
         info = ipmitool._parse_driver_info(self.task.node)  # driver_info holds as_user now
-        out, _err = ipmitool._exec_ipmitool(info, 'user list 1')
-        ids = [int(m.group(1)) for m in (re.match(r'^\s*(\d+)\s+(\S+)\s', line) for line in out.splitlines())
-               if m and m.group(2) == username]
-        if len(ids) != 1:
-            return False, ('%d users are named %s' % (len(ids), username)) if ids else 'no user named %s' % username
-        ipmitool._exec_ipmitool(info, 'user disable %d' % ids[0])
-        return True, 'user %d (%s) disabled' % (ids[0], username)
+        r = retire.retire_user(lambda commands: run_in_one_session(info, commands), username)
+        return r.ok, r.detail, r.transient
+
+
+def run_in_one_session(info: Dict[str, Any], commands: Sequence[str]) -> str:
+    """Runs ipmitool `commands` in one lanplus session (`ipmitool exec FILE`),
+    through Ironic's own ipmitool call (its password file, timing and pacing
+    options). Exit status 1 is what `exec` answers when any command failed,
+    including a channel that does not exist; it is taken, not retried by
+    Ironic, and the caller reads what was printed (retire.py decides). The
+    file holds commands only, never a password."""
+    fd, path = tempfile.mkstemp(prefix='inband-retire-', suffix='.ipmi', dir=CONF.tempdir)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(''.join(c + '\n' for c in commands))
+        if ' ' in path:  # Ironic splits the command on spaces
+            raise RuntimeError('the temporary directory %s has a space in its path' % os.path.dirname(path))
+        out, _err = ipmitool._exec_ipmitool(info, 'exec %s' % path, check_exit_code=[0, 1])
+        return out
+    finally:
+        os.unlink(path)
 
 
 def make_store(task: Any) -> rotation.Store:
@@ -240,6 +259,11 @@ def make_store(task: Any) -> rotation.Store:
 
 class InbandBMCVendor(ipmitool.VendorPassthru):
     """ipmitool's vendor passthru plus set_bmc_credentials."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__()
+        # The back-off between tries at retiring the previous user (rotation.RETIRE_DELAYS).
+        self._sleep = sleep
 
     def validate(self, task: Any, method: Optional[str] = None, **kwargs: Any) -> None:
         if method != METHOD:
@@ -269,7 +293,8 @@ class InbandBMCVendor(ipmitool.VendorPassthru):
         else:
             record = rotation.rotate(node.uuid, held, username, password, store,
                                      IronicPorts(task, recipient, args['privilege']),
-                                     retire_previous=CONF.inband_bmc.retire_previous, log=LOG.info)
+                                     retire_previous=CONF.inband_bmc.retire_previous, log=LOG.info,
+                                     sleep=self._sleep)
             record['step_args'] = {'password': 'sealed', 'agent_key_id': recipient.kid,
                                    'certificate': recipient.source}
         password = None

@@ -223,6 +223,10 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
         assert.equal((rec.next as Record<string, unknown>).username, expected);
         assert.deepEqual((rec.steps as Array<{ step: string; status: string }>).map((s) => `${s.step}:${s.status}`),
           ['store-pending:ok', 'set-in-band:ok', 'prove:ok', 'update-ironic:ok', 'store-current:ok', 'retire-previous:ok', 'delete-superseded:ok']);
+        // Retired only on the BMC's own read-back (§22.27; ipmi_sim reports no enable status, so IPMI messaging).
+        const retired = (rec.steps as Array<{ step: string; detail: string }>).find((s) => s.step === 'retire-previous')!;
+        assert.match(retired.detail, new RegExp(`^user \\d+ \\(${previous.user}\\) disabled, reads back disabled \\(IPMI messaging off\\)$`));
+        console.log(`# retire-previous: ${retired.detail}; inside Ironic ${rec.started_at as string} → ${rec.finished_at as string}`);
         const stored = storedDriverInfo(uuid);
         assert.equal(stored.ipmi_username, expected);
         assert.ok(!('inband_bmc_pending_password' in stored), 'no pending password left in driver_info');

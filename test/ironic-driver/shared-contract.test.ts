@@ -104,7 +104,7 @@ class TableProver implements BmcProver {
   }
 
   async retire(_b: BmcEndpoint, _as: BmcCredential, username: string) {
-    if (this.fail === 'retire-previous') return { ok: false, detail: 'user disable 2: Insufficient privilege level' };
+    if (this.fail === 'retire-previous') return { ok: false, transient: false, detail: 'user disable 2: Insufficient privilege level' };
     this.previousEnabled = false;
     return { ok: true, detail: `user 2 (${username}) disabled`, userId: 2 };
   }

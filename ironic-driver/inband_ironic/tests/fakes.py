@@ -109,6 +109,67 @@ class FakePorts:
 
     def retire(self, as_user, as_password, username):
         if self.fail == 'retire-previous':
-            return False, 'user disable 2: Insufficient privilege level'
+            return False, 'user disable 2: Insufficient privilege level', False
         self.previous_enabled = False
-        return True, 'user 2 (%s) disabled' % username
+        return True, 'user 2 (%s) disabled, reads back disabled (enable status)' % username, False
+
+
+class FakeBmc:
+    """ipmitool 1.8.19 over lanplus against a BMC, for `ipmitool exec FILE`: the
+    commands retire.py sends, answered as ipmitool prints them (checked against
+    ipmi_sim 2.0.33). `reports_status` False is ipmi_sim: §22.27 enable status
+    always 00b ("unknown"), IPMI messaging the enable flag. `keeps_enabled` is a
+    BMC that drops the disable; `busy` the number of sessions answered with an
+    ipmitool failure first."""
+
+    def __init__(self, users=None, session_user=3, reports_status=True, keeps_enabled=False, busy=0):
+        # id -> [name, enabled, privilege]
+        self.users = users or {2: ['admin', True, 'ADMINISTRATOR'], 3: ['ironic', True, 'ADMINISTRATOR']}
+        self.session_user = session_user
+        self.reports_status = reports_status
+        self.keeps_enabled = keeps_enabled
+        self.busy = busy
+        self.sessions = []
+        self.disabled = []
+
+    def _access(self, uid):
+        name, enabled, priv = self.users.get(uid, ['', False, 'Unknown (0x00)'])
+        status = ('enabled' if enabled else 'disabled') if self.reports_status else 'unknown'
+        return ('\nUser ID              : %d\nUser Name            : %s\nFixed Name           : No\n'
+                'Access Available     : call-in / callback\nLink Authentication  : disabled\n'
+                'IPMI Messaging       : %s\nPrivilege Level      : %s\nEnable Status        : %s\n'
+                % (uid, name, 'enabled' if enabled else 'disabled', priv, status))
+
+    def exec_ipmitool(self, info, command, check_exit_code=None):
+        from oslo_concurrency import processutils
+        verb, path = command.split(' ')
+        assert verb == 'exec', command
+        with open(path) as f:
+            lines = f.read().splitlines()
+        self.sessions.append(lines)
+        if self.busy:
+            self.busy -= 1
+            raise processutils.ProcessExecutionError(
+                exit_code=1, cmd='ipmitool exec', stderr='Error: Unable to establish IPMI v2 / RMCP+ session')
+        out = []
+        for line in lines:
+            w = line.split()
+            if w[:2] == ['raw', '0x06'] and w[2] == '0x3d':
+                out.append(' 01 3f 01 %02x 04 11' % self.session_user)
+            elif w[:2] == ['channel', 'info']:
+                if w[2] == '1':
+                    out.append('Channel 0x1 info:\n  Channel Medium Type   : 802.3 LAN\n'
+                               '  Channel Protocol Type : IPMB-1.0')
+            elif w[:2] == ['channel', 'getaccess']:
+                ids = [int(w[3])] if len(w) > 3 else list(range(1, 16))
+                out.append('Maximum User IDs     : 15\nEnabled User IDs     : %d\n'
+                           % sum(1 for u in self.users.values() if u[1]))
+                out.extend(self._access(i) for i in ids)
+            elif w[:2] == ['user', 'disable']:
+                uid = int(w[2])
+                self.disabled.append(uid)
+                if uid in self.users and not self.keeps_enabled:
+                    self.users[uid][1] = False
+            else:
+                raise AssertionError('unexpected ipmitool command %r' % line)
+        return '\n'.join(out) + '\n', ''

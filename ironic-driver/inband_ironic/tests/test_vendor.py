@@ -133,10 +133,11 @@ class SetBmcCredentialsTestCase(unittest.TestCase):
             self.powers.append(dict(task.node.driver_info))
             return states.POWER_ON
         self.task.driver.power.get_power_state.side_effect = power
-        p = mock.patch.object(ipmitool, '_exec_ipmitool', autospec=True,
-                              return_value=('2   admin   true  false  true  ADMINISTRATOR\n', ''))
+        self.bmc = fakes.FakeBmc()
+        p = mock.patch.object(ipmitool, '_exec_ipmitool', autospec=True, side_effect=self.bmc.exec_ipmitool)
         self.ipmitool = p.start()
         self.addCleanup(p.stop)
+        self.sleeps = []
         p = mock.patch.object(ipmitool, '_parse_driver_info', autospec=True, side_effect=lambda n: dict(n.driver_info))
         p.start()
         self.addCleanup(p.stop)
@@ -159,8 +160,15 @@ class SetBmcCredentialsTestCase(unittest.TestCase):
         # Pending was saved before the agent saw it.
         self.assertEqual(new, node.saved[0]['driver_info'][stores.PENDING_PASSWORD])
         self.assertEqual('admin', node.saved[0]['driver_info']['ipmi_username'])
-        self.ipmitool.assert_called_with(mock.ANY, 'user disable 2')
+        # Retired logged in as the new user, read back disabled.
+        self.assertEqual('ironic', self.ipmitool.call_args[0][0]['ipmi_username'])
+        self.assertEqual([2], self.bmc.disabled)
+        self.assertFalse(self.bmc.users[2][1])
+        self.assertEqual('user 2 (admin) disabled, reads back disabled (enable status)', rec['steps'][5]['detail'])
+        self.assertEqual([], self.sleeps)
         self.assertNotIn(new, repr(rec))
+        for session in self.bmc.sessions:
+            self.assertNotIn(new, repr(session))
         self.task.driver.power.set_power_state.assert_not_called()
 
     def test_proof_fails_ironic_keeps_the_previous_user(self):
@@ -187,7 +195,96 @@ class SetBmcCredentialsTestCase(unittest.TestCase):
 
     def test_alternates_to_the_second_user(self):
         self.task.node.driver_info['ipmi_username'] = 'ironic'
-        self.ipmitool.return_value = ('3   ironic   true  false  true  ADMINISTRATOR\n', '')
-        vendor.InbandBMCVendor().set_bmc_credentials(self.task, http_method='POST', username='ironic')
+        self.bmc.users = {2: ['admin', True, 'ADMINISTRATOR'], 3: ['ironic', True, 'ADMINISTRATOR'],
+                          4: ['ironic_b', True, 'ADMINISTRATOR']}
+        self.bmc.session_user = 4
+        self.vendor().set_bmc_credentials(self.task, http_method='POST', username='ironic')
         self.assertEqual('ironic_b', self.task.node.driver_info['ipmi_username'])
-        self.ipmitool.assert_called_with(mock.ANY, 'user disable 3')
+        self.assertEqual([3], self.bmc.disabled)
+
+    def vendor(self):
+        return vendor.InbandBMCVendor(sleep=self.sleeps.append)
+
+    def rotate(self):
+        self.vendor().set_bmc_credentials(self.task, http_method='POST', username='ironic')
+        return self.task.node.driver_internal_info['inband_bmc_rotation']
+
+    def assert_failed_at_retire(self, rec):
+        node = self.task.node
+        self.assertEqual(('failed', 'retire-previous'), (rec['outcome'], rec['failed_step']), rec)
+        # Nothing rolled back: Ironic keeps the new, proven credential; the store keeps it current.
+        self.assertEqual('ironic', node.driver_info['ipmi_username'])
+        self.assertEqual(self.seen['password'], node.driver_info['ipmi_password'])
+        self.assertEqual({'username': 'ironic', 'note': "proven with the node's power interface; in Ironic driver_info"},
+                         rec['current'])
+        self.assertEqual('current', rec['next']['secret_state'])
+        self.assertEqual([], rec['rolled_back'])
+        self.assertIn('previous BMC user admin is still enabled', rec['error'])
+        self.assertIn('Ironic logs in as ironic, proven and current', rec['error'])
+        self.assertIn('set_bmc_credentials failed at retire-previous: previous BMC user admin', node.last_error)
+        self.assertNotIn(self.seen['password'], repr(rec) + node.last_error)
+
+    def test_retirement_read_back_on_a_bmc_without_enable_status(self):
+        # ipmi_sim: §22.27 enable status 00b, IPMI messaging is the enable flag.
+        self.bmc.reports_status = False
+        rec = self.rotate()
+        self.assertEqual('rotated', rec['outcome'], rec)
+        self.assertEqual('user 2 (admin) disabled, reads back disabled (IPMI messaging off)', rec['steps'][5]['detail'])
+
+    def test_still_enabled_after_the_disable_fails_the_rotation(self):
+        self.bmc.keeps_enabled = True
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn('after 3 tries (user 2 (admin) disabled, but user 2 reads back enabled (enable status))',
+                      rec['error'])
+        self.assertEqual([2.0, 4.0], self.sleeps)
+        self.assertEqual([2, 2, 2], self.bmc.disabled)
+
+    def test_a_busy_bmc_is_tried_again(self):
+        self.bmc.busy = 1
+        rec = self.rotate()
+        self.assertEqual('rotated', rec['outcome'], rec)
+        self.assertEqual([2.0], self.sleeps)
+        self.assertTrue(rec['steps'][5]['detail'].endswith('(try 2)'), rec['steps'][5])
+        self.assertFalse(self.bmc.users[2][1])
+        self.assertIsNone(self.task.node.last_error)
+
+    def test_silent_every_time_fails_after_three_tries(self):
+        self.bmc.busy = 5
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn('after 3 tries', rec['error'])
+        self.assertIn('Unable to establish IPMI v2 / RMCP+ session', rec['error'])
+        self.assertEqual([2.0, 4.0], self.sleeps)
+
+    def test_no_such_user_is_not_asked_again(self):
+        self.bmc.users = {3: ['ironic', True, 'ADMINISTRATOR'], 4: ['root', True, 'ADMINISTRATOR']}
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn('after 1 try (no user named admin)', rec['error'])
+        self.assertEqual([], self.sleeps)
+        self.assertEqual([], self.bmc.disabled)
+
+    def test_two_users_of_that_name_are_not_asked_again(self):
+        self.bmc.users[5] = ['admin', True, 'OPERATOR']
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn('(2 users are named admin)', rec['error'])
+        self.assertEqual(([], []), (self.sleeps, self.bmc.disabled))
+
+    def test_the_last_enabled_administrator_is_never_disabled(self):
+        # The new user came out an operator: admin is the only administrator left.
+        self.bmc.users[3][2] = 'OPERATOR'
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn('user 2 ("admin") is the last enabled administrator', rec['error'])
+        self.assertEqual(([], []), (self.sleeps, self.bmc.disabled))
+        self.assertTrue(self.bmc.users[2][1])
+
+    def test_the_session_user_is_never_disabled(self):
+        # The BMC says this session is user 2, the one named as the previous user.
+        self.bmc.session_user = 2
+        rec = self.rotate()
+        self.assert_failed_at_retire(rec)
+        self.assertIn("admin is user 2, the user this session (Ironic's credential) is logged in as", rec['error'])
+        self.assertEqual(([], []), (self.sleeps, self.bmc.disabled))
