@@ -76,9 +76,8 @@ async function makeLogger(loaded: LoadedConfig, io: CliIo, forServe: boolean): P
   const level = forServe || loaded.sources.log_level !== 'default' ? loaded.config.log_level : 'warn';
   // The daemon writes each loop turn's lines in one write (the request log under load; logger.ts);
   // a subcommand's few lines go out as they are logged.
-  // The daemon's lines go through winston (log-winston.ts); a subcommand never loads it.
-  const sink = forServe ? (await import('./log-winston.js')).winstonSink : undefined;
-  return createLogger({ level, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format, env: io.env, ...(forServe ? { buffered: true } : {}), ...(sink ? { sink } : {}) });
+  // The daemon moves its lines to winston when it loads the rest of itself (serve.ts); a subcommand never loads it.
+  return createLogger({ level, stream: forServe ? io.stdout : io.stderr, format: loaded.config.log_format, env: io.env, ...(forServe ? { buffered: true } : {}) });
 }
 
 /**

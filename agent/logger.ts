@@ -168,6 +168,13 @@ export interface AgentLogger {
   log: Log;
   redactor: SecretRedactor;
   ring: LogRing;
+  /**
+   * Writes the lines from now on through another sink, rendering them the
+   * same way. The daemon starts on the direct sink and moves to winston's when
+   * it loads the rest of itself, just after the API answers (startup.ts): so
+   * winston's ~30 ms of loading is not between exec and the first answer.
+   */
+  useSink(factory: LineSinkFactory): void;
 }
 
 const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -257,14 +264,15 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const out: NodeJS.WritableStream = opts.buffered ? new CoalescingWriter(stream) : stream;
   const level = opts.level ?? 'info';
   const threshold = RANK[level];
-  const sink = (opts.sink ?? directSink)({ level, style, redactor, ring, out });
+  const ctx: LineSinkContext = { level, style, redactor, ring, out };
+  let sink = (opts.sink ?? directSink)(ctx);
   const emit = (lv: LogLevel, message: string, meta: object): void => {
     // Filtered before anything is built: a change makes ~90 debug-level IPMI
     // exchanges, and formatting lines nobody keeps was measurable in the step.
     if (RANK[lv] > threshold) return;
     sink(lv, { level: lv, message, ...meta, timestamp: new Date().toISOString() } as LineRecord);
   };
-  return { log: new LineLog(emit, {}, threshold >= RANK.debug), redactor, ring };
+  return { log: new LineLog(emit, {}, threshold >= RANK.debug), redactor, ring, useSink: (factory) => { sink = factory(ctx); } };
 }
 
 /** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */

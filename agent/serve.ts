@@ -140,7 +140,7 @@ async function listen(server: Server | HttpsServer, host: string, port: number, 
 
 export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   const { config } = opts.loaded;
-  const logger = opts.logger ?? createLogger({ level: config.log_level, sink: (await import('./log-winston.js')).winstonSink, ...(opts.stdout ? { stream: opts.stdout } : {}) });
+  const logger = opts.logger ?? createLogger({ level: config.log_level, ...(opts.stdout ? { stream: opts.stdout } : {}) });
   const log = logger.log;
   const main = log.child({ module: 'serve' });
   for (const w of opts.loaded.warnings) main.warn(w);
@@ -272,7 +272,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   });
 
   const loadApi = async (): Promise<AgentApi> => {
-    const [{ createApp }, { defaultLogCollector }] = await Promise.all([import('./api/app.js'), import('./api/commands/system.js')]);
+    const [{ createApp }, { defaultLogCollector }, { winstonSink }] = await Promise.all([import('./api/app.js'), import('./api/commands/system.js'), import('./log-winston.js')]);
+    // From here on the daemon's lines go through winston (logger.ts useSink says why only now).
+    logger.useSink(winstonSink);
     return createApp({
       credentials,
       tokens,

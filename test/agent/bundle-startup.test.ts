@@ -92,7 +92,10 @@ export async function load(url, context, next) {
         srv.close(() => resolve(p));
       });
     });
-    const child = spawn(process.execPath, [bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const loadedLog = join(work, 'loaded-daemon.txt');
+    writeFileSync(loadedLog, '');
+    const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hooks).href)});`;
+    const child = spawn(process.execPath, ['--import', register, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INBAND_LOADED_LOG: loadedLog } });
     let log = '';
     child.stdout.on('data', (d) => { log += d; });
     child.stderr.on('data', (d) => { log += d; });
@@ -118,6 +121,11 @@ export async function load(url, context, next) {
       const bad = await call('POST', '/v1/commands/?wait=true', { name: 'bmc.set_credentials', params: { username: 'x', password: 'Bundle-pw-0123', privilege: 'king' } });
       assert.equal(bad.status, 400, JSON.stringify(bad.json));
       assert.match(String(bad.json.faultstring), /privilege/);
+      // The daemon's log lines go through winston once the app is loaded (logger.ts useSink).
+      const sources = readFileSync(loadedLog, 'utf8').split('\n').filter(Boolean).map((u) => fileURLToPath(u))
+        .filter((f) => f.startsWith(bundleDir + '/')).flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {}));
+      assert.ok(sources.some((src) => /node_modules\/winston\//.test(src)), 'the daemon loaded winston');
+      assert.match(log, /"message":"POST \/v1\/commands\/\?wait=true 200/, 'and its request log is written');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
