@@ -40,9 +40,15 @@
  * app loaded first (bench, exec → API answering: 1.6× bare node:http, vs
  * 1.45× with the delay).
  *
- * Only until the app is there: {@link StartupFront.ready} hands every later
- * request, status included, to the app, so there is one status path once
- * started. A request other than status that arrives first waits for the app.
+ * And after: `GET /v1/status` (and HEAD) is always answered here, in front
+ * of the app, from the same {@link StatusDocument} the app would serve, with
+ * the same request-log line; every other request, other methods on the status
+ * paths included (405), goes to the app once {@link StartupFront.ready} has
+ * it, and waits for it before. Ironic polls status on every heartbeat cycle,
+ * and Koa's per-request context costs a third of a status answer: with every
+ * status through Koa the daemon answered 6,770 req/s on one connection
+ * against IPA 9.4.1's 4,734 in the same run (1.43x, below the 2x target);
+ * bench/daemon.ts measures it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
@@ -97,11 +103,11 @@ export function startupFront(status: StatusDocument, reqLog: Log): StartupFront 
       setTimeout(startLoading, LOAD_AFTER_LISTEN_MS).unref();
     },
     handle: (req, res) => {
+      if (answerStatus(req, res, status, logStatus)) return;
       if (app) {
         void app(req, res);
         return;
       }
-      if (answerStatus(req, res, status, logStatus)) return;
       if (waiting) {
         waiting.push({ req, res });
         startLoading();

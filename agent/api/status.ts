@@ -1,9 +1,9 @@
 /**
  * `GET /v1/status` without Koa: the document, and a plain node:http handler
  * that answers it exactly as the Koa app does (200, `Content-Type:
- * application/json`, the same bytes). The daemon's server answers status with
- * this while Koa, the router and the commands are still loading (agent/startup.ts);
- * once the app is there, the app answers it.
+ * application/json`, the same bytes). The daemon's server answers every GET
+ * and HEAD of status with this, in front of the Koa app (agent/startup.ts says
+ * why); the app answers it the same way where it runs alone (tests).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BackendInfo } from './ports.js';
@@ -56,14 +56,16 @@ export class StatusDocument {
  * anything else. `onDone(path, ms)` writes the request-log line.
  */
 export function answerStatus(req: IncomingMessage, res: ServerResponse, doc: StatusDocument, onDone: (url: string, ms: number) => void): boolean {
-  if (req.method !== 'GET') return false;
+  // IPA's status route is GET (werkzeug adds HEAD); other methods get the app's 405.
+  const head = req.method === 'HEAD';
+  if (req.method !== 'GET' && !head) return false;
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   if (!isStatusPath(q < 0 ? url : url.slice(0, q))) return false;
   const t0 = performance.now();
   const body = doc.body;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
-  res.end(body);
+  res.end(head ? undefined : body);
   onDone(url, performance.now() - t0);
   return true;
 }
