@@ -8,9 +8,18 @@
 // into dist/bundle/ (scripts/bundle.mjs), where each command loads only the
 // chunks it needs. The bundle runs when it is there; a tree compiled by tsc
 // alone runs from dist/<program>/cli.js.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 const argv = process.argv.slice(2);
+// `--version` is answered here, from package.json (the one version source,
+// as service/version.ts reads it), without loading either program: scripts
+// and image builders call it to check an install, and it then costs little
+// more than Node's own start.
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`inband-agent ${version}\n`);
+  process.exit(0);
+}
 const program = argv[0] === 'conductor' ? 'conductor' : 'agent';
 const bundle = new URL(`../dist/bundle/${program}.js`, import.meta.url);
 const entry = existsSync(bundle) ? bundle.href : `../dist/${program}/cli.js`;
