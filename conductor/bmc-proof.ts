@@ -90,25 +90,68 @@ export class IpmitoolProver implements BmcProver {
     return { ok: true, state: m[1] === 'on' ? 'power on' : 'power off', detail: `chassis power is ${m[1]}` };
   }
 
-  private run(bmc: BmcEndpoint, cred: BmcCredential, cmd: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const args = ['-I', 'lanplus', '-C', bmc.cipherSuite, '-H', bmc.host, '-p', String(bmc.port), '-U', cred.username, '-E', '-N', '1', '-R', '2', ...cmd];
-    return new Promise((resolve) => {
-      const child = spawn(this.opts.ipmitoolPath ?? '/usr/bin/ipmitool', args, {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', IPMI_PASSWORD: cred.password.reveal() },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.timeoutMs ?? 20_000);
-      const done = (code: number | null, extra = ''): void => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr: (stderr + extra).replace(/\s+/g, ' ').trim().slice(0, 300) });
-      };
-      child.once('error', (e) => done(null, ` ${e.message}`));
-      child.once('close', (code, sig) => done(code, sig ? ` killed by ${sig}` : ''));
+  private async run(bmc: BmcEndpoint, cred: BmcCredential, cmd: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const r = await runIpmitool(lanplusArgs(bmc, cred, { packetTimeoutS: 1, packetRetries: 2 }), cmd, cred, { ipmitoolPath: this.opts.ipmitoolPath, timeoutMs: this.opts.timeoutMs ?? 20_000 });
+    const extra = r.error ? ` ${r.error}` : r.signal ? ` killed by ${r.signal}` : '';
+    return { code: r.code, stdout: r.stdout, stderr: (r.stderr + extra).replace(/\s+/g, ' ').trim().slice(0, 300) };
+  }
+}
+
+/** ipmitool's lanplus arguments for `bmc` as `cred`; `-E`: the password comes from IPMI_PASSWORD. */
+export function lanplusArgs(bmc: BmcEndpoint, cred: BmcCredential, o: { packetTimeoutS: number; packetRetries: number }): string[] {
+  return ['-I', 'lanplus', '-C', bmc.cipherSuite, '-H', bmc.host, '-p', String(bmc.port), '-U', cred.username, '-E',
+    '-N', String(o.packetTimeoutS), '-R', String(o.packetRetries)];
+}
+
+/**
+ * Runs one ipmitool process, killed after `timeoutMs`. The password reaches it
+ * only through its environment (/proc/<pid>/cmdline is world-readable,
+ * /proc/<pid>/environ is not). With `keepBytes`, only the last bytes of each
+ * output stream are kept.
+ */
+export function runIpmitool(args: readonly string[], cmd: readonly string[], cred: BmcCredential, o: { ipmitoolPath?: string | undefined; timeoutMs: number; keepBytes?: number }): Promise<{ code: number | null; stdout: string; stderr: string; error?: string; signal?: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(o.ipmitoolPath ?? '/usr/bin/ipmitool', [...args, ...cmd], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', IPMI_PASSWORD: cred.password.reveal() },
     });
+    const keep = (text: string): string => (o.keepBytes !== undefined ? text.slice(-o.keepBytes) : text);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout = keep(stdout + d.toString())));
+    child.stderr.on('data', (d: Buffer) => (stderr = keep(stderr + d.toString())));
+    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs);
+    let settled = false;
+    const done = (r: { code: number | null; error?: string; signal?: string }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...r, stdout, stderr });
+    };
+    child.once('error', (e) => done({ code: null, error: e.message }));
+    child.once('close', (code, sig) => done({ code, ...(sig ? { signal: sig } : {}) }));
+  });
+}
+
+/**
+ * Retries a retirement while its failure may pass (the BMC busy, silent or
+ * timing out: `transient` not false), with back-off doubling from `delayMs`
+ * (default 2 s) up to `attempts` tries (default 3). An answer waiting will not
+ * change (no such user, the last administrator) ends it at once. Returns every
+ * try's result, the last one deciding.
+ */
+export async function retryRetirement<R extends { ok: boolean; transient?: boolean; detail: string }>(
+  attempt: () => Promise<R>,
+  opts: { attempts?: number; delayMs?: number; onRetry?: (failed: R, delayMs: number) => void } = {},
+): Promise<{ last: R; tries: R[] }> {
+  const attempts = Math.max(1, opts.attempts ?? 3);
+  const tries: R[] = [];
+  for (let delay = opts.delayMs ?? 2000; ; delay *= 2) {
+    const r = await attempt();
+    tries.push(r);
+    if (r.ok || r.transient === false || tries.length >= attempts) return { last: r, tries };
+    opts.onRetry?.(r, delay);
+    await new Promise((res) => setTimeout(res, delay));
   }
 }
 

@@ -8,7 +8,6 @@
  * IPMI_PASSWORD): /proc/<pid>/cmdline is world-readable, /proc/<pid>/environ is
  * readable only by the process's owner and root. Nothing is written to a file.
  */
-import { spawn } from 'node:child_process';
 import { IpmiRequestError } from '../ipmi-kcs/errors.js';
 import { IpmitoolTransport } from '../ipmi-kcs/ipmitool-pty.js';
 import type { IpmiRequest, IpmiResponse, SendOptions, Transport, TransportStats } from '../ipmi-kcs/transport.js';
@@ -17,7 +16,7 @@ import { BmcReader } from '../service/bmc-reader.js';
 import { ServiceError } from '../service/errors.js';
 import { silentLogger } from '../service/logger.js';
 import { UserAdmin } from '../service/user-admin.js';
-import { IpmitoolProver, type BmcCredential, type BmcEndpoint, type BmcProver, type ProofResult } from './bmc-proof.js';
+import { IpmitoolProver, lanplusArgs, runIpmitool, type BmcCredential, type BmcEndpoint, type BmcProver, type ProofResult } from './bmc-proof.js';
 
 /**
  * What one RMCP+ login attempt told us:
@@ -74,30 +73,13 @@ export class IpmitoolBmcAccess implements BmcAccess {
   constructor(private readonly opts: IpmitoolBmcAccessOptions = {}) {}
 
   private common(bmc: BmcEndpoint, cred: BmcCredential): string[] {
-    return ['-I', 'lanplus', '-C', bmc.cipherSuite, '-H', bmc.host, '-p', String(bmc.port), '-U', cred.username, '-E',
-      '-N', String(this.opts.packetTimeoutS ?? 1), '-R', String(this.opts.packetRetries ?? 3)];
+    return lanplusArgs(bmc, cred, { packetTimeoutS: this.opts.packetTimeoutS ?? 1, packetRetries: this.opts.packetRetries ?? 3 });
   }
 
-  login(bmc: BmcEndpoint, cred: BmcCredential): Promise<LoginResult> {
+  async login(bmc: BmcEndpoint, cred: BmcCredential): Promise<LoginResult> {
     const started = performance.now();
-    const args = [...this.common(bmc, cred), '-v', 'mc', 'info'];
-    return new Promise((resolve) => {
-      const child = spawn(this.opts.ipmitoolPath ?? '/usr/bin/ipmitool', args, {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', IPMI_PASSWORD: cred.password.reveal() },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-8192)));
-      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8192)));
-      const timer = setTimeout(() => child.kill('SIGKILL'), this.opts.timeoutMs ?? 15_000);
-      const done = (code: number | null): void => {
-        clearTimeout(timer);
-        resolve({ ...classifyLogin(code, stdout, stderr), elapsedMs: Math.round(performance.now() - started) });
-      };
-      child.once('error', () => done(null));
-      child.once('close', (code) => done(code));
-    });
+    const r = await runIpmitool(this.common(bmc, cred), ['-v', 'mc', 'info'], cred, { ipmitoolPath: this.opts.ipmitoolPath, timeoutMs: this.opts.timeoutMs ?? 15_000, keepBytes: 8192 });
+    return { ...classifyLogin(r.code, r.stdout, r.stderr), elapsedMs: Math.round(performance.now() - started) };
   }
 
   openTransport(bmc: BmcEndpoint, cred: BmcCredential): Transport {

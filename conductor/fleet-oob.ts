@@ -28,7 +28,7 @@ import { CredentialService } from '../service/credential-service.js';
 import { ServiceError } from '../service/errors.js';
 import { generatePassword } from '../service/password-generator.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
-import type { BmcCredential, BmcEndpoint } from './bmc-proof.js';
+import { retryRetirement, type BmcCredential, type BmcEndpoint } from './bmc-proof.js';
 import { retireUser, SessionUserGuard, sessionUserId, sessionsOf, type BmcAccess, type LoginResult, type RetireResult } from './fleet-bmc.js';
 import type { IronicNodeView } from './ironic-api.js';
 import type { SecretEntry, SecretState, SecretStore } from './secret-store.js';
@@ -268,18 +268,11 @@ export async function retireVerified(
   o: Pick<OobOptions, 'access' | 'bmc' | 'ipmiTimeoutMs' | 'retireAttempts' | 'retireDelayMs'>, as: BmcCredential, username: string,
   paced: <T>(fn: () => Promise<T>) => Promise<T>, knownId?: number,
 ): Promise<RetireResult & { tries: number }> {
-  const attempts = Math.max(1, o.retireAttempts ?? 3);
-  let r: RetireResult | undefined;
-  let sessions = 0;
-  let i = 0;
-  while (i < attempts) {
-    if (i) await new Promise((res) => setTimeout(res, (o.retireDelayMs ?? 2000) * 2 ** (i - 1)));
-    i++;
-    r = await paced(() => retireUser(o.access, o.bmc, as, username, { ...(knownId !== undefined ? { knownId } : {}), ...(o.ipmiTimeoutMs !== undefined ? { timeoutMs: o.ipmiTimeoutMs } : {}) }));
-    sessions += r.sessions;
-    if (r.ok || !r.transient) break;
-  }
-  return { ...(r as RetireResult), sessions, tries: i };
+  const { last, tries } = await retryRetirement(
+    () => paced(() => retireUser(o.access, o.bmc, as, username, { ...(knownId !== undefined ? { knownId } : {}), ...(o.ipmiTimeoutMs !== undefined ? { timeoutMs: o.ipmiTimeoutMs } : {}) })),
+    { ...(o.retireAttempts !== undefined ? { attempts: o.retireAttempts } : {}), ...(o.retireDelayMs !== undefined ? { delayMs: o.retireDelayMs } : {}) },
+  );
+  return { ...last, sessions: tries.reduce((n, t) => n + t.sessions, 0), tries: tries.length };
 }
 
 /**

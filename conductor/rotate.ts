@@ -61,7 +61,7 @@
 import type { Secret } from '../service/secret.js';
 import { checkWireParams } from '../service/credential-contract.js';
 import { generatePassword } from '../service/password-generator.js';
-import { endpointFromDriverInfo, ironicPowerCheck, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
+import { endpointFromDriverInfo, ironicPowerCheck, retryRetirement, type BmcEndpoint, type BmcProver } from './bmc-proof.js';
 import { pinnedCertificate, recipientFromCertificate, SEALED_PURPOSE, sealPassword, type SealRecipient } from './seal.js';
 import type { IronicApi, IronicNodeView } from './ironic-api.js';
 
@@ -314,16 +314,12 @@ export async function rotate(opts: RotateOptions): Promise<RotationRecord> {
       // A rotation after a leak exists to make the previous password useless:
       // the previous user must read back disabled before the node is called
       // rotated. A busy or silent BMC is tried again with back-off.
-      const attempts = Math.max(1, opts.retireAttempts ?? 3);
-      let r: Awaited<ReturnType<BmcProver['retire']>> = { ok: false, detail: 'not tried' };
-      let tries = 0;
-      for (let delay = opts.retireDelayMs ?? 2000; tries < attempts; delay *= 2) {
-        tries++;
-        r = await opts.prover.retire(bmc, { username, password: secret }, held);
-        if (r.ok || r.transient === false || tries >= attempts) break;
-        log(`rotate ${opts.node}: retire-previous: ${r.detail}; trying again in ${delay} ms`);
-        await new Promise((res) => setTimeout(res, delay));
-      }
+      const { last: r, tries: all } = await retryRetirement(() => opts.prover.retire(bmc as BmcEndpoint, { username, password: secret as Secret }, held), {
+        ...(opts.retireAttempts !== undefined ? { attempts: opts.retireAttempts } : {}),
+        ...(opts.retireDelayMs !== undefined ? { delayMs: opts.retireDelayMs } : {}),
+        onRetry: (failed, delay) => log(`rotate ${opts.node}: retire-previous: ${failed.detail}; trying again in ${delay} ms`),
+      });
+      const tries = all.length;
       if (r.ok) {
         retired = true;
         rec.applied.push(`previous BMC user ${held} disabled`);
