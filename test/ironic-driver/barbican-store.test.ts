@@ -10,23 +10,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
 import { ironicAvailability, SYSTEM_PYTHON } from '../harness/ironic.js';
 import { recordSecret } from '../helpers/secrets.js';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
+import { projectRoot } from '../harness/e2e.js';
 
 const b = barbicanAvailability();
 const i = ironicAvailability();

@@ -6,22 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ironicAvailability, SYSTEM_PYTHON } from '../harness/ironic.js';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
+import { projectRoot } from '../harness/e2e.js';
 
 const avail = ironicAvailability();
 const skip = avail.available ? false : `the driver's Python tests need python3-ironic: ${avail.reason}`;

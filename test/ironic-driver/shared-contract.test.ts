@@ -16,11 +16,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { generateSelfSigned } from '../../service/tls/self-signed.js';
 import { SealingKey, type SealedValue } from '../../agent/tls/sealing-key.js';
 import type { BmcCredential, BmcEndpoint, BmcProver } from '../../conductor/bmc-proof.js';
@@ -35,16 +34,7 @@ import { SEALED_PURPOSE } from '../../service/sealed-value.js';
 import { validateRequest } from '../../service/validate.js';
 import { ironicAvailability, SYSTEM_PYTHON } from '../harness/ironic.js';
 import { recordSecret } from '../helpers/secrets.js';
-
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p) && JSON.parse(readFileSync(p, 'utf8')).name === 'inband-agent') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('project root not found');
-}
+import { projectRoot } from '../harness/e2e.js';
 
 /** The shared floor's files, as the Python package reads them from the checkout. */
 const load = <T>(name: string): T => JSON.parse(readFileSync(join(projectRoot(), 'service', `${name}.json`), 'utf8')) as T;
