@@ -127,12 +127,6 @@ export interface CreateLoggerOptions {
   ring?: LogRing;
   /** Write the lines of one event-loop turn to the stream in one write (flushed after the turn and at exit). */
   buffered?: boolean;
-  /**
-   * What turns a kept record into a written line; default {@link directSink}.
-   * The daemon passes winston's (agent/log-winston.ts); a one-shot command
-   * writes its few lines directly. Either way the line is the same.
-   */
-  sink?: LineSinkFactory;
 }
 
 /** What a sink needs to write a line the way every line of this program is written. */
@@ -265,7 +259,8 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const level = opts.level ?? 'info';
   const threshold = RANK[level];
   const ctx: LineSinkContext = { level, style, redactor, ring, out };
-  let sink = (opts.sink ?? directSink)(ctx);
+  // Lines start on the direct sink; the daemon moves them to winston's with useSink.
+  let sink = directSink(ctx);
   const emit = (lv: LogLevel, message: string, meta: object): void => {
     // Filtered before anything is built: a change makes ~90 debug-level IPMI
     // exchanges, and formatting lines nobody keeps was measurable in the step.
