@@ -12,6 +12,7 @@
  * a device gets {@link NoBmcError} instead of a simulation. Backends are
  * imported lazily so that start-up pays only for the one in use.
  */
+import { stat } from 'node:fs/promises';
 import { IpmiTransportError, NoBmcError } from './errors.js';
 
 export { NoBmcError };
@@ -124,7 +125,6 @@ function simulatedPlan(why: string): BackendPlan {
 
 /** Whether any of `paths` exists (anything but ENOENT/ENOTDIR counts: the full check then says what is wrong with it). */
 async function anyPresent(paths: readonly string[]): Promise<boolean> {
-  const { stat } = await import('node:fs/promises');
   for (const p of paths) {
     try {
       await stat(p);

@@ -138,7 +138,8 @@ export function inputsDigest(root = projectRoot, { strip = true } = {}) {
     ...walk(path.join(root, 'scripts', 'package')),
     path.join(root, 'scripts', 'package.mjs'),
     path.join(root, 'scripts', 'bundle.mjs'),
-    path.join(root, 'bin', 'inband-agent.js'),
+    path.join(root, 'scripts', 'code-cache.mjs'),
+    ...walk(path.join(root, 'bin')),
     path.join(root, 'package.json'),
     path.join(root, 'package-lock.json'),
     path.join(root, 'tsconfig.json'),
@@ -345,7 +346,8 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
       name: pkg.name, version: pkg.version, description: pkg.description, license: pkg.license, private: true,
       type: 'module', bin: pkg.bin, dependencies: pkg.dependencies,
     }, null, 2)}\n`);
-    copyFileSync(path.join(root, 'bin', 'inband-agent.js'), path.join(app, 'bin', 'inband-agent.js'));
+    // The entry is CommonJS (bin/package.json) and runs the commands file with its code cache (bin/code-cache.js).
+    for (const f of ['inband-agent.js', 'code-cache.js', 'package.json']) copyFileSync(path.join(root, 'bin', f), path.join(app, 'bin', f));
     chmodSync(path.join(app, 'bin', 'inband-agent.js'), 0o755);
     const compiledFrom = compileApp(root, staging, path.join(app, 'dist'));
     // What bin/inband-agent.js runs: the bundle, built from the same sources.

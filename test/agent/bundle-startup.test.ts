@@ -3,15 +3,17 @@
  * bin/inband-agent.js runs, and what each command loads. A command loads only
  * what it needs: `--version` and the BMC commands never load Koa, the API,
  * the inventory (systeminformation) or the Ironic client, which only the
- * daemon needs. Measured by recording every module Node loads (a loader
- * hook), mapped back to sources through the bundle's metafile.
+ * daemon needs. The daemon's modules are measured by recording every module
+ * Node loads (a loader hook), mapped back to sources through the bundle's
+ * metafile; the BMC commands run from one CommonJS file through node:vm with
+ * a V8 code cache, so what they can load is what that file holds.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,7 +22,8 @@ import { projectRoot } from '../harness/e2e.js';
 const root = projectRoot();
 const bundleDir = join(root, 'dist', 'bundle');
 const bin = join(root, 'bin', 'inband-agent.js');
-const unavailable = existsSync(join(bundleDir, 'agent.js')) && existsSync(join(bundleDir, 'meta.json')) ? false : 'dist/bundle is not built (npm run build)';
+const commandsFile = join(bundleDir, 'agent-commands.cjs');
+const unavailable = existsSync(join(bundleDir, 'agent.js')) && existsSync(commandsFile) && existsSync(join(bundleDir, 'meta.json')) ? false : 'dist/bundle is not built (npm run build)';
 
 /** What the daemon needs and a command must not load. */
 const DAEMON_ONLY = [/node_modules\/koa\//, /node_modules\/@koa\//, /node_modules\/systeminformation\//, /node_modules\/winston\//, /^agent\/api\/app\.ts$/, /^agent\/inventory\//, /^agent\/ironic\//];
@@ -43,11 +46,11 @@ export async function load(url, context, next) {
   after(() => rmSync(work, { recursive: true, force: true }));
 
   /** Runs bin/inband-agent.js; returns the result and the sources of every bundle file it loaded. */
-  function runTraced(args: string[], input = ''): { status: number | null; stdout: string; stderr: string; sources: string[] } {
+  function runTraced(args: string[], input = '', env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; sources: string[] } {
     const logFile = join(work, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '')}.txt`);
     writeFileSync(logFile, '');
     const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hooks).href)});`;
-    const r = spawnSync(process.execPath, ['--import', register, bin, ...args], { encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, INBAND_LOADED_LOG: logFile } });
+    const r = spawnSync(process.execPath, ['--import', register, bin, ...args], { encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, ...env, INBAND_LOADED_LOG: logFile } });
     const files = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((u) => fileURLToPath(u));
     assert.ok(files.every((f) => !f.startsWith(join(root, 'dist') + '/') || f.startsWith(bundleDir + '/')), `ran from the bundle, not dist/: ${files.join(', ')}`);
     const sources = files.filter((f) => f.startsWith(bundleDir + '/')).flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {}));
@@ -67,17 +70,51 @@ export async function load(url, context, next) {
     assert.deepEqual(r.sources, [], '--version loads no bundle chunk');
   });
 
-  it('user list and set-credentials on the simulated BMC load the engine and a backend, not the daemon', () => {
-    const list = runTraced(['user', 'list', '--backend', 'simulated']);
+  /** What the commands file holds, by source (the bundle's metafile). */
+  const commandsSources = (): string[] => Object.keys(meta.outputs[relative(root, commandsFile)]?.inputs ?? {});
+
+  it('user list and set-credentials run from the commands file with its code cache, which holds the engine and not the daemon', () => {
+    const traced = { INBAND_AGENT_TRACE_STARTUP: '1' };
+    const list = runTraced(['user', 'list', '--backend', 'simulated'], '', traced);
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /^ID\s+Name/);
-    assertNoDaemon(list.sources, 'user list');
+    assert.match(list.stderr, /code cache used \(.*agent-commands\.cjs\)/, 'V8 took the build\'s code cache');
+    assert.deepEqual(list.sources, [], 'no ES module chunk is loaded');
     const state = join(work, 'state');
-    const set = runTraced(['set-credentials', '--username', 'bundled', '--password-stdin', '--json', '--backend', 'simulated', '--state-dir', state], 'Bundle-pw-0123\n');
+    const set = runTraced(['set-credentials', '--username', 'bundled', '--password-stdin', '--json', '--backend', 'simulated', '--state-dir', state], 'Bundle-pw-0123\n', traced);
     assert.equal(set.status, 0, set.stderr);
     assert.equal((JSON.parse(set.stdout) as { verified?: { name?: boolean } }).verified?.name, true);
-    assert.ok(set.sources.some((s) => s.startsWith('service/credential-service')), 'set-credentials runs the engine');
-    assertNoDaemon(set.sources, 'set-credentials');
+    assert.match(set.stderr, /code cache used/);
+    const inFile = commandsSources();
+    assert.ok(inFile.some((src) => src.startsWith('service/credential-service')), 'the commands file runs the engine');
+    assertNoDaemon(inFile, 'the commands file');
+  });
+
+  it('a code cache V8 rejects, or none, changes nothing but the time: the command compiles from source', () => {
+    const copy = join(work, 'copy');
+    mkdirSync(join(copy, 'dist', 'bundle'), { recursive: true });
+    cpSync(join(root, 'bin'), join(copy, 'bin'), { recursive: true });
+    cpSync(join(root, 'package.json'), join(copy, 'package.json'));
+    cpSync(commandsFile, join(copy, 'dist', 'bundle', 'agent-commands.cjs'));
+    const run = () => spawnSync(process.execPath, [join(copy, 'bin', 'inband-agent.js'), 'user', 'list', '--backend', 'simulated'],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, INBAND_AGENT_TRACE_STARTUP: '1' } });
+    const expected = runTraced(['user', 'list', '--backend', 'simulated']).stdout;
+    const none = run();
+    assert.equal(none.status, 0, none.stderr);
+    assert.match(none.stderr, /code cache none/);
+    assert.equal(none.stdout, expected);
+    // A cache from another build of the file (here: truncated bytes) is refused by V8's checks.
+    writeFileSync(join(copy, 'dist', 'bundle', 'agent-commands.cjs.v8cache'), readFileSync(`${commandsFile}.v8cache`).subarray(0, 4096));
+    const rejected = run();
+    assert.equal(rejected.status, 0, rejected.stderr);
+    assert.match(rejected.stderr, /code cache rejected/);
+    assert.equal(rejected.stdout, expected);
+  });
+
+  it('the code cache holds no password from its training run', () => {
+    const cache = readFileSync(`${commandsFile}.v8cache`);
+    assert.ok(cache.length > 64 * 1024, 'a cache of the commands\' functions');
+    assert.doesNotMatch(cache.toString('latin1'), /Tr-[0-9a-f]{16}/, 'the training password (scripts/code-cache.mjs) is not in it');
   });
 
   it('the daemon from the bundle answers status, then runs commands that compile their schemas (ajv, loaded on first use)', async () => {
@@ -131,7 +168,7 @@ export async function load(url, context, next) {
     const r = runTraced(['user', 'list', '--backend', 'foo']);
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /--backend must be one of auto, native, simulated, vm-codec, ipmitool \(got "foo"\)/);
-    assert.ok(r.sources.includes('generated:config-validator'), 'the bundle carries the generated validator');
-    assert.ok(!r.sources.some((s) => /node_modules\/ajv\//.test(s)), 'and not ajv');
+    assert.ok(commandsSources().includes('generated:config-validator'), 'the commands file carries the generated validator');
+    assert.ok(!commandsSources().some((s) => /node_modules\/ajv\//.test(s)), 'and not ajv');
   });
 });
