@@ -10,6 +10,10 @@
 //       the two programs, split: each command loads the chunks it needs and
 //       no more (`--version` and `user list` never load Koa, the API, the
 //       inventory or the Ironic client; `serve` loads those after it listens);
+//   DIR/agent-commands.cjs, DIR/agent-commands.cjs.v8cache
+//       the agent's one-shot commands as one CommonJS file, without the
+//       daemon, and its V8 code cache (scripts/code-cache.mjs); what
+//       bin/inband-agent.js runs for every agent command but `serve`;
 //   DIR/meta.json
 //       what each output holds (esbuild's metafile), for the start-up tests.
 //
