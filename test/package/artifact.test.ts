@@ -208,9 +208,11 @@ describe('release artifact', { skip: unavailable }, () => {
     assert.equal(node.stdout.trim(), artifact.manifest.node);
   });
 
-  it('bmc info --backend simulated --json answers from the installed tree, reading the installed example config', () => {
-    const r = launcher(['bmc', 'info', '--backend', 'simulated', '--json', '--config', path.join(rootDir, 'etc/inband-agent/agent.json')]);
+  it('bmc info --backend simulated --json answers from the installed tree with its code cache, reading the installed example config', () => {
+    const r = launcher(['bmc', 'info', '--backend', 'simulated', '--json', '--config', path.join(rootDir, 'etc/inband-agent/agent.json')], { INBAND_AGENT_TRACE_STARTUP: '1' });
     assert.equal(r.status, 0, r.stderr);
+    // The release's bundled Node takes the code cache the release was built with (bin/code-cache.js).
+    assert.match(r.stderr, /code cache used \(.*usr\/lib\/inband-agent\/app\/dist\/bundle\/agent-commands\.cjs\)/);
     const info = JSON.parse(r.stdout) as { ipmi_version?: string; device?: { ipmi_version?: string } };
     assert.equal(info.ipmi_version, '2.0');
     assert.equal(info.device?.ipmi_version, '2.0');
