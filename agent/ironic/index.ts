@@ -2,9 +2,7 @@
  * Entry point the CLI loads (dynamic import) when api_url is set and the agent is
  * not --standalone: starts lookup/heartbeat in the background and returns at once.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { VERSION } from '../../service/version.js';
 import { IronicClient, type IronicClientDeps } from './client.js';
 import { systemClock } from './clock.js';
 import { createNodeFetch } from './node-fetch.js';
@@ -29,27 +27,6 @@ export interface IronicClientHandle {
   readonly client: IronicClient;
 }
 
-let cachedVersion: string | undefined;
-
-/** This package's version (agent_version in heartbeats), from the nearest package.json. */
-export function agentVersion(): string {
-  if (cachedVersion) return cachedVersion;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const p = join(dir, 'package.json');
-    if (existsSync(p)) {
-      try {
-        const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'inband-agent' && pkg.version) return (cachedVersion = pkg.version);
-      } catch {
-        // keep walking up
-      }
-    }
-    dir = dirname(dir);
-  }
-  return (cachedVersion = '0.0.0');
-}
-
 /** Global fetch, unless the conductor's TLS needs options it cannot take (`insecure`). */
 export function defaultFetch(config: IronicClientDeps['config']): FetchLike {
   const https = (config.api_url ?? []).some((u) => u.startsWith('https:')) ||
@@ -66,7 +43,8 @@ export async function startIronicClient(deps: StartIronicClientDeps): Promise<Ir
     fetch: deps.fetch ?? defaultFetch(deps.config),
     clock: deps.clock ?? systemClock,
     random: deps.random ?? Math.random,
-    agentVersion: deps.agentVersion ?? agentVersion(),
+    // agent_version in heartbeats: service/version.ts, the one place the version is read.
+    agentVersion: deps.agentVersion ?? VERSION,
   });
   client.start();
   return {
