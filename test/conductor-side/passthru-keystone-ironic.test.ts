@@ -33,7 +33,7 @@ import { after, before, describe, it } from 'node:test';
 import { main } from '../../conductor/cli.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
-import { delay, IRONIC_E2E, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
+import { agentRamdiskCommand, delay, IRONIC_E2E, projectRoot, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, SYSTEM_PYTHON, type IronicNode, type NodeBmc } from '../harness/ironic.js';
 import { Keystone, keystoneAvailability } from '../harness/keystone.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
@@ -124,15 +124,7 @@ describe('set_bmc_credentials as an Ironic vendor passthru, behind Keystone, fro
     });
     agentLog = join(testLogDir() ?? work, `passthru-keystone-agent-${process.pid}.log`);
     const port = await freeLoopbackPort();
-    const startCmd = [
-      'exec', sh(process.execPath), sh(join(root, 'bin', 'inband-agent.js')), 'serve',
-      '--api-url', sh(ironic.url),
-      '--listen-host', '127.0.0.1', '--listen-port', String(port),
-      '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
-      '--lookup-timeout', '120', '--state-dir', sh(join(work, 'agent')), '--log-level', 'debug',
-      '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
-      '>>', sh(agentLog), '2>&1',
-    ].join(' ');
+    const startCmd = agentRamdiskCommand({ apiUrl: ironic.url, port, stateDir: join(work, 'agent'), logFile: agentLog });
     bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
   });
 

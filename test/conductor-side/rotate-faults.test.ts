@@ -31,7 +31,7 @@ import { main } from '../../conductor/cli.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
-import { delay, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
+import { agentRamdiskCommand, delay, projectRoot, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type IronicNode, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
@@ -166,17 +166,8 @@ describe('conductor rotate under faults, against the real Ironic', () => {
     gate = await new HeartbeatGate(ironic.url).listen();
     const port = await freeLoopbackPort();
     agentPort = port;
-    const startCmd = [
-      'exec', sh(process.execPath), sh(join(root, 'bin', 'inband-agent.js')), 'serve',
-      '--api-url', sh(gate.url),
-      // A BMC that stops answering fails a step after 2 tries of 2 s, not 8 of 10 s.
-      '--ipmi-timeout', '2', '--ipmi-retries', '1',
-      '--listen-host', '127.0.0.1', '--listen-port', String(port),
-      '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
-      '--lookup-timeout', '120', '--state-dir', sh(join(work, 'agent')), '--log-level', 'debug',
-      '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
-      '>>', sh(agentLog), '2>&1',
-    ].join(' ');
+    // A BMC that stops answering fails a step after 2 tries of 2 s, not 8 of 10 s.
+    const startCmd = agentRamdiskCommand({ apiUrl: gate.url, port, stateDir: join(work, 'agent'), logFile: agentLog, extra: ['--ipmi-timeout', '2', '--ipmi-retries', '1'] });
     bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
     node = await ironic.enrollIpmiNode('rotate-faults', bmc.lanPort, 'admin', INITIAL);
     await ironic.provision(node.uuid, 'manage');

@@ -28,7 +28,7 @@ import { createPassthruHandler } from '../../conductor/passthru.js';
 import { FileSecretStore } from '../../conductor/file-store.js';
 import { rotate, type RotationRecord } from '../../conductor/rotate.js';
 import { Secret } from '../../service/secret.js';
-import { projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
+import { agentRamdiskCommand, projectRoot, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
@@ -95,15 +95,7 @@ describe('conductor rotate against the real Ironic', () => {
     work = mkdtempSync(join(tmpdir(), 'rotate-e2e-'));
     agentLog = join(testLogDir() ?? work, `rotate-e2e-agent-${process.pid}.log`);
     const port = await freeLoopbackPort();
-    const startCmd = [
-      'exec', sh(process.execPath), sh(join(root, 'bin', 'inband-agent.js')), 'serve',
-      '--api-url', sh(ironic.url),
-      '--listen-host', '127.0.0.1', '--listen-port', String(port),
-      '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
-      '--lookup-timeout', '120', '--state-dir', sh(join(work, 'agent')), '--log-level', 'debug',
-      '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
-      '>>', sh(agentLog), '2>&1',
-    ].join(' ');
+    const startCmd = agentRamdiskCommand({ apiUrl: ironic.url, port, stateDir: join(work, 'agent'), logFile: agentLog });
     bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
   });
 

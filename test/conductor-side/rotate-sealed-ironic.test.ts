@@ -29,7 +29,7 @@ import { FileSecretStore } from '../../conductor/file-store.js';
 import type { SecretStore } from '../../conductor/secret-store.js';
 import { Barbican, barbicanAvailability } from '../harness/barbican.js';
 import type { RotationRecord } from '../../conductor/rotate.js';
-import { delay, projectRoot, sh, skipUnlessIronic } from '../harness/e2e.js';
+import { agentRamdiskCommand, delay, projectRoot, skipUnlessIronic } from '../harness/e2e.js';
 import { freeLoopbackPort, HARNESS_API_VERSION, Ironic, startNodeBmc, type NodeBmc } from '../harness/ironic.js';
 import { captureLines, recordSecret, testLogDir } from '../helpers/secrets.js';
 
@@ -54,15 +54,7 @@ describe('sealed step arguments against the real Ironic (fast track)', () => {
     work = mkdtempSync(join(tmpdir(), 'rotate-sealed-'));
     agentLog = join(testLogDir() ?? work, `rotate-sealed-agent-${process.pid}.log`);
     const port = await freeLoopbackPort();
-    const startCmd = [
-      'exec', sh(process.execPath), sh(join(root, 'bin', 'inband-agent.js')), 'serve',
-      '--api-url', sh(ironic.url),
-      '--listen-host', '127.0.0.1', '--listen-port', String(port),
-      '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
-      '--lookup-timeout', '120', '--state-dir', sh(join(work, 'agent')), '--log-level', 'debug',
-      '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
-      '>>', sh(agentLog), '2>&1',
-    ].join(' ');
+    const startCmd = agentRamdiskCommand({ apiUrl: ironic.url, port, stateDir: join(work, 'agent'), logFile: agentLog });
     bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: 'admin', password: INITIAL, privilege: 'admin' }] });
     if (barbicanAvail.available) barbican = await Barbican.start();
     else console.log(`# second rotation uses the file store: ${barbicanAvail.reason}`);

@@ -27,7 +27,7 @@ import { freeLoopbackPort, Ironic, startNodeBmc, type IronicNode } from './ironi
 import { LOOPBACK, startIpmiSim, type IpmiSim } from './ipmi-sim.js';
 import { lanplusLogin } from './lanplus.js';
 import { recordSecret, testLogDir } from '../helpers/secrets.js';
-import { projectRoot, sh } from './e2e.js';
+import { agentRamdiskCommand, projectRoot } from './e2e.js';
 
 // The project's root, as every end-to-end file finds it.
 export { projectRoot };
@@ -337,15 +337,7 @@ export class FleetLab {
 async function enrollInBandNode(ironic: Ironic, dir: string, index: number): Promise<LabNode> {
   const port = await freeLoopbackPort();
   const agentLog = join(testLogDir() ?? dir, `fleet-inband-agent-${process.pid}.log`);
-  const startCmd = [
-    'exec', sh(process.execPath), sh(join(projectRoot(), 'bin', 'inband-agent.js')), 'serve',
-    '--api-url', sh(ironic.url),
-    '--listen-host', '127.0.0.1', '--listen-port', String(port),
-    '--advertise-host', '127.0.0.1', '--advertise-port', String(port),
-    '--lookup-timeout', '120', '--state-dir', sh(join(dir, 'agent')), '--log-level', 'debug',
-    '--backend', 'vm-codec', '--vm-codec', '"127.0.0.1:$NODE_VM_PORT"',
-    '>>', sh(agentLog), '2>&1',
-  ].join(' ');
+  const startCmd = agentRamdiskCommand({ apiUrl: ironic.url, port, stateDir: join(dir, 'agent'), logFile: agentLog });
   const bmc = await startNodeBmc({ startCmd, users: [{ id: 2, name: INITIAL_USER, password: LOST_PASSWORD, privilege: 'admin' }] });
   try {
     const node = await ironic.enrollIpmiNode(IN_BAND_NODE, bmc.lanPort, INITIAL_USER, LOST_PASSWORD, { resource_class: 'fleet' });

@@ -35,6 +35,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testLogDir } from '../helpers/secrets.js';
+import { sh } from './e2e.js';
 
 export const QEMU_PATH = '/usr/bin/qemu-system-x86_64';
 export const BUSYBOX_PATH = '/bin/busybox';
@@ -252,7 +253,6 @@ function installExitHook(): void {
   });
 }
 
-const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Where the writable share appears inside the host-root chroot. */
 export const CHROOT_SHARE = '/run/inband-share';
@@ -268,9 +268,9 @@ export function chrootCommand(argv: readonly string[], opts: { cwd?: string; env
   const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', NO_COLOR: '1', ...opts.env };
   const envArgs = Object.entries(env).map(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`chrootCommand: bad environment name ${k}`);
-    return shq(`${k}=${v}`);
+    return sh(`${k}=${v}`);
   });
-  return `chroot /host /usr/bin/env -i ${envArgs.join(' ')} /bin/sh -c 'cd "$1" && shift && exec "$@"' sh ${shq(opts.cwd ?? PROJECT_ROOT)} ${argv.map(shq).join(' ')}`;
+  return `chroot /host /usr/bin/env -i ${envArgs.join(' ')} /bin/sh -c 'cd "$1" && shift && exec "$@"' sh ${sh(opts.cwd ?? PROJECT_ROOT)} ${argv.map(sh).join(' ')}`;
 }
 
 function commandScript(opts: GuestOptions): string {

@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { recordSecret } from '../helpers/secrets.js';
+import { sh } from '../harness/e2e.js';
 import { LANPLUS_CIPHER_SUITE } from '../harness/lanplus.js';
 import { IPMITOOL_PATH, startIpmiSim, type IpmiSim, type LanplusLoginResult, type StoredUser } from '../harness/ipmi-sim.js';
 import { bootGuest, PROJECT_ROOT, type GuestResult } from '../harness/qemu.js';
@@ -79,8 +80,6 @@ function lanplusUserList(sim: IpmiSim, user: string, password: string): Promise<
     });
   });
 }
-
-const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 if (skip) {
   test(TITLE, { skip }, () => undefined);
@@ -152,7 +151,7 @@ if (skip) {
     // Runs in the initramfs, with the overlay root at $SYSROOT: installs what install.sh laid out in `root`.
     const script = [
       'set -e',
-      `R="$SYSROOT"${shq(root)}`,
+      `R="$SYSROOT"${sh(root)}`,
       'cp "$R/usr/lib/systemd/system/inband-agent.service" "$SYSROOT/usr/lib/systemd/system/inband-agent.service"',
       'cp "$R/usr/bin/inband-agent" "$SYSROOT/usr/bin/inband-agent"',
       // The bundled runtime stays on the host (a bind mount, not a copy into the guest's RAM).
