@@ -314,7 +314,11 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
   const io: CliIo = {
     stdout: ioIn.stdout ?? process.stdout,
     stderr: ioIn.stderr ?? process.stderr,
-    stdin: ioIn.stdin ?? process.stdin,
+    // A getter: process.stdin builds its stream (and loads fs's stream classes) when first read,
+    // ~6 ms of a daemon's start on the host, and only the password and `bmc raw -` read it.
+    get stdin() {
+      return ioIn.stdin ?? process.stdin;
+    },
     env: ioIn.env ?? process.env,
     cmdlinePath: ioIn.cmdlinePath === undefined ? '/proc/cmdline' : ioIn.cmdlinePath,
     signals: ioIn.signals ?? true,

@@ -1,7 +1,10 @@
 'use strict';
-// Runs the agent's commands file (dist/bundle/agent-commands.cjs, built by
-// scripts/bundle.mjs) through node:vm with the V8 code cache beside it
-// (agent-commands.cjs.v8cache, made by scripts/code-cache.mjs at build time).
+// Runs the agent file (dist/bundle/agent.cjs, built by scripts/bundle.mjs)
+// through node:vm with a V8 code cache beside it, made by
+// scripts/code-cache.mjs at build time: agent.cjs.v8cache, trained on the
+// one-shot commands, or agent.cjs.serve.v8cache, trained on the daemon's
+// start up to its first status answer. One cache for both would make every
+// command deserialize the daemon's start too (V8's cost grows with the cache).
 //
 // Why: Node 20 keeps no code cache for ES modules, and on a slow CPU a
 // command's start is mostly compiling it. With the cache V8 deserializes the
@@ -19,9 +22,9 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const vm = require('node:vm');
 
-/** Where the cache of `file` lives. */
-function cacheFileOf(file) {
-  return `${file}.v8cache`;
+/** Where the cache of `file` for `kind` ('commands' or 'serve') lives. */
+function cacheFileOf(file, kind = 'commands') {
+  return kind === 'serve' ? `${file}.serve.v8cache` : `${file}.v8cache`;
 }
 
 /**
@@ -29,12 +32,12 @@ function cacheFileOf(file) {
  * vm.Script (scripts/code-cache.mjs asks it for the cache after training) and
  * what became of the cache: 'used', 'rejected' or 'none'.
  */
-function runWithCodeCache(file, { useCache = true } = {}) {
+function runWithCodeCache(file, { useCache = true, kind = 'commands' } = {}) {
   const source = readFileSync(file, 'utf8');
   let cachedData;
   if (useCache) {
     try {
-      cachedData = readFileSync(cacheFileOf(file));
+      cachedData = readFileSync(cacheFileOf(file, kind));
     } catch {
       // no cache: compile from source
     }
@@ -42,7 +45,7 @@ function runWithCodeCache(file, { useCache = true } = {}) {
   // The module wrapper on the source's first line keeps stack traces' line numbers.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   // The bundle reads import.meta.url from here (scripts/bundle.mjs defines it so).
-  globalThis.__inbandCommandsUrl = pathToFileURL(file).href;
+  globalThis.__inbandAgentFileUrl = pathToFileURL(file).href;
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(file), mod, file, path.dirname(file));
   const cache = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used';

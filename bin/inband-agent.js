@@ -7,10 +7,10 @@
 //
 // `npm run build` compiles the TypeScript sources to dist/ and bundles them
 // into dist/bundle/ (scripts/bundle.mjs):
-// - the agent's one-shot commands (set-credentials, user, bmc, ...) run from
-//   agent-commands.cjs with its V8 code cache (code-cache.js says why);
-// - `serve` and the conductor side run from agent.js and conductor.js, ES
-//   module chunks, each command loading only what it needs.
+// - the agent (set-credentials, user, bmc, ..., serve) runs from agent.cjs
+//   with a V8 code cache (code-cache.js says why), the daemon with its own;
+// - the conductor side runs from conductor.js, ES module chunks, each
+//   command loading only what it needs.
 // A tree compiled by tsc alone runs from dist/<program>/cli.js.
 //
 // This file is CommonJS (bin/package.json): Node starts a CommonJS entry
@@ -42,7 +42,7 @@ function finished(code) {
 function failed(err) {
   if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes(`dist/${program}/cli.js`)) {
     // The ramdisk package carries the agent only; a checkout may simply not be built yet.
-    const agentThere = existsSync(path.join(root, 'dist', 'agent', 'cli.js')) || existsSync(path.join(bundleDir, 'agent.js'));
+    const agentThere = existsSync(path.join(root, 'dist', 'agent', 'cli.js')) || existsSync(path.join(bundleDir, 'agent.cjs'));
     console.error(program === 'conductor' && agentThere
       ? 'inband-agent: the conductor side is not part of this installation (the ramdisk package carries the agent only); run it from a checkout or an install beside Ironic.'
       : 'inband-agent: not built yet; run `npm ci` (or `npm run build`) in the project root first.');
@@ -52,17 +52,18 @@ function failed(err) {
   process.exitCode = 1;
 }
 
-const commandsFile = path.join(bundleDir, 'agent-commands.cjs');
-if (program === 'agent' && argv[0] !== 'serve' && existsSync(commandsFile)) {
+const agentFile = path.join(bundleDir, 'agent.cjs');
+if (program === 'agent' && existsSync(agentFile)) {
+  const kind = argv[0] === 'serve' ? 'serve' : 'commands';
   let loaded;
   try {
-    loaded = require('./code-cache.js').runWithCodeCache(commandsFile);
+    loaded = require('./code-cache.js').runWithCodeCache(agentFile, { kind });
   } catch (err) {
     failed(err);
   }
   if (loaded) {
     // Why a command started slowly: INBAND_AGENT_TRACE_STARTUP=1 says whether V8 took the cache.
-    if (process.env.INBAND_AGENT_TRACE_STARTUP === '1') process.stderr.write(`inband-agent: code cache ${loaded.cache} (${commandsFile})\n`);
+    if (process.env.INBAND_AGENT_TRACE_STARTUP === '1') process.stderr.write(`inband-agent: code cache ${loaded.cache} (${agentFile}, ${kind})\n`);
     loaded.exports.main(args).then(finished, failed);
   }
 } else {

@@ -6,25 +6,29 @@
 //
 //   node scripts/bundle.mjs [--out DIR]
 //
-//   DIR/agent.js, DIR/conductor.js, DIR/chunk-*.js
-//       the two programs, split: each command loads the chunks it needs and
-//       no more (`--version` and `user list` never load Koa, the API, the
-//       inventory or the Ironic client; `serve` loads those after it listens);
-//   DIR/agent-commands.cjs, DIR/agent-commands.cjs.v8cache
-//       the agent's one-shot commands as one CommonJS file, without the
-//       daemon, and its V8 code cache (scripts/code-cache.mjs); what
-//       bin/inband-agent.js runs for every agent command but `serve`;
+//   DIR/agent.cjs
+//       the agent program (every command, the daemon too) as one CommonJS
+//       file, run through node:vm with a V8 code cache;
+//   DIR/agent.cjs.v8cache, DIR/agent.cjs.serve.v8cache
+//       its caches, one trained on the one-shot commands and one on the
+//       daemon's start (scripts/code-cache.mjs);
+//   DIR/packages/{koa,winston,ajv,systeminformation}.cjs
+//       the npm packages no command needs, each required when first imported
+//       (`--version` and `user list` never read them; `serve` loads them
+//       after it listens);
+//   DIR/conductor.js, DIR/chunk-*.js
+//       the conductor side, as ES module chunks it loads as it needs them;
 //   DIR/meta.json
 //       what each output holds (esbuild's metafile), for the start-up tests.
 //
-// The daemon runs from the same chunks. One file for it, every lazy import
-// inlined (2.1 MB with systeminformation and ajv), was measured slower: 162 ms
-// of main-thread CPU from exec to the first status answer vs 106 ms from the
-// chunks (bare node:http 75 ms): V8 parses the whole file before running it.
+// Not kept, measured: the whole daemon in one file with every package inside
+// (2.1 MB) and no cache: 162 ms of main-thread CPU from exec to the first
+// status answer vs 106 ms from ES module chunks: V8 parses the whole file
+// before running it. With the packages apart and a cache, no parse is left.
 //
 // What the bundle does that the source does not:
-// - every npm package but node-pty (a native addon) is inside: no module
-//   resolution, no CommonJS wrapper per file at start;
+// - every npm package but node-pty (a native addon) is inside it or under
+//   packages/: no module resolution, no CommonJS wrapper per file at start;
 // - agent/config-validator.ts is replaced by ajv's standalone code for the
 //   config schema, generated now (agent/tools/gen-config-validator.ts), so
 //   no command loads ajv's compiler to check its flags.
@@ -38,8 +42,64 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The agent's commands as one CommonJS file (beside agent.js), run with a code cache. */
-export const COMMANDS_FILE = 'agent-commands.cjs';
+/** The agent program as one CommonJS file, run with a code cache (bin/code-cache.js). */
+export const AGENT_FILE = 'agent.cjs';
+
+/**
+ * The npm packages the agent file leaves out, by the file under packages/
+ * that holds them, and what each import of a package reads from that file.
+ * Koa and its router share one file (and so one copy of http-errors and
+ * friends, as they share them in node_modules).
+ */
+const PACKAGE_FILES = {
+  koa: { koa: 'koa', '@koa/router': 'router' },
+  winston: { winston: 'winston' },
+  ajv: { ajv: 'ajv' },
+  systeminformation: { systeminformation: 'systeminformation' },
+};
+
+/** In the agent file: `import X from 'koa'` reads X from packages/koa.cjs, required at that import. */
+function packagesApart() {
+  const fileOf = new Map(Object.entries(PACKAGE_FILES).flatMap(([file, pkgs]) => Object.entries(pkgs).map(([pkg, key]) => [pkg, { file, key }])));
+  return {
+    name: 'packages-apart',
+    setup(b) {
+      b.onResolve({ filter: /^[@a-z]/ }, (args) => (fileOf.has(args.path) ? { path: args.path, namespace: 'package-apart' } : undefined));
+      b.onResolve({ filter: /^\.\/packages\// }, (args) => (args.namespace === 'package-apart' ? { path: args.path, external: true } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'package-apart' }, (args) => {
+        const { file, key } = fileOf.get(args.path);
+        return { contents: `export default require(${JSON.stringify(`./packages/${file}.cjs`)})[${JSON.stringify(key)}];\n`, loader: 'js' };
+      });
+    },
+  };
+}
+
+/** The files under packages/: each exports the default import of its packages, as the agent's sources import them. */
+function packageEntries(root) {
+  return {
+    name: 'package-entries',
+    setup(b) {
+      b.onResolve({ filter: /^package-file:/ }, (args) => ({ path: args.path.slice('package-file:'.length), namespace: 'package-file' }));
+      b.onLoad({ filter: /.*/, namespace: 'package-file' }, (args) => ({
+        contents: Object.entries(PACKAGE_FILES[args.path]).map(([pkg, key]) => `export { default as ${key} } from ${JSON.stringify(pkg)};`).join('\n'),
+        loader: 'js', resolveDir: root,
+      }));
+    },
+  };
+}
+
+/**
+ * `await import('node:https')` (serve.ts loads https and dgram only in the
+ * modes that use them) becomes a require at that point: vm.Script cannot run
+ * an import().
+ */
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, namespace: 'lazy-builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});\n`, loader: 'js' }));
+  },
+};
 
 /** Packages that stay outside the bundle: native addons are loaded from node_modules at run time. */
 const EXTERNAL = ['node-pty'];
@@ -96,50 +156,63 @@ export async function buildBundle({ root = projectRoot, outDir = path.join(root,
       b.onResolve({ filter: /^mime-types$/ }, () => ({ path: top }));
     },
   };
+  // Whitespace and syntax minified, names kept (stack traces still name
+  // functions): the loaded sources stay in the heap for V8's lazy compiling,
+  // and a comment with one non-Latin-1 character (an em dash) makes V8 hold a
+  // whole file as a two-byte string. Measured (bench/daemon.ts, VmRSS idle):
+  // 56.3 MiB unminified, 55.0 minified.
+  const compact = { minifyWhitespace: true, minifySyntax: true, legalComments: 'none', charset: 'ascii' };
   const { metafile } = await build({
     bundle: true, platform: 'node', format: 'esm', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable],
-    banner: { js: BANNER }, legalComments: 'none', metafile: true, logLevel: 'warning', absWorkingDir: root,
-    entryPoints: { agent: path.join(root, 'agent', 'cli.ts'), conductor: path.join(root, 'conductor', 'cli.ts') },
+    banner: { js: BANNER }, ...compact, metafile: true, logLevel: 'warning', absWorkingDir: root,
+    entryPoints: { conductor: path.join(root, 'conductor', 'cli.ts') },
     outdir: outDir, splitting: true, chunkNames: 'chunk-[hash]',
   });
-  // The agent's one-shot commands, once more as one CommonJS file that
-  // bin/inband-agent.js compiles through node:vm with a V8 code cache
-  // (bin/code-cache.js; the cache is made by scripts/code-cache.mjs).
-  // Node 20 has no code cache for ES modules, and the chunks' module loading
-  // is most of a command's start on a slow CPU: measured in the qemu guest
-  // (TCG), `user list --backend simulated` took 1,550 ms from the chunks,
-  // 1,000 ms from this file without a cache and 690 ms with one (`node -e 0`
-  // 270 ms there). The daemon is not in it: `serve` runs from the chunks
-  // above, so this file holds no Koa, winston, systeminformation, API or
-  // Ironic client (the daemon's modules are replaced by a stub that says so).
-  const daemonStub = {
-    name: 'daemon-not-in-commands',
-    setup(b) {
-      b.onResolve({ filter: /^\.\/(serve|startup)\.js$/ }, (args) =>
-        (path.resolve(args.resolveDir) === path.join(root, 'agent') ? { path: args.path, namespace: 'daemon-stub' } : undefined));
-      b.onLoad({ filter: /.*/, namespace: 'daemon-stub' }, (args) => ({
-        contents: `const no = () => { throw new Error('${args.path}: the daemon runs from dist/bundle/agent.js (bin/inband-agent.js routes serve there), not from the commands file'); };\n`
-          + 'export const serve = no; export const startupV8 = no;\n',
-        loader: 'js',
-      }));
-    },
-  };
-  const commands = await build({
-    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable, daemonStub],
+  // The agent program as one CommonJS file that bin/inband-agent.js compiles
+  // through node:vm with a V8 code cache (bin/code-cache.js; the caches are
+  // made by scripts/code-cache.mjs): Node 20 keeps no code cache for ES
+  // modules, and module loading is most of a process's start on a slow CPU.
+  // Measured in the qemu guest (TCG), `user list --backend simulated` took
+  // 1,550 ms from ES module chunks, 1,000 ms from this file without a cache
+  // and 690 ms with one (`node -e 0` 270 ms there); on the host the daemon's
+  // exec -> first status answer went from 119 ms (chunks) to 103 ms (bare
+  // node:http 75 ms).
+  //
+  // Every module of ours is in it once; a module reached only through
+  // `await import()` (the API app, the engine, the inventory, the Ironic
+  // client) runs when that import runs, as from chunks. The npm packages a
+  // command never needs (Koa and its router, winston, ajv,
+  // systeminformation) are files of their own under packages/, required when
+  // first imported: no command reads, compiles or holds them, and the
+  // daemon loads them after it answers its first status request.
+  const agent = await build({
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable, packagesApart(), lazyBuiltins],
     // The file runs through vm.Script, not as a module: import.meta.url is the file's URL, which the loader sets.
-    define: { 'import.meta.url': 'globalThis.__inbandCommandsUrl' }, legalComments: 'none', metafile: true, logLevel: 'warning', absWorkingDir: root,
-    entryPoints: { [COMMANDS_FILE.replace(/\.cjs$/, '')]: path.join(root, 'agent', 'cli.ts') }, outdir: outDir, outExtension: { '.js': '.cjs' },
+    define: { 'import.meta.url': 'globalThis.__inbandAgentFileUrl' }, ...compact, metafile: true, logLevel: 'warning', absWorkingDir: root,
+    entryPoints: { [AGENT_FILE.replace(/\.cjs$/, '')]: path.join(root, 'agent', 'cli.ts') }, outdir: outDir, outExtension: { '.js': '.cjs' },
   });
-  const commandsFile = path.join(outDir, COMMANDS_FILE);
+  const packages = await build({
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [packageEntries(root), oneMimeTable],
+    ...compact, metafile: true, logLevel: 'warning', absWorkingDir: root,
+    entryPoints: Object.keys(PACKAGE_FILES).map((name) => ({ in: `package-file:${name}`, out: name })),
+    outdir: path.join(outDir, 'packages'), outExtension: { '.js': '.cjs' },
+  });
+  for (const m of [agent.metafile, packages.metafile]) {
+    Object.assign(metafile.inputs, m.inputs);
+    Object.assign(metafile.outputs, m.outputs);
+  }
+  const agentFile = path.join(outDir, AGENT_FILE);
   // vm.Script has no module loader in Node 20: an import() left in the file would fail at run time.
-  if (/\bimport\(/.test(readFileSync(commandsFile, 'utf8'))) throw new Error(`${COMMANDS_FILE} still has a dynamic import(); vm.Script cannot run it`);
-  Object.assign(metafile.inputs, commands.metafile.inputs);
-  Object.assign(metafile.outputs, commands.metafile.outputs);
+  if (/\bimport\(/.test(readFileSync(agentFile, 'utf8'))) throw new Error(`${AGENT_FILE} still has a dynamic import(); vm.Script cannot run it`);
   writeFileSync(path.join(outDir, 'meta.json'), JSON.stringify(metafile));
-  // Its code cache, from a fresh process: V8 rejects a cache made under other flags than a command starts with.
-  const cc = spawnSync(process.execPath, [path.join(root, 'scripts', 'code-cache.mjs'), commandsFile], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
-  if (cc.status !== 0) throw new Error(`the commands' code cache: ${(cc.stderr || cc.error?.message || '').trim()}`);
-  return { outDir, meta: metafile, commandsFile, codeCache: cc.stderr.trim() };
+  // Its code caches, each from a fresh process: V8 rejects a cache made under other flags than a command starts with.
+  const caches = [];
+  for (const kind of ['commands', 'serve']) {
+    const cc = spawnSync(process.execPath, [path.join(root, 'scripts', 'code-cache.mjs'), '--for', kind, agentFile], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 120_000 });
+    if (cc.status !== 0) throw new Error(`the agent file's code cache (${kind}): ${(cc.stderr || cc.error?.message || '').trim()}`);
+    caches.push(cc.stderr.trim());
+  }
+  return { outDir, meta: metafile, agentFile, codeCache: caches.join('; ') };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -156,9 +229,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const outs = Object.entries(meta.outputs);
     const size = (f) => meta.outputs[path.relative(projectRoot, path.join(outDir, f))]?.bytes ?? 0;
     const chunks = outs.filter(([f]) => /chunk-/.test(f));
-    process.stderr.write(`bundle: ${path.relative(process.cwd(), outDir) || outDir} in ${Date.now() - t0} ms: agent.js ${kib(size('agent.js'))}, ` +
-      `conductor.js ${kib(size('conductor.js'))}, ${chunks.length} chunks of ${kib(chunks.reduce((a, [, o]) => a + o.bytes, 0))}, ` +
-      `${COMMANDS_FILE} ${kib(size(COMMANDS_FILE))}; ${codeCache}\n`);
+    const pkgs = outs.filter(([f]) => /\/packages\//.test(f));
+    process.stderr.write(`bundle: ${path.relative(process.cwd(), outDir) || outDir} in ${Date.now() - t0} ms: ${AGENT_FILE} ${kib(size(AGENT_FILE))}, ` +
+      `${pkgs.length} package files of ${kib(pkgs.reduce((a, [, o]) => a + o.bytes, 0))}, conductor.js ${kib(size('conductor.js'))} and ${chunks.length} chunks of ${kib(chunks.reduce((a, [, o]) => a + o.bytes, 0))}; ${codeCache}\n`);
   }, (err) => {
     process.stderr.write(`bundle: failed: ${err.message}\n`);
     process.exitCode = 1;

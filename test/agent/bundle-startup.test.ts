@@ -1,12 +1,11 @@
 /**
  * The built bundle (scripts/bundle.mjs, part of `npm run build`): what
- * bin/inband-agent.js runs, and what each command loads. A command loads only
- * what it needs: `--version` and the BMC commands never load Koa, the API,
- * the inventory (systeminformation) or the Ironic client, which only the
- * daemon needs. The daemon's modules are measured by recording every module
- * Node loads (a loader hook), mapped back to sources through the bundle's
- * metafile; the BMC commands run from one CommonJS file through node:vm with
- * a V8 code cache, so what they can load is what that file holds.
+ * bin/inband-agent.js runs, and what each command loads. The agent runs from
+ * one CommonJS file through node:vm with a V8 code cache; the npm packages no
+ * command needs (Koa, winston, ajv, systeminformation) are files of their own
+ * under packages/, required when first imported. What a process loaded is
+ * read from Node's require cache when it exits (a preload), mapped back to
+ * sources through the bundle's metafile.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,78 +15,74 @@ import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { projectRoot } from '../harness/e2e.js';
 
 const root = projectRoot();
 const bundleDir = join(root, 'dist', 'bundle');
 const bin = join(root, 'bin', 'inband-agent.js');
-const commandsFile = join(bundleDir, 'agent-commands.cjs');
-const unavailable = existsSync(join(bundleDir, 'agent.js')) && existsSync(commandsFile) && existsSync(join(bundleDir, 'meta.json')) ? false : 'dist/bundle is not built (npm run build)';
+const agentFile = join(bundleDir, 'agent.cjs');
+const unavailable = existsSync(agentFile) && existsSync(join(bundleDir, 'meta.json')) ? false : 'dist/bundle is not built (npm run build)';
 
-/** What the daemon needs and a command must not load. */
-const DAEMON_ONLY = [/node_modules\/koa\//, /node_modules\/@koa\//, /node_modules\/systeminformation\//, /node_modules\/winston\//, /^agent\/api\/app\.ts$/, /^agent\/inventory\//, /^agent\/ironic\//];
+/** The npm packages only the daemon needs: never inside the agent file, never loaded by a command. */
+const DAEMON_PACKAGES = [/node_modules\/koa\//, /node_modules\/@koa\//, /node_modules\/systeminformation\//, /node_modules\/winston\//, /node_modules\/ajv\//];
 
 describe('the bundle', { skip: unavailable }, () => {
   let work: string;
-  let hooks: string;
+  let preload: string;
   let meta: { outputs: Record<string, { inputs: Record<string, unknown> }> };
   before(() => {
     work = mkdtempSync(join(tmpdir(), 'inband-bundle-'));
-    hooks = join(work, 'hooks.mjs');
-    writeFileSync(hooks, `import { appendFileSync } from 'node:fs';
-export async function load(url, context, next) {
-  if (url.startsWith('file:')) appendFileSync(process.env.INBAND_LOADED_LOG, url + '\\n');
-  return next(url, context);
-}
-`);
+    preload = join(work, 'loaded.cjs');
+    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(process.env.INBAND_LOADED_LOG, Object.keys(require.cache).join('\\n')));\n`);
     meta = JSON.parse(readFileSync(join(bundleDir, 'meta.json'), 'utf8')) as typeof meta;
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  /** Runs bin/inband-agent.js; returns the result and the sources of every bundle file it loaded. */
-  function runTraced(args: string[], input = '', env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; sources: string[] } {
+  /** The bundle's files a process loaded through require (the agent file itself runs through vm.Script), and their sources. */
+  const loadedFrom = (logFile: string) => {
+    const files = readFileSync(logFile, 'utf8').split('\n').filter(Boolean);
+    assert.ok(files.every((f) => !f.startsWith(join(root, 'dist') + '/') || f.startsWith(bundleDir + '/')), `ran from the bundle, not dist/: ${files.join(', ')}`);
+    const bundled = files.filter((f) => f.startsWith(bundleDir + '/'));
+    return { files: bundled, sources: bundled.flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {})) };
+  };
+
+  /** Runs bin/inband-agent.js; returns the result and what it loaded from the bundle. */
+  function runTraced(args: string[], input = '', env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; files: string[]; sources: string[] } {
     const logFile = join(work, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '')}.txt`);
     writeFileSync(logFile, '');
-    const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hooks).href)});`;
-    const r = spawnSync(process.execPath, ['--import', register, bin, ...args], { encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, ...env, INBAND_LOADED_LOG: logFile } });
-    const files = readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((u) => fileURLToPath(u));
-    assert.ok(files.every((f) => !f.startsWith(join(root, 'dist') + '/') || f.startsWith(bundleDir + '/')), `ran from the bundle, not dist/: ${files.join(', ')}`);
-    const sources = files.filter((f) => f.startsWith(bundleDir + '/')).flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {}));
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr, sources };
+    const r = spawnSync(process.execPath, ['--require', preload, bin, ...args], { encoding: 'utf8', input, timeout: 60_000, env: { ...process.env, ...env, INBAND_LOADED_LOG: logFile } });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, ...loadedFrom(logFile) };
   }
 
-  const assertNoDaemon = (sources: string[], what: string) => {
-    const heavy = sources.filter((s) => DAEMON_ONLY.some((re) => re.test(s.replace(/^(\.\.\/)+(main\/)?/, ''))));
-    assert.deepEqual(heavy, [], `${what} loaded what only the daemon needs`);
-  };
+  const daemonPackagesIn = (sources: string[]) => sources.filter((s) => DAEMON_PACKAGES.some((re) => re.test(s)));
 
   it('--version is answered by the entry from package.json, loading neither program', () => {
     const r = runTraced(['--version']);
     assert.equal(r.status, 0, r.stderr);
     const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
     assert.equal(r.stdout, `inband-agent ${version}\n`);
-    assert.deepEqual(r.sources, [], '--version loads no bundle chunk');
+    assert.deepEqual(r.files, [], '--version loads no bundle file');
   });
 
-  /** What the commands file holds, by source (the bundle's metafile). */
-  const commandsSources = (): string[] => Object.keys(meta.outputs[relative(root, commandsFile)]?.inputs ?? {});
+  /** What the agent file holds, by source (the bundle's metafile). */
+  const agentSources = (): string[] => Object.keys(meta.outputs[relative(root, agentFile)]?.inputs ?? {});
 
-  it('user list and set-credentials run from the commands file with its code cache, which holds the engine and not the daemon', () => {
+  it('user list and set-credentials run from the agent file with its code cache, and load no package file', () => {
     const traced = { INBAND_AGENT_TRACE_STARTUP: '1' };
     const list = runTraced(['user', 'list', '--backend', 'simulated'], '', traced);
     assert.equal(list.status, 0, list.stderr);
     assert.match(list.stdout, /^ID\s+Name/);
-    assert.match(list.stderr, /code cache used \(.*agent-commands\.cjs\)/, 'V8 took the build\'s code cache');
-    assert.deepEqual(list.sources, [], 'no ES module chunk is loaded');
+    assert.match(list.stderr, /code cache used \(.*agent\.cjs, commands\)/, 'V8 took the build\'s code cache');
+    assert.deepEqual(list.files, [], 'no other bundle file is loaded');
     const state = join(work, 'state');
     const set = runTraced(['set-credentials', '--username', 'bundled', '--password-stdin', '--json', '--backend', 'simulated', '--state-dir', state], 'Bundle-pw-0123\n', traced);
     assert.equal(set.status, 0, set.stderr);
     assert.equal((JSON.parse(set.stdout) as { verified?: { name?: boolean } }).verified?.name, true);
     assert.match(set.stderr, /code cache used/);
-    const inFile = commandsSources();
-    assert.ok(inFile.some((src) => src.startsWith('service/credential-service')), 'the commands file runs the engine');
-    assertNoDaemon(inFile, 'the commands file');
+    assert.deepEqual(set.files, []);
+    const inFile = agentSources();
+    assert.ok(inFile.some((src) => src.startsWith('service/credential-service')), 'the agent file runs the engine');
+    assert.deepEqual(daemonPackagesIn(inFile), [], 'Koa, winston, ajv and systeminformation are not in the agent file');
   });
 
   it('a code cache V8 rejects, or none, changes nothing but the time: the command compiles from source', () => {
@@ -95,7 +90,7 @@ export async function load(url, context, next) {
     mkdirSync(join(copy, 'dist', 'bundle'), { recursive: true });
     cpSync(join(root, 'bin'), join(copy, 'bin'), { recursive: true });
     cpSync(join(root, 'package.json'), join(copy, 'package.json'));
-    cpSync(commandsFile, join(copy, 'dist', 'bundle', 'agent-commands.cjs'));
+    cpSync(agentFile, join(copy, 'dist', 'bundle', 'agent.cjs'));
     const run = () => spawnSync(process.execPath, [join(copy, 'bin', 'inband-agent.js'), 'user', 'list', '--backend', 'simulated'],
       { encoding: 'utf8', timeout: 60_000, env: { ...process.env, INBAND_AGENT_TRACE_STARTUP: '1' } });
     const expected = runTraced(['user', 'list', '--backend', 'simulated']).stdout;
@@ -104,20 +99,22 @@ export async function load(url, context, next) {
     assert.match(none.stderr, /code cache none/);
     assert.equal(none.stdout, expected);
     // A cache from another build of the file (here: truncated bytes) is refused by V8's checks.
-    writeFileSync(join(copy, 'dist', 'bundle', 'agent-commands.cjs.v8cache'), readFileSync(`${commandsFile}.v8cache`).subarray(0, 4096));
+    writeFileSync(join(copy, 'dist', 'bundle', 'agent.cjs.v8cache'), readFileSync(`${agentFile}.v8cache`).subarray(0, 4096));
     const rejected = run();
     assert.equal(rejected.status, 0, rejected.stderr);
     assert.match(rejected.stderr, /code cache rejected/);
     assert.equal(rejected.stdout, expected);
   });
 
-  it('the code cache holds no password from its training run', () => {
-    const cache = readFileSync(`${commandsFile}.v8cache`);
-    assert.ok(cache.length > 64 * 1024, 'a cache of the commands\' functions');
-    assert.doesNotMatch(cache.toString('latin1'), /Tr-[0-9a-f]{16}/, 'the training password (scripts/code-cache.mjs) is not in it');
+  it('the code caches hold no password from their training runs', () => {
+    for (const file of [`${agentFile}.v8cache`, `${agentFile}.serve.v8cache`]) {
+      const cache = readFileSync(file);
+      assert.ok(cache.length > 64 * 1024, `${file}: a cache of the trained functions`);
+      assert.doesNotMatch(cache.toString('latin1'), /Tr-[0-9a-f]{16}/, 'the training password (scripts/code-cache.mjs) is not in it');
+    }
   });
 
-  it('the daemon from the bundle answers status, then runs commands that compile their schemas (ajv, loaded on first use)', async () => {
+  it('the daemon runs from the agent file with its own cache, answers status, then loads its packages and runs commands that compile their schemas (ajv, loaded on first use)', async () => {
     const port = await new Promise<number>((resolve) => {
       const srv = createServer().listen(0, '127.0.0.1', () => {
         const p = (srv.address() as { port: number }).port;
@@ -126,8 +123,7 @@ export async function load(url, context, next) {
     });
     const loadedLog = join(work, 'loaded-daemon.txt');
     writeFileSync(loadedLog, '');
-    const register = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(pathToFileURL(hooks).href)});`;
-    const child = spawn(process.execPath, ['--import', register, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INBAND_LOADED_LOG: loadedLog } });
+    const child = spawn(process.execPath, ['--require', preload, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--state-dir', join(work, 'daemon-state')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INBAND_LOADED_LOG: loadedLog, INBAND_AGENT_TRACE_STARTUP: '1' } });
     let log = '';
     child.stdout.on('data', (d) => { log += d; });
     child.stderr.on('data', (d) => { log += d; });
@@ -153,22 +149,23 @@ export async function load(url, context, next) {
       const bad = await call('POST', '/v1/commands/?wait=true', { name: 'bmc.set_credentials', params: { username: 'x', password: 'Bundle-pw-0123', privilege: 'king' } });
       assert.equal(bad.status, 400, JSON.stringify(bad.json));
       assert.match(String(bad.json.faultstring), /privilege/);
-      // The daemon's log lines go through winston once the app is loaded (logger.ts useSink).
-      const sources = readFileSync(loadedLog, 'utf8').split('\n').filter(Boolean).map((u) => fileURLToPath(u))
-        .filter((f) => f.startsWith(bundleDir + '/')).flatMap((f) => Object.keys(meta.outputs[relative(root, f)]?.inputs ?? {}));
-      assert.ok(sources.some((src) => /node_modules\/winston\//.test(src)), 'the daemon loaded winston');
       assert.match(log, /"message":"POST \/v1\/commands\/\?wait=true 200/, 'and its request log is written');
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+    assert.match(log, /code cache used \(.*agent\.cjs, serve\)/, 'V8 took the daemon\'s code cache');
+    // The daemon's log lines go through winston once the app is loaded (logger.ts useSink).
+    const { files } = loadedFrom(loadedLog);
+    for (const pkg of ['koa', 'winston', 'ajv']) assert.ok(files.includes(join(bundleDir, 'packages', `${pkg}.cjs`)), `the daemon loaded packages/${pkg}.cjs: ${files.join(', ')}`);
   });
 
   it('a bad flag value is a usage error naming the valid values, from the validator generated at build time', () => {
     const r = runTraced(['user', 'list', '--backend', 'foo']);
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /--backend must be one of auto, native, simulated, vm-codec, ipmitool \(got "foo"\)/);
-    assert.ok(commandsSources().includes('generated:config-validator'), 'the commands file carries the generated validator');
-    assert.ok(!commandsSources().some((s) => /node_modules\/ajv\//.test(s)), 'and not ajv');
+    assert.ok(agentSources().includes('generated:config-validator'), 'the agent file carries the generated validator');
+    assert.ok(!agentSources().some((s) => /node_modules\/ajv\//.test(s)), 'and not ajv');
+    assert.deepEqual(r.files, [], 'ajv\'s file is not loaded');
   });
 });

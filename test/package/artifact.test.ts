@@ -128,7 +128,9 @@ describe('release artifact', { skip: unavailable }, () => {
       assert.ok(!nodeModules.includes(dev), `${dev} is a development dependency`);
     }
     for (const dep of ['koa', '@koa', 'ajv', 'systeminformation', 'node-pty']) assert.ok(nodeModules.includes(dep), `${dep} is a runtime dependency`);
-    assert.ok(existsSync(path.join(app, 'dist', 'bundle', 'agent.js')), 'the bundle bin/inband-agent.js runs (scripts/bundle.mjs)');
+    for (const f of ['agent.cjs', 'agent.cjs.v8cache', 'agent.cjs.serve.v8cache', 'packages/koa.cjs', 'conductor.js']) {
+      assert.ok(existsSync(path.join(app, 'dist', 'bundle', f)), `dist/bundle/${f}: the bundle bin/inband-agent.js runs (scripts/bundle.mjs)`);
+    }
     const bad = files.filter((f) => /\.(ts|map)$|(^|\/)(tests?|__tests__)\/|\.test\.js$|prebuilds\/(darwin|win32)|\/src\/.*\.(cc|h)$/.test(f) ||
       (/\.md$/i.test(f) && !/licen[cs]e/i.test(f) && !f.startsWith('usr/share/doc/')));
     assert.deepEqual(bad, []);
@@ -212,7 +214,7 @@ describe('release artifact', { skip: unavailable }, () => {
     const r = launcher(['bmc', 'info', '--backend', 'simulated', '--json', '--config', path.join(rootDir, 'etc/inband-agent/agent.json')], { INBAND_AGENT_TRACE_STARTUP: '1' });
     assert.equal(r.status, 0, r.stderr);
     // The release's bundled Node takes the code cache the release was built with (bin/code-cache.js).
-    assert.match(r.stderr, /code cache used \(.*usr\/lib\/inband-agent\/app\/dist\/bundle\/agent-commands\.cjs\)/);
+    assert.match(r.stderr, /code cache used \(.*usr\/lib\/inband-agent\/app\/dist\/bundle\/agent\.cjs, commands\)/);
     const info = JSON.parse(r.stdout) as { ipmi_version?: string; device?: { ipmi_version?: string } };
     assert.equal(info.ipmi_version, '2.0');
     assert.equal(info.device?.ipmi_version, '2.0');
