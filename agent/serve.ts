@@ -150,7 +150,9 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   // The change journal must be writable before anything is served: a daemon
   // that listens and then cannot journal would accept set_bmc_credentials only
   // to fail it (or, before makeDir, spin in Node's recursive mkdir on /proc).
-  await checkStateDir(config.state_dir);
+  // Awaited before the backend's plan is read; its fsync runs beside the planning.
+  const stateDirChecked = checkStateDir(config.state_dir);
+  stateDirChecked.catch(() => undefined);
 
   const tokens = new AgentTokenStore(log.child({ module: 'token' }), logger.redactor);
   if (opts.loaded.agentToken) tokens.setConfigured(opts.loaded.agentToken.value, opts.loaded.agentToken.source === 'kernel-cmdline' ? 'kernel-cmdline' : opts.loaded.agentToken.source);
@@ -289,6 +291,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
     });
   };
 
+  await stateDirChecked;
   const planned = await planning;
   if ('plan' in planned) {
     status.setBackend(planned.plan);

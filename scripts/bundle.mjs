@@ -89,6 +89,29 @@ function packageEntries(root) {
 }
 
 /**
+ * node:crypto, required when a function of it is first called. Every module
+ * of ours in the agent file runs when the file starts, and crypto with its 20
+ * internal modules costs ~3 ms of a process start here, yet the daemon calls
+ * it only for a request's token check and the one-shot commands only when
+ * they generate a password or journal a change. Each function the module
+ * exports is a wrapper (classes are constructed, as `new X509Certificate()`
+ * is); an import of anything else (constants, webcrypto) fails the build.
+ */
+const lazyCrypto = {
+  name: 'lazy-crypto',
+  setup(b) {
+    b.onResolve({ filter: /^node:crypto$/ }, (args) => (args.kind === 'import-statement' ? { path: 'node:crypto', namespace: 'lazy-crypto' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-crypto' }, async () => {
+      const crypto = await import('node:crypto');
+      const names = Object.keys(crypto).filter((n) => n !== 'default' && typeof crypto[n] === 'function');
+      const lines = ["let crypto;", "const c = () => (crypto ??= require('node:crypto'));"];
+      for (const n of names) lines.push(/^[A-Z]/.test(n) ? `export function ${n}(...a) { return new (c().${n})(...a); }` : `export function ${n}(...a) { return c().${n}(...a); }`);
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
+
+/**
  * `await import('node:https')` (serve.ts loads https and dgram only in the
  * modes that use them) becomes a require at that point: vm.Script cannot run
  * an import().
@@ -186,7 +209,7 @@ export async function buildBundle({ root = projectRoot, outDir = path.join(root,
   // first imported: no command reads, compiles or holds them, and the
   // daemon loads them after it answers its first status request.
   const agent = await build({
-    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable, packagesApart(), lazyBuiltins],
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [generated, oneMimeTable, packagesApart(), lazyBuiltins, lazyCrypto],
     // The file runs through vm.Script, not as a module: import.meta.url is the file's URL, which the loader sets.
     define: { 'import.meta.url': 'globalThis.__inbandAgentFileUrl' }, ...compact, metafile: true, logLevel: 'warning', absWorkingDir: root,
     entryPoints: { [AGENT_FILE.replace(/\.cjs$/, '')]: path.join(root, 'agent', 'cli.ts') }, outdir: outDir, outExtension: { '.js': '.cjs' },

@@ -90,7 +90,8 @@ export async function checkStateDir(dir: string): Promise<void> {
   } catch (err) {
     throw new Error(`state directory ${dir} is unusable: cannot create it (${why(err)}); the change journal that makes credential changes crash-safe lives there`, { cause: err });
   }
-  const probe = join(dir, `.probe-${process.pid}-${randomUUID()}`);
+  // Unique enough with 'wx' (an existing name fails loudly), and no crypto on the daemon's way to listening.
+  const probe = join(dir, `.probe-${process.pid}-${process.hrtime.bigint()}`);
   try {
     const fh = await open(probe, 'wx', 0o600);
     try {
