@@ -18,7 +18,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Secret } from '../service/secret.js';
 import { checkNode, deletable, SecretStoreError, transition, type SecretEntry, type SecretStore } from './secret-store.js';
@@ -164,27 +164,50 @@ export class FileSecretStore implements SecretStore {
     });
   }
 
-  /** Cross-process lock: `<path>.lock` with O_EXCL; a stale one (owner not running) is removed. */
+  /**
+   * Cross-process lock: `<path>.lock`, holding its owner's pid from the moment
+   * it exists. The pid is written to a file of this process's own first and
+   * that file is hard-linked to the lock name (link(2) fails with EEXIST if a
+   * lock is there): created with O_EXCL and written after, a rotator killed in
+   * between left an empty lock that no later run could tell stale, and every
+   * run after it waited out its timeout. A lock whose owner is not running is
+   * removed; so is an empty one older than {@link EMPTY_LOCK_STALE_MS} (left
+   * by a version that wrote the pid second).
+   */
   private async lock(timeoutMs = 15_000): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     await makeDir(dirname(this.path));
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const fh = await open(lockPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        return () => unlink(lockPath).catch(() => undefined);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const mine = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    const fh = await open(mine, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(String(process.pid));
+    } finally {
+      await fh.close();
+    }
+    try {
+      for (;;) {
+        try {
+          await link(mine, lockPath);
+          return () => unlink(lockPath).catch(() => undefined);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+        const text = await readFile(lockPath, 'utf8').catch(() => null);
+        const owner = Number((text ?? '').trim());
+        if (owner > 0 && owner !== process.pid && !alive(owner)) {
+          await unlink(lockPath).catch(() => undefined);
+          continue;
+        }
+        if (text === '' && Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_STALE_MS) {
+          await unlink(lockPath).catch(() => undefined);
+          continue;
+        }
+        if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
+        await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
       }
-      const owner = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (owner > 0 && owner !== process.pid && !alive(owner)) {
-        await unlink(lockPath).catch(() => undefined);
-        continue;
-      }
-      if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
-      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
+    } finally {
+      await unlink(mine).catch(() => undefined);
     }
   }
 
@@ -272,6 +295,9 @@ export class FileSecretStore implements SecretStore {
     return key;
   }
 }
+
+/** An empty lock file this old was left by a writer killed before it wrote its pid (an older version's lock). */
+const EMPTY_LOCK_STALE_MS = 2_000;
 
 function alive(pid: number): boolean {
   try {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -104,7 +104,24 @@ describe('FileSecretStore: at rest', () => {
     assert.equal((await store.history('node-a')).length, 10);
     assert.equal((await store.history('node-b')).length, 10);
     assert.equal((await store.history('node-main')).length, 1);
-    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.lock') || f.endsWith('.tmp')));
+    assert.ok(!readdirSync(dir).some((f) => f.includes('.lock') || f.endsWith('.tmp')), 'no lock, and none of the writers\' pid files');
+  });
+
+  it('an empty lock, left by a writer killed before its pid was in it, is taken over once it is old', async () => {
+    // A rotator SIGKILLed between creating the lock and writing its pid (the
+    // store's older locking) left such a file, and every later run waited out
+    // its timeout on it. The lock now holds its pid from the moment it exists.
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    const store = new FileSecretStore({ path });
+    await store.putPending('node-main', 'ironic', generatePassword(0));
+    writeFileSync(`${path}.lock`, '', { mode: 0o600 });
+    const old = (Date.now() - 60_000) / 1000;
+    utimesSync(`${path}.lock`, old, old);
+    // Not taken over, this would wait out the lock's timeout and fail UNAVAILABLE.
+    await store.putPending('node-main', 'ironic_b', generatePassword(0));
+    assert.equal((await store.history('node-main')).length, 2);
+    assert.ok(!readdirSync(dir).some((f) => f.includes('.lock')));
   });
 
   it('a corrupt store file is reported, not overwritten', async () => {
