@@ -2,7 +2,7 @@
  * The embedded secret store: one JSON file, no server.
  *
  * - Each password is sealed with AES-256-GCM under a 32-byte key read from a key
- *   file (created 0600 with O_EXCL when absent; refused when group or others may
+ *   file (created 0600 and whole when absent; refused when group or others may
  *   read it). The additional authenticated data binds a ciphertext to its node
  *   and entry id, so a value copied to another node's entry does not decrypt.
  * - The store file is 0600 and always replaced atomically: written to a temp
@@ -12,8 +12,8 @@
  *   operator needs to read a failure record); passwords never are.
  *
  * One writer at a time: operations of one FileSecretStore are serialised, and
- * every read-modify-write holds `<path>.lock` (created with O_EXCL, holding the
- * owner's pid; a lock whose owner is gone is taken over), so rotations of
+ * every read-modify-write holds `<path>.lock` (holding the owner's pid from the
+ * moment it exists; a lock whose owner is gone is taken over), so rotations of
  * different nodes run by separate CLI processes do not lose each other's entries.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -166,48 +166,30 @@ export class FileSecretStore implements SecretStore {
 
   /**
    * Cross-process lock: `<path>.lock`, holding its owner's pid from the moment
-   * it exists. The pid is written to a file of this process's own first and
-   * that file is hard-linked to the lock name (link(2) fails with EEXIST if a
-   * lock is there): created with O_EXCL and written after, a rotator killed in
-   * between left an empty lock that no later run could tell stale, and every
-   * run after it waited out its timeout. A lock whose owner is not running is
-   * removed; so is an empty one older than {@link EMPTY_LOCK_STALE_MS} (left
-   * by a version that wrote the pid second).
+   * it exists ({@link createWhole}). Created with O_EXCL and written after, a
+   * rotator killed in between left an empty lock that no later run could tell
+   * stale, and every run after it waited out its timeout. A lock whose owner
+   * is not running is removed; so is an empty one older than
+   * {@link EMPTY_LOCK_STALE_MS} (left by a version that wrote the pid second).
    */
   private async lock(timeoutMs = 15_000): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     await makeDir(dirname(this.path));
     const deadline = Date.now() + timeoutMs;
-    const mine = `${lockPath}.${process.pid}.${randomBytes(6).toString('hex')}`;
-    const fh = await open(mine, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-    try {
-      await fh.writeFile(String(process.pid));
-    } finally {
-      await fh.close();
-    }
-    try {
-      for (;;) {
-        try {
-          await link(mine, lockPath);
-          return () => unlink(lockPath).catch(() => undefined);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        }
-        const text = await readFile(lockPath, 'utf8').catch(() => null);
-        const owner = Number((text ?? '').trim());
-        if (owner > 0 && owner !== process.pid && !alive(owner)) {
-          await unlink(lockPath).catch(() => undefined);
-          continue;
-        }
-        if (text === '' && Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_STALE_MS) {
-          await unlink(lockPath).catch(() => undefined);
-          continue;
-        }
-        if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
-        await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
+    for (;;) {
+      if (await createWhole(lockPath, String(process.pid))) return () => unlink(lockPath).catch(() => undefined);
+      const text = await readFile(lockPath, 'utf8').catch(() => null);
+      const owner = Number((text ?? '').trim());
+      if (owner > 0 && owner !== process.pid && !alive(owner)) {
+        await unlink(lockPath).catch(() => undefined);
+        continue;
       }
-    } finally {
-      await unlink(mine).catch(() => undefined);
+      if (text === '' && Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_STALE_MS) {
+        await unlink(lockPath).catch(() => undefined);
+        continue;
+      }
+      if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
+      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
     }
   }
 
@@ -261,7 +243,7 @@ export class FileSecretStore implements SecretStore {
     }
   }
 
-  /** Reads the key file; with `create`, makes one (0600, O_EXCL) when absent. */
+  /** Reads the key file; with `create`, makes one (0600, {@link createWhole}) when absent. */
   private async loadKey(create = false): Promise<Buffer> {
     if (this.key) return this.key;
     let st;
@@ -271,19 +253,8 @@ export class FileSecretStore implements SecretStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (!create) throw new SecretStoreError('NOT_FOUND', `key file ${this.keyPath} is missing`);
       await makeDir(dirname(this.keyPath));
-      const fresh = randomBytes(KEY_BYTES);
-      try {
-        const fh = await open(this.keyPath, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-        try {
-          await fh.writeFile(fresh);
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-      } catch (e) {
-        // Another process created it first: use theirs.
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
+      // Whole or not at all; when another process made it first, theirs is used.
+      await createWhole(this.keyPath, randomBytes(KEY_BYTES), true);
       st = await stat(this.keyPath);
     }
     if ((st.mode & 0o077) !== 0) {
@@ -293,6 +264,34 @@ export class FileSecretStore implements SecretStore {
     if (key.length !== KEY_BYTES) throw new SecretStoreError('CORRUPT', `key file ${this.keyPath} must hold ${KEY_BYTES} bytes`);
     this.key = key;
     return key;
+  }
+}
+
+/**
+ * Creates `path` (0600) holding `data` from the moment it exists, unless
+ * something is there: the bytes go to a file of this process's own first
+ * (fsync'd when `durable`), which is then hard-linked to `path` (link(2)
+ * fails with EEXIST when a file is there). Created with O_EXCL and written
+ * after, a process killed in between left an empty file, and one that lost the
+ * race could read it before it was written. Returns whether this call made it.
+ */
+async function createWhole(path: string, data: string | Buffer, durable = false): Promise<boolean> {
+  const mine = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  const fh = await open(mine, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+  try {
+    try {
+      await fh.writeFile(data);
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await link(mine, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(mine).catch(() => undefined);
   }
 }
 

@@ -107,6 +107,29 @@ describe('FileSecretStore: at rest', () => {
     assert.ok(!readdirSync(dir).some((f) => f.includes('.lock') || f.endsWith('.tmp')), 'no lock, and none of the writers\' pid files');
   });
 
+  it('two processes that find no key file agree on one key: neither reads it before it is whole', async () => {
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    const child = `
+      const { FileSecretStore } = await import(${JSON.stringify(new URL('../../conductor/file-store.js', import.meta.url).href)});
+      const { Secret } = await import(${JSON.stringify(new URL('../../service/secret.js', import.meta.url).href)});
+      const s = new FileSecretStore({ path: process.argv[1] });
+      await s.putPending('node-' + process.argv[2], 'ironic', Secret.fromString('Child-secret-' + process.argv[2]));
+    `;
+    const runChild = (n: string): Promise<number | null> => new Promise((res) => {
+      const c = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', child, path, n], { stdio: 'inherit' });
+      c.once('exit', (code) => res(code));
+    });
+    assert.deepEqual(await Promise.all(['a', 'b', 'c', 'd'].map(runChild)), [0, 0, 0, 0]);
+    const store = new FileSecretStore({ path });
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const [entry] = await store.history(`node-${n}`);
+      assert.equal((await store.getSecret(`node-${n}`, entry!.id)).reveal(), `Child-secret-${n}`, 'every entry opens with the one key');
+    }
+    assert.equal(statSync(`${path}.key`).size, 32);
+    assert.ok(!readdirSync(dir).some((f) => f.includes('.key.') || f.includes('.lock')), 'no key or lock temp files stay');
+  });
+
   it('an empty lock, left by a writer killed before its pid was in it, is taken over once it is old', async () => {
     // A rotator SIGKILLed between creating the lock and writing its pid (the
     // store's older locking) left such a file, and every later run waited out
