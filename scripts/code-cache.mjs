@@ -109,6 +109,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url
     if (kind === 'serve') process.exit(0);
   }, (err) => {
     process.stderr.write(`code cache: failed: ${err.message}\n`);
-    process.exitCode = 1;
+    // A daemon that started but did not answer keeps the process alive: the build would wait out its timeout.
+    process.exit(1);
   });
 }
