@@ -47,6 +47,13 @@ export interface FileSecretStoreOptions {
   /** The key file; default `<path>.key`. */
   keyPath?: string;
   now?: () => Date;
+  /** Tests only: pauses at the lock's two racy moments (a stale owner judged; the lock just taken). */
+  lockHooks?: LockHooks;
+}
+
+export interface LockHooks {
+  staleJudged?(): Promise<void>;
+  locked?(): Promise<void>;
 }
 
 export class FileSecretStore implements SecretStore {
@@ -54,6 +61,7 @@ export class FileSecretStore implements SecretStore {
   readonly path: string;
   readonly keyPath: string;
   private readonly now: () => Date;
+  private readonly hooks: LockHooks;
   private key: Buffer | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -61,6 +69,7 @@ export class FileSecretStore implements SecretStore {
     this.path = opts.path;
     this.keyPath = opts.keyPath ?? `${opts.path}.key`;
     this.now = opts.now ?? (() => new Date());
+    this.hooks = opts.lockHooks ?? {};
   }
 
   putPending(node: string, username: string, secret: Secret): Promise<SecretEntry> {
@@ -171,25 +180,30 @@ export class FileSecretStore implements SecretStore {
    * stale, and every run after it waited out its timeout. A lock whose owner
    * is not running is removed; so is an empty one older than
    * {@link EMPTY_LOCK_STALE_MS} (left by a version that wrote the pid second).
+   * Removal goes through {@link takeOver}: two waiters that both judged the
+   * same lock stale must not both remove "it", or the second removes the
+   * first one's fresh lock and both write the store at once.
    */
   private async lock(timeoutMs = 15_000): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     await makeDir(dirname(this.path));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (await createWhole(lockPath, String(process.pid))) return () => unlink(lockPath).catch(() => undefined);
+      if (await createWhole(lockPath, String(process.pid))) {
+        await this.hooks.locked?.();
+        return () => unlink(lockPath).catch(() => undefined);
+      }
       const text = await readFile(lockPath, 'utf8').catch(() => null);
       const owner = Number((text ?? '').trim());
-      if (owner > 0 && owner !== process.pid && !alive(owner)) {
-        await unlink(lockPath).catch(() => undefined);
-        continue;
-      }
-      if (text === '' && Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_STALE_MS) {
-        await unlink(lockPath).catch(() => undefined);
+      const stale = text !== null && ((owner > 0 && owner !== process.pid && !alive(owner)) ||
+        (text === '' && Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_STALE_MS));
+      if (stale) {
+        await this.hooks.staleJudged?.();
+        await takeOver(lockPath, text);
         continue;
       }
       if (Date.now() > deadline) throw new SecretStoreError('UNAVAILABLE', `secret store ${this.path} is locked by process ${owner || '?'} (${lockPath})`);
-      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
+      await sleepJitter();
     }
   }
 
@@ -293,6 +307,40 @@ async function createWhole(path: string, data: string | Buffer, durable = false)
   } finally {
     await unlink(mine).catch(() => undefined);
   }
+}
+
+/**
+ * Removes the stale lock `lockPath` whose content was `judged`, under a guard
+ * (`<lock>.takeover`, made whole like the lock): only the guard's holder
+ * removes a lock, and only after reading, under the guard, the same content
+ * it judged stale. A waiter that lost the race reads the new owner's pid
+ * instead and leaves the lock alone. The guard is held for one read and one
+ * unlink; one whose holder died in between (dead pid, older than
+ * {@link GUARD_STALE_MS}) is removed. What stays possible: two waiters
+ * removing the same dead guard at once, which needs a process to die inside
+ * those two syscalls while two others wait.
+ */
+async function takeOver(lockPath: string, judged: string): Promise<void> {
+  const guard = `${lockPath}.takeover`;
+  if (!(await createWhole(guard, String(process.pid)))) {
+    const text = await readFile(guard, 'utf8').catch(() => null);
+    const owner = Number((text ?? '').trim());
+    const age = Date.now() - ((await stat(guard).catch(() => null))?.mtimeMs ?? Date.now());
+    if (text !== null && age > GUARD_STALE_MS && !(owner > 0 && alive(owner))) await unlink(guard).catch(() => undefined);
+    else await sleepJitter();
+    return;
+  }
+  try {
+    if ((await readFile(lockPath, 'utf8').catch(() => null)) === judged) await unlink(lockPath).catch(() => undefined);
+  } finally {
+    await unlink(guard).catch(() => undefined);
+  }
+}
+
+const GUARD_STALE_MS = 2_000;
+
+function sleepJitter(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 30)));
 }
 
 /** An empty lock file this old was left by a writer killed before it wrote its pid (an older version's lock). */

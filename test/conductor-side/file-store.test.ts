@@ -107,6 +107,52 @@ describe('FileSecretStore: at rest', () => {
     assert.ok(!readdirSync(dir).some((f) => f.includes('.lock') || f.endsWith('.tmp')), 'no lock, and none of the writers\' pid files');
   });
 
+  it('two writers that both find a stale lock do not both take it: the second does not remove the first one\'s fresh lock', async () => {
+    // The interleaving a timer cannot force: both writers judge the dead
+    // owner's lock stale before either removes it; the first then takes the
+    // lock, and the second is let go while the first holds it. Before the
+    // takeover guard, the second one's unlink removed the first one's fresh
+    // lock and both were inside at once.
+    const dir = fresh();
+    const path = join(dir, 'secrets.json');
+    const seed = new FileSecretStore({ path });
+    await seed.putPending('node-main', 'ironic', generatePassword(0));
+    writeFileSync(`${path}.lock`, '4194000', { mode: 0o600 });
+    const gates: Array<() => void> = [];
+    let bothJudged!: () => void;
+    const judged = new Promise<void>((r) => (bothJudged = r));
+    const staleJudged = (): Promise<void> => new Promise<void>((go) => {
+      gates.push(go);
+      if (gates.length === 2) bothJudged();
+    });
+    let firstInside = false;
+    let overlapped = false;
+    let holders = 0;
+    const locked = async (): Promise<void> => {
+      holders++;
+      if (holders === 1) {
+        firstInside = true;
+        gates[1]!(); // the second writer goes on while the first holds the lock
+        await new Promise((r) => setTimeout(r, 150));
+        firstInside = false;
+      } else if (firstInside) {
+        overlapped = true;
+      }
+    };
+    const a = new FileSecretStore({ path, lockHooks: { staleJudged, locked } });
+    const b = new FileSecretStore({ path, lockHooks: { staleJudged, locked } });
+    const wa = a.putPending('node-a', 'ironic', generatePassword(0));
+    const wb = b.putPending('node-b', 'ironic', generatePassword(0));
+    await judged;
+    gates[0]!();
+    await Promise.all([wa, wb]);
+    assert.equal(overlapped, false, 'the two writers were never inside the lock at once');
+    assert.equal(holders, 2);
+    assert.equal((await seed.history('node-a')).length, 1, 'the first writer\'s entry is kept');
+    assert.equal((await seed.history('node-b')).length, 1, 'the second writer\'s entry is kept');
+    assert.ok(!readdirSync(dir).some((f) => f.includes('.lock')), 'no lock or takeover guard stays');
+  });
+
   it('two processes that find no key file agree on one key: neither reads it before it is whole', async () => {
     const dir = fresh();
     const path = join(dir, 'secrets.json');
