@@ -47,7 +47,7 @@ export function registerSystemCommands(registry: CommandRegistry, deps: SystemCo
     schema: { type: 'object', properties: { label: { type: ['string', 'null'] } }, additionalProperties: false },
     run: async (): Promise<SystemLogsResultWire> => {
       const files = await deps.collectLogs();
-      return { system_logs: tarGzBase64(files.map((f) => ({ name: f.name, data: f.text }))) };
+      return { system_logs: await tarGzBase64(files.map((f) => ({ name: f.name, data: f.text }))) };
     },
   });
   registry.register('standby.sync', {
