@@ -124,6 +124,77 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * The agent's package files carry mime-db's entries for the types the API
+ * names and Koa picks for a body (json; text and html for a string; bin for
+ * a Buffer or stream), not all 2,500: mime-types turns the whole table into
+ * lookup maps when Koa loads, ~0.5 MiB of the idle daemon's heap, for
+ * extensions and types no agent request or answer has. A type outside the
+ * list is what mime-types answers for an unknown one (no charset added;
+ * `ctx.type = 'xml'` sets none); test/agent/bundle-startup.test.ts checks the
+ * app's answers and that the list is what the file holds.
+ */
+export const API_MIME_TYPES = ['application/json', 'text/plain', 'text/html', 'application/octet-stream'];
+const apiMimeTable = {
+  name: 'api-mime-table',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]mime-db[\\/]db\.json$/ }, (args) => {
+      const db = JSON.parse(readFileSync(args.path, 'utf8'));
+      return { contents: JSON.stringify(Object.fromEntries(API_MIME_TYPES.map((t) => [t, db[t]]))), loader: 'json' };
+    });
+  },
+};
+
+/**
+ * In the package files, winston's `readable-stream` (v3, a copy of Node 10's
+ * streams) is Node's own node:stream, already loaded for sockets: what
+ * readable-stream itself hands over when READABLE_STREAM=disable. 55 KB of
+ * source and its classes less in the idle daemon. winston-transport reaches
+ * into `readable-stream/lib/_stream_writable.js`: those paths map to the
+ * node:stream class of the same name; any other path fails the build.
+ */
+const nodeStreams = {
+  name: 'node-streams',
+  setup(b) {
+    b.onResolve({ filter: /^readable-stream(\/lib\/_stream_\w+\.js)?$/ }, (args) => ({ path: args.path, namespace: 'node-stream' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-stream' }, (args) => {
+      const part = /_stream_(\w+)\.js$/.exec(args.path)?.[1];
+      const cls = part ? { readable: 'Readable', writable: 'Writable', duplex: 'Duplex', transform: 'Transform', passthrough: 'PassThrough' }[part] : undefined;
+      if (part && !cls) throw new Error(`readable-stream: no node:stream class for ${args.path}`);
+      return { contents: `module.exports = require('node:stream')${cls ? `.${cls}` : ''};\n`, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * In the package files, `require('crypto')` and `require('zlib')` hand over a
+ * view that loads the built-in on first use: Koa's cookies (keygrip, tsscmp)
+ * and destroy require them at load and use them only for signed cookies and
+ * compressed stream bodies, which the API has neither of. Loading them cost
+ * the idle daemon ~0.5 MiB of heap (crypto 347 KiB, zlib 180 KiB).
+ */
+const LAZY_PACKAGE_BUILTINS = ['crypto', 'zlib'];
+const lazyPackageBuiltins = {
+  name: 'lazy-package-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY_PACKAGE_BUILTINS.join('|')})$`);
+    b.onResolve({ filter }, (args) => (args.kind === 'require-call' ? { path: args.path.replace(/^node:/, ''), namespace: 'lazy-package-builtin' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-package-builtin' }, (args) => ({
+      contents: [
+        'let m;',
+        `const real = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));`,
+        'module.exports = new Proxy({}, {',
+        '  get: (_, k) => real()[k],',
+        '  has: (_, k) => k in real(),',
+        '  ownKeys: () => Reflect.ownKeys(real()),',
+        '  getOwnPropertyDescriptor: (_, k) => { const d = Reflect.getOwnPropertyDescriptor(real(), k); return d && { ...d, configurable: true }; },',
+        '});',
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
 /** Packages that stay outside the bundle: native addons are loaded from node_modules at run time. */
 const EXTERNAL = ['node-pty'];
 
@@ -215,7 +286,7 @@ export async function buildBundle({ root = projectRoot, outDir = path.join(root,
     entryPoints: { [AGENT_FILE.replace(/\.cjs$/, '')]: path.join(root, 'agent', 'cli.ts') }, outdir: outDir, outExtension: { '.js': '.cjs' },
   });
   const packages = await build({
-    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [packageEntries(root), oneMimeTable],
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: EXTERNAL, plugins: [packageEntries(root), oneMimeTable, apiMimeTable, nodeStreams, lazyPackageBuiltins],
     ...compact, metafile: true, logLevel: 'warning', absWorkingDir: root,
     entryPoints: Object.keys(PACKAGE_FILES).map((name) => ({ in: `package-file:${name}`, out: name })),
     outdir: path.join(outDir, 'packages'), outExtension: { '.js': '.cjs' },

@@ -33,7 +33,11 @@ describe('the bundle', { skip: unavailable }, () => {
   before(() => {
     work = mkdtempSync(join(tmpdir(), 'inband-bundle-'));
     preload = join(work, 'loaded.cjs');
-    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(process.env.INBAND_LOADED_LOG, Object.keys(require.cache).join('\\n')));\n`);
+    writeFileSync(preload, `process.on('exit', () => {
+  const fs = require('node:fs');
+  fs.writeFileSync(process.env.INBAND_LOADED_LOG, Object.keys(require.cache).join('\\n'));
+  fs.writeFileSync(process.env.INBAND_LOADED_LOG + '.builtins', process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n'));
+});\n`);
     meta = JSON.parse(readFileSync(join(bundleDir, 'meta.json'), 'utf8')) as typeof meta;
   });
   after(() => rmSync(work, { recursive: true, force: true }));
@@ -127,18 +131,18 @@ describe('the bundle', { skip: unavailable }, () => {
     let log = '';
     child.stdout.on('data', (d) => { log += d; });
     child.stderr.on('data', (d) => { log += d; });
-    const call = (method: string, path: string, body?: unknown) => new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+    const call = (method: string, path: string, body?: unknown) => new Promise<{ status: number; type: string; json: Record<string, unknown> }>((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {} }, (res) => {
         let text = '';
         res.on('data', (c) => { text += c; });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text || '{}') as Record<string, unknown> }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), json: JSON.parse(text || '{}') as Record<string, unknown> }));
       });
       req.on('error', reject);
       req.end(data);
     });
     try {
-      let status: { status: number; json: Record<string, unknown> } | undefined;
+      let status: { status: number; type: string; json: Record<string, unknown> } | undefined;
       for (let i = 0; i < 600 && !status; i++) {
         status = await call('GET', '/v1/status').catch(() => undefined);
         if (!status) await new Promise((r) => setTimeout(r, 25));
@@ -146,6 +150,11 @@ describe('the bundle', { skip: unavailable }, () => {
       assert.equal(status?.status, 200, log);
       const steps = await call('POST', '/v1/commands/?wait=true', { name: 'clean.get_clean_steps', params: { node: { uuid: '1be26c0b-03f2-4d2e-ae87-c02d7f33c123', properties: {}, instance_info: {}, driver_internal_info: {}, extra: {} }, ports: [] } });
       assert.equal(steps.json.command_status, 'SUCCEEDED', JSON.stringify(steps.json) + log);
+      // Koa names the type from the package file's cut-down mime table (scripts/bundle.mjs, API_MIME_TYPES).
+      assert.equal(steps.type, 'application/json; charset=utf-8');
+      const missing = await call('GET', '/v1/no-such-path');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.type, 'application/json; charset=utf-8');
       const bad = await call('POST', '/v1/commands/?wait=true', { name: 'bmc.set_credentials', params: { username: 'x', password: 'Bundle-pw-0123', privilege: 'king' } });
       assert.equal(bad.status, 400, JSON.stringify(bad.json));
       assert.match(String(bad.json.faultstring), /privilege/);
@@ -158,6 +167,34 @@ describe('the bundle', { skip: unavailable }, () => {
     // The daemon's log lines go through winston once the app is loaded (logger.ts useSink).
     const { files } = loadedFrom(loadedLog);
     for (const pkg of ['koa', 'winston', 'ajv']) assert.ok(files.includes(join(bundleDir, 'packages', `${pkg}.cjs`)), `the daemon loaded packages/${pkg}.cjs: ${files.join(', ')}`);
+  });
+
+  it('an idle daemon, its app loaded, holds no zlib: Koa\'s cookies and destroy get a view that loads it on use, and so does the logs command', async () => {
+    const loadedLog = join(work, 'loaded-idle.txt');
+    writeFileSync(loadedLog, '');
+    const child = spawn(process.execPath, ['--require', preload, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', join(work, 'idle-state')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INBAND_LOADED_LOG: loadedLog } });
+    let log = '';
+    child.stdout.on('data', (d) => { log += d; });
+    try {
+      // "standalone: ..." is written once the app and the backend are loaded.
+      for (let i = 0; i < 400 && !/standalone: no lookup/.test(log); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.match(log, /standalone: no lookup/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    assert.ok(loadedFrom(loadedLog).files.includes(join(bundleDir, 'packages', 'koa.cjs')), 'Koa is loaded');
+    const builtins = readFileSync(`${loadedLog}.builtins`, 'utf8').split('\n');
+    assert.ok(builtins.includes('http') && !builtins.includes('zlib'), `zlib stays unloaded: ${builtins.join(' ')}`);
+  });
+
+  it('the package files carry what the daemon uses: mime types the API names, Node\'s own streams for winston', () => {
+    const koa = readFileSync(join(bundleDir, 'packages', 'koa.cjs'), 'utf8');
+    for (const t of ['application/json', 'text/plain', 'text/html', 'application/octet-stream']) assert.ok(koa.includes(`"${t}"`), t);
+    assert.ok(!koa.includes('"image/png"') && !koa.includes('"application/xml"'), 'no other mime-db entries');
+    const winston = Object.keys(meta.outputs['dist/bundle/packages/winston.cjs']?.inputs ?? {});
+    assert.ok(winston.some((i) => i.includes('node_modules/winston/')), 'winston is in its file');
+    assert.ok(!winston.some((i) => i.includes('node_modules/readable-stream/')), 'readable-stream is node:stream');
   });
 
   it('a bad flag value is a usage error naming the valid values, from the validator generated at build time', () => {
