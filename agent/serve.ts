@@ -20,6 +20,7 @@ import { StatusDocument } from './api/status.js';
 import { startupFront } from './startup.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
 import { makeNonDumpable } from './harden.js';
+import { giveBackFreeMemory, type MemoryGiveBack } from './memory.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { BackendPlan, Selection } from '../ipmi-kcs/select.js';
@@ -136,6 +137,17 @@ async function listen(server: Server | HttpsServer, host: string, port: number, 
     }
     throw e;
   }
+}
+
+/** agent/memory.ts: free C heap pages go back to the kernel once the daemon idles, where the addon can trim. */
+async function startMemoryGiveBack(log: { debug(msg: string): void }, activity: () => number): Promise<MemoryGiveBack | null> {
+  const loaded = await (await import('../ipmi-kcs/kcs-native.js')).loadNativeAddon().catch(() => null);
+  const release = loaded?.ok ? loaded.addon.releaseFreeMemory?.bind(loaded.addon) : undefined;
+  if (!release) {
+    log.debug('free memory stays with the C library: the native addon (releaseFreeMemory) is not loaded');
+    return null;
+  }
+  return giveBackFreeMemory(release, { activity });
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningAgent> {
@@ -353,6 +365,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   if (opened) {
     api.setBackend(opened.selection);
   }
+  const memory = await startMemoryGiveBack(main, () => front.received);
 
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
   const advertiseUrl = () => `${scheme}://${urlHost(advertiseHost ?? '127.0.0.1')}:${advertisePort}`;
@@ -423,6 +436,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
       });
       await lookingAgain?.catch(() => undefined);
       await engine?.transport.close().catch(() => undefined);
+      memory?.stop();
       resolveStopped();
     })();
     return closing;

@@ -89,6 +89,8 @@ export interface StartupFront {
   ready(app: Handler): void;
   /** The app could not be loaded: requests waiting for it are answered 503. */
   failed(): void;
+  /** Requests received so far (agent/memory.ts tells an idle daemon by it). */
+  readonly received: number;
 }
 
 export function startupFront(status: StatusDocument, reqLog: Log): StartupFront {
@@ -97,12 +99,17 @@ export function startupFront(status: StatusDocument, reqLog: Log): StartupFront 
   let startLoading!: () => void;
   const loadNow = new Promise<void>((r) => (startLoading = r));
   const logStatus = (u: string, ms: number) => reqLog.info(`GET ${loggablePath(u)} 200 ${ms.toFixed(1)}ms`);
+  let received = 0;
   return {
     loadNow,
+    get received() {
+      return received;
+    },
     listening: () => {
       setTimeout(startLoading, LOAD_AFTER_LISTEN_MS).unref();
     },
     handle: (req, res) => {
+      received++;
       if (answerStatus(req, res, status, logStatus)) return;
       if (app) {
         void app(req, res);
