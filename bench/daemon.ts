@@ -199,6 +199,8 @@ export interface DaemonFigures {
   startSamples: number[];
   start: Summary;
   idle: { rssMiB: number; hwmMiB: number };
+  /** Still idle, {@link SETTLE_MS} after the first answer: V8's idle collection (its memory reducer, ~8 s in) has run. */
+  settled: { rssMiB: number; hwmMiB: number };
   afterLoad: { rssMiB: number; hwmMiB: number; requests: number };
   /** Command records listed by GET /v1/commands/ at the end, of those posted. */
   records?: { kept: number; posted: number };
@@ -225,30 +227,40 @@ export async function alternateStartTimes(specs: DaemonSpec[], rounds: number): 
   return out;
 }
 
+/** How long after its first answer a daemon's idle memory is read again, every side alike. */
+export const SETTLE_MS = 15_000;
+
+/** Idle memory at `idleMs` and `settleMs` after the first answer, no request in between but the one status answer. */
+async function idleMemory(pid: number, idleMs: number, settleMs: number): Promise<Pick<DaemonFigures, 'idle' | 'settled'>> {
+  const t = performance.now();
+  await new Promise((r) => setTimeout(r, idleMs));
+  const idle = memory(pid);
+  await new Promise((r) => setTimeout(r, Math.max(0, settleMs - (performance.now() - t))));
+  return { idle, settled: memory(pid) };
+}
+
 /** Idle memory only (for the floor). */
-async function measureIdle(spec: DaemonSpec, startSamples: number[], idleMs: number): Promise<DaemonFigures> {
+async function measureIdle(spec: DaemonSpec, startSamples: number[], idleMs: number, settleMs: number): Promise<DaemonFigures> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spec.start(port);
   try {
     await waitAnswering(port, child, t0);
-    await new Promise((r) => setTimeout(r, idleMs));
-    const idle = memory(child.pid!);
-    return { label: spec.label, startSamples, start: summarize(startSamples), idle, afterLoad: { ...idle, requests: 0 }, post: {}, loads: {} };
+    const { idle, settled } = await idleMemory(child.pid!, idleMs, settleMs);
+    return { label: spec.label, startSamples, start: summarize(startSamples), idle, settled, afterLoad: { ...idle, requests: 0 }, post: {}, loads: {} };
   } finally {
     await stop(child);
   }
 }
 
 /** Everything but the start time, on one long-running instance. */
-export async function measureDaemon(spec: DaemonSpec, startSamples: number[], opts: { posts: number; seconds: number; idleMs: number }): Promise<DaemonFigures> {
+export async function measureDaemon(spec: DaemonSpec, startSamples: number[], opts: { posts: number; seconds: number; idleMs: number; settleMs: number }): Promise<DaemonFigures> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spec.start(port);
   try {
     await waitAnswering(port, child, t0);
-    await new Promise((r) => setTimeout(r, opts.idleMs));
-    const idle = memory(child.pid!);
+    const { idle, settled } = await idleMemory(child.pid!, opts.idleMs, opts.settleMs);
 
     const post: DaemonFigures['post'] = {};
     let sent = 0;
@@ -283,14 +295,14 @@ export async function measureDaemon(spec: DaemonSpec, startSamples: number[], op
     const list = JSON.parse((await http(port, 'GET', '/v1/commands/')).body) as { commands?: unknown[] };
     const records = { kept: list.commands?.length ?? NaN, posted: Object.values(post).reduce((a, p) => a + p.samples.length + 2, 0) };
     const after = memory(child.pid!);
-    return { label: spec.label, startSamples, start: summarize(startSamples), idle, afterLoad: { ...after, requests: sent }, records, post, loads };
+    return { label: spec.label, startSamples, start: summarize(startSamples), idle, settled, afterLoad: { ...after, requests: sent }, records, post, loads };
   } finally {
     await stop(child);
   }
 }
 
 export async function benchDaemon(opts: { quick?: boolean } = {}): Promise<{ rows: Row[]; raw: Record<string, unknown> }> {
-  const measure = { starts: opts.quick ? 3 : 10, posts: opts.quick ? 10 : 50, seconds: opts.quick ? 2 : 5, idleMs: opts.quick ? 500 : 2000 };
+  const measure = { starts: opts.quick ? 3 : 10, posts: opts.quick ? 10 : 50, seconds: opts.quick ? 2 : 5, idleMs: opts.quick ? 500 : 2000, settleMs: opts.quick ? 500 : SETTLE_MS };
   const oursSpecV = oursSpec();
   const floor = floorSpec();
   const ipaSpec = ipaSpecFromEnv();
@@ -307,7 +319,7 @@ export async function benchDaemon(opts: { quick?: boolean } = {}): Promise<{ row
       ipaError = (e as Error).message;
       starts = await alternateStartTimes([oursSpecV, floor], measure.starts);
     }
-    floorFig = await measureIdle(floor, starts[1]!, measure.idleMs);
+    floorFig = await measureIdle(floor, starts[1]!, measure.idleMs, measure.settleMs);
     ours = await measureDaemon(oursSpecV, starts[0]!, measure);
     if (ipaSpec && !ipaError) {
       try {
@@ -332,6 +344,8 @@ export async function benchDaemon(opts: { quick?: boolean } = {}): Promise<{ row
     { section, what: 'exec → API answering, median', ours: oursLabel, oursValue: o.start.median, peer: floorFig.label, peerValue: floorFig.start.median, unit: 'ms', better: 'lower', note: `floor min ${floorFig.start.min.toFixed(0)}; what the agent adds; target ≤ 1.2×` },
     { section, what: 'VmRSS idle', ours: oursLabel, oursValue: o.idle.rssMiB, peer, peerValue: ipa ? ipa.idle.rssMiB : IPA_RECORDED.rssIdleMiB, unit: 'MiB', better: 'lower', note: 'target ≤ 50' },
     { section, what: 'VmRSS idle', ours: oursLabel, oursValue: o.idle.rssMiB, peer: floorFig.label, peerValue: floorFig.idle.rssMiB, unit: 'MiB', better: 'lower' },
+    { section, what: `VmRSS idle, settled (${(measure.settleMs / 1000).toFixed(0)} s after the first answer: V8's idle collection has run; the rows above read it at ${(measure.idleMs / 1000).toFixed(0)} s)`, ours: oursLabel, oursValue: o.settled.rssMiB, peer, peerValue: ipa ? ipa.settled.rssMiB : NaN, unit: 'MiB', better: 'lower' },
+    { section, what: `VmRSS idle, settled (${(measure.settleMs / 1000).toFixed(0)} s)`, ours: oursLabel, oursValue: o.settled.rssMiB, peer: floorFig.label, peerValue: floorFig.settled.rssMiB, unit: 'MiB', better: 'lower' },
     { section, what: `VmRSS after ${o.afterLoad.requests.toLocaleString('en')} requests`, ours: oursLabel, oursValue: o.afterLoad.rssMiB, peer, peerValue: ipa ? ipa.afterLoad.rssMiB : NaN, unit: 'MiB', better: 'lower', note: `VmHWM ours ${o.afterLoad.hwmMiB.toFixed(0)}${ipa ? `, IPA ${ipa.afterLoad.hwmMiB.toFixed(0)}` : ''} MiB; records kept ours ${o.records?.kept}/${o.records?.posted}${ipa ? `, IPA ${ipa.records?.kept}/${ipa.records?.posted}` : ''}` },
     { section, what: 'GET /v1/status req/s, 1 connection', ours: oursLabel, oursValue: L('/v1/status c1').rps, peer, peerValue: P('/v1/status c1', (l) => l.rps, IPA_RECORDED.statusRps1), unit: 'req/s', better: 'higher', note: `${L('/v1/status c1').tool}; target ≥ 6,000` },
     { section, what: 'GET /v1/status req/s, 16 connections', ours: oursLabel, oursValue: L('/v1/status c16').rps, peer, peerValue: P('/v1/status c16', (l) => l.rps), unit: 'req/s', better: 'higher' },
