@@ -14,5 +14,16 @@
       "cflags": ["-Wall", "-Wextra"],
       "cflags_c": ["-std=gnu11"],
     },
+    {
+      # The idle daemon's memory give-back (agent/native/memory.cc): V8's own
+      # API, so built for this Node only. After ipmi_kcs, and optional: a failed
+      # build of it leaves the BMC addon standing (scripts/build-addon.mjs).
+      "target_name": "agent_memory",
+      # Built after ipmi_kcs (make stops at the first failure): nothing is linked.
+      "dependencies": ["ipmi_kcs"],
+      "sources": ["agent/native/memory.cc"],
+      # node-gyp's own -Wextra flags node.h's NODE_MODULE_INIT cast, not ours.
+      "cflags_cc": ["-Wno-cast-function-type"],
+    },
   ],
 }

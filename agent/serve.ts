@@ -20,7 +20,7 @@ import { StatusDocument } from './api/status.js';
 import { startupFront } from './startup.js';
 import { defaultConnectionLimits, guardConnections, type ConnectionGuard } from './http-guard.js';
 import { makeNonDumpable } from './harden.js';
-import { giveBackFreeMemory, type MemoryGiveBack } from './memory.js';
+import { giveBackFreeMemory, loadMemoryAddon, type MemoryGiveBack } from './memory.js';
 import type { TlsSetup } from './tls/server-tls.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import type { BackendPlan, Selection } from '../ipmi-kcs/select.js';
@@ -139,15 +139,14 @@ async function listen(server: Server | HttpsServer, host: string, port: number, 
   }
 }
 
-/** agent/memory.ts: free C heap pages go back to the kernel once the daemon idles, where the addon can trim. */
-async function startMemoryGiveBack(log: { debug(msg: string): void }, activity: () => number): Promise<MemoryGiveBack | null> {
-  const loaded = await (await import('../ipmi-kcs/kcs-native.js')).loadNativeAddon().catch(() => null);
-  const release = loaded?.ok ? loaded.addon.releaseFreeMemory?.bind(loaded.addon) : undefined;
-  if (!release) {
-    log.debug('free memory stays with the C library: the native addon (releaseFreeMemory) is not loaded');
+/** agent/memory.ts: memory goes back to the kernel once the daemon idles, where agent_memory.node loads. */
+function startMemoryGiveBack(log: { debug(msg: string): void }, activity: () => number): MemoryGiveBack | null {
+  const loaded = loadMemoryAddon();
+  if (!loaded.ok) {
+    log.debug(`the idle daemon keeps its memory: ${loaded.error}`);
     return null;
   }
-  return giveBackFreeMemory(release, { activity });
+  return giveBackFreeMemory(loaded.addon, { activity, log: (m) => log.debug(m) });
 }
 
 export async function serve(opts: ServeOptions): Promise<RunningAgent> {
@@ -365,7 +364,7 @@ export async function serve(opts: ServeOptions): Promise<RunningAgent> {
   if (opened) {
     api.setBackend(opened.selection);
   }
-  const memory = await startMemoryGiveBack(main, () => front.received);
+  const memory = startMemoryGiveBack(main, () => front.received);
 
   const advertisePort = opts.loaded.sources.advertise_port === 'default' && config.listen_port === 0 ? addr.port : config.advertise_port;
   const advertiseUrl = () => `${scheme}://${urlHost(advertiseHost ?? '127.0.0.1')}:${advertisePort}`;

@@ -47,8 +47,6 @@ export interface NativeAddon {
   request(fd: number, msgid: number, netfn: number, lun: number, cmd: number, data: Uint8Array, timeoutMs: number): Promise<AddonResponse>;
   /** prctl(PR_SET_DUMPABLE); returns PR_GET_DUMPABLE's answer. Absent from addons built before it. */
   setDumpable?(dumpable: boolean): number;
-  /** glibc's malloc_trim(0): true when pages went back to the kernel; false without malloc_trim. Absent from addons built before it. */
-  releaseFreeMemory?(): boolean;
 }
 
 /** What the addon rejects with: errno (positive, as in os.constants.errno) and the failing syscall. */

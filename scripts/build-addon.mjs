@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the native /dev/ipmi0 addon (binding.gyp -> build/Release/ipmi_kcs.node).
+// Builds the native /dev/ipmi0 addon (binding.gyp -> build/Release/ipmi_kcs.node),
+// and beside it the daemon's optional memory give-back (agent_memory.node).
 //
 // Runs as the package's `install` script, so `npm ci` builds it. A failed build
 // must not fail the install: the agent still runs with its other backends, and
@@ -17,6 +18,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = path.join(root, 'build');
 const errorFile = path.join(buildDir, 'addon-build-error.txt');
 const addonFile = path.join(buildDir, 'Release', 'ipmi_kcs.node');
+const memoryFile = path.join(buildDir, 'Release', 'agent_memory.node');
+const memoryErrorFile = path.join(buildDir, 'agent-memory-build-error.txt');
 const required = /^(1|true|yes)$/i.test(process.env.INBAND_AGENT_ADDON_REQUIRED ?? '');
 
 function fail(reason, output = '') {
@@ -92,13 +95,18 @@ if (!process.env.npm_config_nodedir && existsSync(path.join(ownHeaders, 'include
 }
 
 rmSync(errorFile, { force: true });
+rmSync(memoryErrorFile, { force: true });
 const child = spawn(nodeGyp[0], args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
 let output = '';
 child.stdout.on('data', (chunk) => { output += chunk; process.stdout.write(chunk); });
 child.stderr.on('data', (chunk) => { output += chunk; process.stderr.write(chunk); });
 child.on('error', (err) => fail(`could not run node-gyp (${[nodeGyp[0], ...nodeGyp[1]].join(' ')}): ${err.message}`, output));
 child.on('close', (code, signal) => {
-  if (code !== 0) fail(`node-gyp rebuild failed (${signal ? `signal ${signal}` : `exit code ${code}`})${firstCause(output)}`, output);
+  if (code !== 0 && existsSync(addonFile) && !existsSync(memoryFile)) {
+    // binding.gyp builds ipmi_kcs first: only the optional memory addon failed.
+    writeFileSync(memoryErrorFile, `node-gyp rebuild failed on agent_memory${firstCause(output)}\n`);
+    console.warn(`inband-agent: built ${path.relative(root, addonFile)}; the idle daemon's memory give-back (agent_memory.node) did not build (${path.relative(root, memoryErrorFile)}): the daemon keeps its memory`);
+  } else if (code !== 0) fail(`node-gyp rebuild failed (${signal ? `signal ${signal}` : `exit code ${code}`})${firstCause(output)}`, output);
   else if (!existsSync(addonFile)) fail(`node-gyp rebuild succeeded but ${path.relative(root, addonFile)} is missing.`, output);
-  else console.log(`inband-agent: built ${path.relative(root, addonFile)}`);
+  else console.log(`inband-agent: built ${path.relative(root, addonFile)} and ${path.basename(memoryFile)}`);
 });

@@ -44,6 +44,8 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 /** The layers the agent runs from; tests and benchmarks are not shipped. */
 const RUNTIME_SOURCE_DIRS = ['agent', 'service', 'ipmi-kcs'];
 const ADDON = path.join('build', 'Release', 'ipmi_kcs.node');
+// The idle daemon's memory give-back (agent/native/memory.cc), built for the Node the artifact carries.
+const MEMORY_ADDON = path.join('build', 'Release', 'agent_memory.node');
 
 // Pruned from every production package: documentation, tests, type
 // declarations, TypeScript sources, source maps, build files. Licences stay.
@@ -145,6 +147,7 @@ export function inputsDigest(root = projectRoot, { strip = true } = {}) {
     path.join(root, 'tsconfig.json'),
     path.join(root, 'README.md'),
     path.join(root, ADDON),
+    path.join(root, MEMORY_ADDON),
     path.join(root, 'node_modules', 'node-pty', 'build', 'Release', 'pty.node'),
   ];
   for (const f of files) {
@@ -354,6 +357,7 @@ export async function buildArtifact({ root = projectRoot, outDir, strip = true, 
     await buildBundle({ root, outDir: path.join(app, 'dist', 'bundle') });
     mkdirSync(path.join(app, 'build', 'Release'), { recursive: true });
     stripBinary(addon, path.join(app, ADDON), strip ? '--strip-unneeded' : null);
+    if (existsSync(path.join(root, MEMORY_ADDON))) stripBinary(path.join(root, MEMORY_ADDON), path.join(app, MEMORY_ADDON), strip ? '--strip-unneeded' : null);
     lap('appMs', t);
 
     // Production dependencies only, pruned.

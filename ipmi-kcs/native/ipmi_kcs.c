@@ -15,9 +15,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/ipmi.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #include <node_api.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -476,25 +473,6 @@ static napi_value js_set_dumpable(napi_env env, napi_callback_info info)
     return make_uint(env, now < 0 ? 0u : (uint32_t)now);
 }
 
-/* releaseFreeMemory() -> boolean: glibc's malloc_trim(0), which returns the
- * free pages of every malloc arena to the kernel (madvise MADV_DONTNEED), not
- * only the top of the main heap that free() trims by itself. true when it gave
- * some back; false where the C library has no malloc_trim (musl). Not an IPMI
- * call: like setDumpable, a process-level syscall Node lacks. Synchronous: it
- * walks the arenas under their locks, well under a millisecond for the
- * daemon's few MiB. */
-static napi_value js_release_free_memory(napi_env env, napi_callback_info info)
-{
-    (void)info;
-    napi_value result;
-#if defined(__GLIBC__)
-    NAPI_CHECK(env, napi_get_boolean(env, malloc_trim(0) == 1, &result));
-#else
-    NAPI_CHECK(env, napi_get_boolean(env, false, &result));
-#endif
-    return result;
-}
-
 static napi_value init(napi_env env, napi_value exports)
 {
     napi_property_descriptor props[] = {
@@ -502,7 +480,6 @@ static napi_value init(napi_env env, napi_value exports)
         { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
         { "request", NULL, js_request, NULL, NULL, NULL, napi_enumerable, NULL },
         { "setDumpable", NULL, js_set_dumpable, NULL, NULL, NULL, napi_enumerable, NULL },
-        { "releaseFreeMemory", NULL, js_release_free_memory, NULL, NULL, NULL, napi_enumerable, NULL },
         { "abi", NULL, NULL, NULL, NULL, make_uint(env, ADDON_ABI), napi_enumerable, NULL },
         { "maxMessageLength", NULL, NULL, NULL, NULL, make_uint(env, IPMI_MAX_MSG_LENGTH), napi_enumerable, NULL },
     };

@@ -188,6 +188,31 @@ describe('the bundle', { skip: unavailable }, () => {
     assert.ok(builtins.includes('http') && !builtins.includes('zlib'), `zlib stays unloaded: ${builtins.join(' ')}`);
   });
 
+  it('the bundled daemon compacts its heap and trims malloc once start-up settles, from agent_memory.node, and goes on answering', async (t) => {
+    if (!existsSync(join(root, 'build', 'Release', 'agent_memory.node'))) {
+      t.skip('build/Release/agent_memory.node is missing: run `node scripts/build-addon.mjs`');
+      return;
+    }
+    const child = spawn(process.execPath, [bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', join(work, 'compact-state'), '--log-level', 'debug', '--log-format', 'text'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (d) => { log += d; });
+    child.stderr.on('data', (d) => { log += d; });
+    try {
+      for (let i = 0; i < 400 && !/start-up settled/.test(log); i++) await new Promise((r) => setTimeout(r, 25));
+      const m = /start-up settled: V8's heap compacted and malloc trimmed in \d+ ms, VmRSS ([\d.]+) -> ([\d.]+) MiB/.exec(log);
+      assert.ok(m, `the compaction line: ${log}`);
+      assert.ok(Number(m[2]) <= Number(m[1]), `VmRSS did not grow: ${m[1]} -> ${m[2]} MiB`);
+      assert.equal(log.match(/start-up settled/g)?.length, 1, 'once');
+      const port = Number(/API listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)?.[1]);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/commands/?wait=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'clean.get_clean_steps', params: { node: {}, ports: [] } }) });
+      assert.equal(res.status, 200, 'the first command after the compaction is answered');
+      assert.equal(((await res.json()) as { command_status?: string }).command_status, 'SUCCEEDED');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('the package files carry what the daemon uses: mime types the API names, Node\'s own streams for winston', () => {
     const koa = readFileSync(join(bundleDir, 'packages', 'koa.cjs'), 'utf8');
     for (const t of ['application/json', 'text/plain', 'text/html', 'application/octet-stream']) assert.ok(koa.includes(`"${t}"`), t);

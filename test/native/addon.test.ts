@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { constants as os } from 'node:os';
 import { tmpdir } from 'node:os';
@@ -36,24 +36,11 @@ describe('ipmi_kcs addon', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('exports only async open/close/request, the prctl dumpable and malloc_trim shims, its ABI version and the kernel message limit', () => {
-    assert.deepEqual(Object.keys(addon).sort(), ['abi', 'close', 'maxMessageLength', 'open', 'releaseFreeMemory', 'request', 'setDumpable']);
+  it('exports only async open/close/request, the prctl dumpable shim, its ABI version and the kernel message limit', () => {
+    assert.deepEqual(Object.keys(addon).sort(), ['abi', 'close', 'maxMessageLength', 'open', 'request', 'setDumpable']);
     assert.throws(() => (addon.setDumpable as (x: unknown) => number)('no'), TypeError);
     assert.equal(addon.abi, 1);
     assert.equal(addon.maxMessageLength, 272);
-  });
-
-  it('releaseFreeMemory gives freed C heap pages back to the kernel (glibc malloc_trim)', () => {
-    // Tell whether this is glibc the way the addon does: the C library Node runs on.
-    const glibc = Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime);
-    const rssKiB = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
-    const keep = Buffer.allocUnsafeSlow(4000).fill(2);
-    const before = rssKiB();
-    const released = addon.releaseFreeMemory!();
-    assert.equal(typeof released, 'boolean');
-    if (glibc) assert.equal(released, true, 'glibc: something went back');
-    assert.ok(rssKiB() <= before, `VmRSS did not grow: ${before} -> ${rssKiB()} KiB`);
-    assert.equal(keep[0], 2, 'live memory is untouched');
   });
 
   it('rejects open of a missing path with ENOENT from stat, naming the path', async () => {

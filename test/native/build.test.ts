@@ -12,6 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { constants as os, tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadNativeAddon } from '../../ipmi-kcs/kcs-native.js';
+import { loadMemoryAddon } from '../../agent/memory.js';
 import { addonSource, projectRoot } from './project.js';
 
 const linuxOnly = process.platform === 'linux' ? undefined : `the native addon is Linux-only (this is ${process.platform})`;
@@ -33,7 +34,8 @@ function copyProject(dir: string): void {
   const root = projectRoot();
   mkdirSync(path.join(dir, 'scripts'));
   mkdirSync(path.join(dir, 'ipmi-kcs', 'native'), { recursive: true });
-  for (const f of ['binding.gyp', path.join('scripts', 'build-addon.mjs'), path.join('ipmi-kcs', 'native', 'ipmi_kcs.c')]) {
+  mkdirSync(path.join(dir, 'agent', 'native'), { recursive: true });
+  for (const f of ['binding.gyp', path.join('scripts', 'build-addon.mjs'), path.join('ipmi-kcs', 'native', 'ipmi_kcs.c'), path.join('agent', 'native', 'memory.cc')]) {
     copyFileSync(path.join(root, f), path.join(dir, f));
   }
 }
@@ -93,7 +95,27 @@ describe('scripts/build-addon.mjs', { skip: linuxOnly }, () => {
     const fd = await load.addon.open('/dev/null');
     await assert.rejects(load.addon.request(fd, 1, 6, 0, 1, new Uint8Array(0), 100), (e: unknown) => (e as { errno: number }).errno === os.errno.ENOTTY);
     await load.addon.close(fd);
-    t.diagnostic(`built ${built}`);
+    const memory = loadMemoryAddon(path.join(proj, 'agent'));
+    assert.ok(memory.ok, memory.ok ? '' : memory.error);
+    assert.equal(typeof memory.addon.releaseFreeMemory(), 'boolean');
+    t.diagnostic(`built ${built} and agent_memory.node`);
+  });
+
+  it('a failed build of the memory addon leaves the /dev/ipmi0 addon built and the install going on', async () => {
+    const proj = path.join(dir, 'memory-broken');
+    mkdirSync(proj);
+    copyProject(proj);
+    writeFileSync(path.join(proj, 'agent', 'native', 'memory.cc'), '#error no V8 headers here\n');
+    const env: NodeJS.ProcessEnv = { ...process.env, INBAND_AGENT_ADDON_REQUIRED: '1' };
+    const r = runInstallScript(proj, env);
+    assert.equal(r.status, 0, 'the memory give-back is optional, even where the BMC addon is required');
+    assert.match(r.stderr, /agent_memory\.node\) did not build/);
+    assert.equal(existsSync(path.join(proj, 'build', 'addon-build-error.txt')), false, 'no failure recorded for the BMC addon');
+    assert.match(readFileSync(path.join(proj, 'build', 'agent-memory-build-error.txt'), 'utf8'), /^node-gyp rebuild failed on agent_memory: .*memory\.cc:1:2: error: #error no V8 headers here/);
+    const load = await loadNativeAddon({ addonPath: path.join(proj, 'build', 'Release', 'ipmi_kcs.node') });
+    assert.ok(load.ok, load.ok ? '' : load.error);
+    const memory = loadMemoryAddon(path.join(proj, 'agent'));
+    assert.equal(memory.ok, false);
   });
 
   it('does not fail the install when the build fails: it warns loudly and records the reason', () => {

@@ -136,6 +136,7 @@ describe('release artifact', { skip: unavailable }, () => {
     assert.deepEqual(bad, []);
     assert.ok(!files.some((f) => f.startsWith('usr/lib/inband-agent/app/dist/test/')), 'no compiled tests');
     assert.ok(existsSync(path.join(app, 'build', 'Release', 'ipmi_kcs.node')), 'the native /dev/ipmi0 addon');
+    assert.ok(existsSync(path.join(app, 'build', 'Release', 'agent_memory.node')), "the idle daemon's memory give-back addon");
     assert.ok(existsSync(path.join(app, 'node_modules', 'node-pty', 'build', 'Release', 'pty.node')), "node-pty's compiled addon");
   });
 
