@@ -130,22 +130,79 @@ export interface FillContext {
   randomInt?: (max: number) => number;
 }
 
+/**
+ * What a BMC's firmware fixes, kept across one service's changes so that a
+ * daemon's later changes do not scan channels 1–11 again: the Get Device ID
+ * answer (§20.1) and the Get Channel Info answers (§22.24) read under it.
+ *
+ * Every change still sends Get Device ID, and the channel answers are used
+ * only while it reads back byte for byte as when they were read: a firmware
+ * update (firmware and auxiliary revisions, §20.1 bytes 4–5 and 13–16), an
+ * update in progress (byte 4 bit 7) or another BMC behind the interface all
+ * change it, and then every channel is read again. The service also drops
+ * them when a change fails (credential-service.ts), so a change that went
+ * wrong never leaves a stale layout for the next. The active-session count in
+ * a cached answer is stale by design: only `bmc.get_info` reports it, and it
+ * reads without this cache.
+ */
+export class BmcFacts {
+  #device: string | undefined;
+  #channels = new Map<number, ChannelInfo | null>();
+
+  /** Takes this change's Get Device ID answer: keeps the channels when it is the one they were read under, else forgets them. */
+  confirm(deviceData: Uint8Array): void {
+    const key = Buffer.from(deviceData.buffer, deviceData.byteOffset, deviceData.byteLength).toString('hex');
+    if (key === this.#device) return;
+    this.#device = key;
+    this.#channels.clear();
+  }
+
+  channel(channel: number): ChannelInfo | null | undefined {
+    return this.#channels.get(channel);
+  }
+
+  hasChannel(channel: number): boolean {
+    return this.#channels.has(channel);
+  }
+
+  remember(channel: number, info: ChannelInfo | null): void {
+    if (this.#device !== undefined) this.#channels.set(channel, info);
+  }
+
+  clear(): void {
+    this.#device = undefined;
+    this.#channels.clear();
+  }
+}
+
 export class BmcReader {
   readonly client: BmcClient;
   #logger: Logger;
+  /** Set once this operation's Get Device ID has confirmed them. */
+  #facts: BmcFacts | undefined;
+  #factsConfirmed = false;
   #device?: Promise<DeviceId>;
   #channelInfo = new Map<number, Promise<ChannelInfo | null>>();
   #names = new Map<number, Promise<string>>();
   #access = new Map<string, Promise<UserAccess>>();
 
-  constructor(client: BmcClient, logger: Logger) {
+  /** `facts`: the service's {@link BmcFacts}, used once this reader's Get Device ID has confirmed them. */
+  constructor(client: BmcClient, logger: Logger, facts?: BmcFacts) {
     this.client = client;
     this.#logger = logger;
+    this.#facts = facts;
   }
 
   /** §20.1 Get Device ID. */
   device(): Promise<DeviceId> {
-    this.#device ??= this.client.data(getDeviceId(), { what: 'Get Device ID', minLength: 11 }).then(parseDeviceId);
+    this.#device ??= this.client.data(getDeviceId(), { what: 'Get Device ID', minLength: 11 }).then((data) => {
+      const dev = parseDeviceId(data);
+      if (this.#facts) {
+        this.#facts.confirm(data);
+        this.#factsConfirmed = true;
+      }
+      return dev;
+    });
     return this.#device;
   }
 
@@ -153,8 +210,17 @@ export class BmcReader {
   channelInfo(channel: number): Promise<ChannelInfo | null> {
     let p = this.#channelInfo.get(channel);
     if (!p) {
-      p = this.client.call(getChannelInfo(channel), { what: `Get Channel Info (channel ${channel})`, accept: NO_CHANNEL, minLength: 4 })
-        .then((rsp) => (rsp.completionCode === CC.OK ? parseChannelInfo(rsp.data) : null));
+      const facts = this.#factsConfirmed ? this.#facts : undefined;
+      if (facts?.hasChannel(channel)) {
+        p = Promise.resolve(facts.channel(channel) ?? null);
+      } else {
+        p = this.client.call(getChannelInfo(channel), { what: `Get Channel Info (channel ${channel})`, accept: NO_CHANNEL, minLength: 4 })
+          .then((rsp) => {
+            const info = rsp.completionCode === CC.OK ? parseChannelInfo(rsp.data) : null;
+            facts?.remember(channel, info);
+            return info;
+          });
+      }
       this.#channelInfo.set(channel, p);
     }
     return p;

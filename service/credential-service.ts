@@ -8,7 +8,7 @@ import { MAX_USER_ID } from '../ipmi-kcs/spec.js';
 import type { Transport } from '../ipmi-kcs/transport.js';
 import { applyPlan, bmcError, runUndo } from './apply.js';
 import { BmcClient, type RetryOptions } from './bmc-client.js';
-import { BmcReader, emptyChangeState, type Need } from './bmc-reader.js';
+import { BmcFacts, BmcReader, emptyChangeState, type Need } from './bmc-reader.js';
 import { ServiceError } from './errors.js';
 import type { ChannelAccess, UserAccess } from './ipmi-commands.js';
 import { Journal } from './journal.js';
@@ -61,6 +61,8 @@ export class CredentialService {
   #logger: Logger;
   #journal: Journal | undefined;
   #randomInt: ((max: number) => number) | undefined;
+  /** The BMC's Device ID and channel table across changes (bmc-reader.ts): a daemon's later changes skip the channel scan. */
+  #facts = new BmcFacts();
   #busy = false;
   #recovered = false;
 
@@ -239,7 +241,17 @@ export class CredentialService {
    * the whole plan (or refuses the change); then runs it.
    */
   async #change(req: NormalizedRequest): Promise<SetCredentialsResult> {
-    const reader = new BmcReader(this.#client, this.#logger);
+    try {
+      return await this.#changeOnce(req);
+    } catch (err) {
+      // Whatever went wrong, the next change reads the channel table afresh.
+      this.#facts.clear();
+      throw err;
+    }
+  }
+
+  async #changeOnce(req: NormalizedRequest): Promise<SetCredentialsResult> {
+    const reader = new BmcReader(this.#client, this.#logger, this.#facts);
     const startRequests = this.#client.requests;
     const state = emptyChangeState();
     const fill = { ...(req.password ? { password: req.password } : {}), ...(this.#randomInt ? { randomInt: this.#randomInt } : {}) };

@@ -108,12 +108,12 @@ export async function checkStateDir(dir: string): Promise<void> {
 /** Journal ids of changes in progress in this process (several service instances may share it). */
 const liveInThisProcess = new Set<string>();
 
-async function bootId(): Promise<string | null> {
-  try {
-    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-  } catch {
-    return null;
-  }
+let thisBoot: Promise<string | null> | undefined;
+
+/** The kernel's boot id: read once per process (it cannot change under a running process; a readFile is four thread-pool hops). */
+function bootId(): Promise<string | null> {
+  thisBoot ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((t) => t.trim(), () => null);
+  return thisBoot;
 }
 
 function pidAlive(pid: number): boolean {
@@ -167,9 +167,16 @@ export class Journal {
    * EEXIST when one is already there.
    */
   async begin(fields: Omit<JournalRecord, 'version' | 'id' | 'pid' | 'bootId' | 'startedAt'>): Promise<JournalRecord> {
-    await makeDir(this.dir);
     const record: JournalRecord = { version: 1, id: randomUUID(), pid: process.pid, bootId: await bootId(), startedAt: new Date().toISOString(), ...fields };
-    const fh = await open(this.path, 'wx', 0o600);
+    // The directory was checked at start (checkStateDir); it is made again only if it has gone since.
+    let fh;
+    try {
+      fh = await open(this.path, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await makeDir(this.dir);
+      fh = await open(this.path, 'wx', 0o600);
+    }
     try {
       await fh.writeFile(JSON.stringify(record, null, 2) + '\n', 'utf8');
       await fh.sync();

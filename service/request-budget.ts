@@ -25,6 +25,11 @@
  * i.e. minimum + L + 3 on a BMC with IPv6, + L + 2 without. Retries and vendor
  * fall-backs (the 2-byte enable, privilege-before-messaging) come on top only
  * where a BMC asks for them.
+ *
+ * A fresh change is the first one a service makes. Its later changes (the
+ * daemon's) send Get Device ID again but take the channel table from the first
+ * while that answer reads back unchanged (BmcFacts in bmc-reader.ts): C fewer
+ * requests, 76 instead of 87 on ipmi_sim.
  */
 export interface RequestBudgetInput {
   /** Channels probed with Get Channel Info (11 unless channels were given). */

@@ -308,6 +308,20 @@ test('getInfo reports device, LAN channels with access, the user table and the L
   }
 });
 
+test('a state directory removed after start is made again (0700) by the next change', async () => {
+  const { t, svc, dir, done } = setup('ipmi20');
+  try {
+    await svc.setCredentials({ username: 'j_first', password: testSecret(PASSWORD) });
+    rmSync(dir, { recursive: true, force: true });
+    const r = await svc.setCredentials({ username: 'j_again', password: testSecret(PASSWORD) });
+    assertApplied(t.bmc, r.userId, 'j_again', PASSWORD);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.throws(() => statSync(join(dir, 'credential-change.journal.json')), /ENOENT/);
+  } finally {
+    await done();
+  }
+});
+
 test('the journal is gone after a change; the state directory is private', async () => {
   const { svc, dir, done } = setup('ipmi20');
   try {
