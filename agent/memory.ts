@@ -25,7 +25,7 @@
  * Where: agent/native/memory.cc (Node has no API for either). It is built
  * for the Node it runs on; without it the daemon runs as before.
  */
-import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import type { PerformanceEntry } from 'node:perf_hooks';
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -54,16 +54,21 @@ export interface MemoryGiveBack {
 /** Calls `onFullGc` after each of V8's full collections until the returned function is called. */
 export type FullGcWatcher = (onFullGc: () => void) => () => void;
 
+// node:perf_hooks loads when the daemon first goes idle, not on its way to listening.
+let perfHooks: typeof import('node:perf_hooks') | undefined;
+
 export const watchFullGc: FullGcWatcher = (onFullGc) => {
-  const obs = new PerformanceObserver((list) => {
-    if (list.getEntries().some(isFullGc)) onFullGc();
+  perfHooks ??= createRequire(import.meta.url)('node:perf_hooks') as typeof import('node:perf_hooks');
+  const { constants } = perfHooks;
+  const obs = new perfHooks.PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => isFullGc(e, constants.NODE_PERFORMANCE_GC_MAJOR))) onFullGc();
   });
   obs.observe({ entryTypes: ['gc'] });
   return () => obs.disconnect();
 };
 
-function isFullGc(e: PerformanceEntry): boolean {
-  return (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
+function isFullGc(e: PerformanceEntry, major: number): boolean {
+  return (e as { detail?: { kind?: number } }).detail?.kind === major;
 }
 
 const ADDON_FILE = path.join('build', 'Release', 'agent_memory.node');

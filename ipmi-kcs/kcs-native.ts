@@ -4,15 +4,19 @@
  * The addon only performs syscalls; this file owns the fd, the msgid sequence,
  * response checks and error naming.
  */
-import { access, readFile, stat } from 'node:fs/promises';
-import { constants as fsConstants } from 'node:fs';
+import { access as accessCb, constants as fsConstants, readFile as readFileCb, stat as statCb } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getSystemErrorName } from 'node:util';
+import { getSystemErrorName, promisify } from 'node:util';
 import { BaseTransport } from './base-transport.js';
 import { IpmiTransportError } from './errors.js';
 import { DEFAULT_DEVICE_PATHS, KCS_LIMITS, type IpmiResponse, type NormalizedRequest } from './transport.js';
+
+// Not node:fs/promises: the daemon opens its device before listening, and that module would load for these three.
+const access = promisify(accessCb);
+const readFile = promisify(readFileCb);
+const stat = promisify(statCb);
 
 /** Where ipmitool looks for the device (src/plugins/open/open.c), in its order. */
 // Declared beside the transport contract, so that backend selection can look for a device without loading this module.

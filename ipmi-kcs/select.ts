@@ -12,11 +12,15 @@
  * a device gets {@link NoBmcError} instead of a simulation. Backends are
  * imported lazily so that start-up pays only for the one in use.
  */
-import { stat } from 'node:fs/promises';
+import { stat as statCb } from 'node:fs';
+import { promisify } from 'node:util';
 import { IpmiTransportError, NoBmcError } from './errors.js';
 
 export { NoBmcError };
 import { DEFAULT_DEVICE_PATHS, type BackendKind, type Transport } from './transport.js';
+
+// Not node:fs/promises: the daemon decides its backend before listening, and that module would load for one stat.
+const stat = promisify(statCb);
 
 export type BackendChoice = BackendKind | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'simulated', 'vm-codec', 'ipmitool'];

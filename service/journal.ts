@@ -8,11 +8,24 @@
  * a state directory (the daemon and the local CLI) from changing users at once.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import type { AccessStore, ChannelAccess, UserChannelAccess } from './ipmi-commands.js';
 
 export const JOURNAL_FILE = 'credential-change.journal.json';
+
+// node:fs's callbacks, promisified, rather than node:fs/promises: this module is
+// on the daemon's way to listening (checkStateDir), and node:fs/promises would
+// be loaded there for it alone.
+const stat = promisify(fs.stat);
+const mkdir = promisify(fs.mkdir);
+const open = promisify(fs.open);
+const fsync = promisify(fs.fsync);
+const close = promisify(fs.close);
+const unlink = promisify(fs.unlink);
+const readFile = promisify(fs.readFile);
+const writeFile = promisify(fs.writeFile);
 
 export interface SlotSnapshot {
   userId: number;
@@ -93,11 +106,11 @@ export async function checkStateDir(dir: string): Promise<void> {
   // Unique enough with 'wx' (an existing name fails loudly), and no crypto on the daemon's way to listening.
   const probe = join(dir, `.probe-${process.pid}-${process.hrtime.bigint()}`);
   try {
-    const fh = await open(probe, 'wx', 0o600);
+    const fd = await open(probe, 'wx', 0o600);
     try {
-      await fh.sync();
+      await fsync(fd);
     } finally {
-      await fh.close();
+      await close(fd);
     }
     await unlink(probe);
   } catch (err) {
@@ -169,19 +182,19 @@ export class Journal {
   async begin(fields: Omit<JournalRecord, 'version' | 'id' | 'pid' | 'bootId' | 'startedAt'>): Promise<JournalRecord> {
     const record: JournalRecord = { version: 1, id: randomUUID(), pid: process.pid, bootId: await bootId(), startedAt: new Date().toISOString(), ...fields };
     // The directory was checked at start (checkStateDir); it is made again only if it has gone since.
-    let fh;
+    let fd: number;
     try {
-      fh = await open(this.path, 'wx', 0o600);
+      fd = await open(this.path, 'wx', 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await makeDir(this.dir);
-      fh = await open(this.path, 'wx', 0o600);
+      fd = await open(this.path, 'wx', 0o600);
     }
     try {
-      await fh.writeFile(JSON.stringify(record, null, 2) + '\n', 'utf8');
-      await fh.sync();
+      await writeFile(fd, JSON.stringify(record, null, 2) + '\n', 'utf8');
+      await fsync(fd);
     } finally {
-      await fh.close();
+      await close(fd);
     }
     liveInThisProcess.add(record.id);
     return record;

@@ -169,6 +169,27 @@ describe('the bundle', { skip: unavailable }, () => {
     for (const pkg of ['koa', 'winston', 'ajv']) assert.ok(files.includes(join(bundleDir, 'packages', `${pkg}.cjs`)), `the daemon loaded packages/${pkg}.cjs: ${files.join(', ')}`);
   });
 
+  it('before it listens the daemon loads neither node:fs/promises nor node:perf_hooks (each is loaded where it is first used)', () => {
+    const atListen = join(work, 'at-listen.cjs');
+    const out = join(work, 'at-listen.txt');
+    // Records the built-in modules loaded when the first server listens, then ends the process.
+    writeFileSync(atListen, `const net = require('node:net');
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  this.once('listening', () => {
+    require('node:fs').writeFileSync(process.env.INBAND_AT_LISTEN, process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n'));
+    process.exit(0);
+  });
+  return listen.apply(this, args);
+};\n`);
+    const r = spawnSync(process.execPath, ['--require', atListen, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', join(work, 'listen-state')],
+      { encoding: 'utf8', env: { ...process.env, INBAND_AT_LISTEN: out }, timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const builtins = readFileSync(out, 'utf8').split('\n');
+    assert.ok(builtins.includes('http'), builtins.join(' '));
+    for (const m of ['fs/promises', 'perf_hooks', 'zlib']) assert.ok(!builtins.includes(m), `${m} is not loaded before listening: ${builtins.join(' ')}`);
+  });
+
   it('an idle daemon, its app loaded, holds no zlib: Koa\'s cookies and destroy get a view that loads it on use, and so does the logs command', async () => {
     const loadedLog = join(work, 'loaded-idle.txt');
     writeFileSync(loadedLog, '');
