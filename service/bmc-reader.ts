@@ -157,12 +157,9 @@ export class BmcFacts {
     this.#channels.clear();
   }
 
+  /** The kept answer for `channel` (null: no such channel), or undefined when it was not read under this Device ID. */
   channel(channel: number): ChannelInfo | null | undefined {
     return this.#channels.get(channel);
-  }
-
-  hasChannel(channel: number): boolean {
-    return this.#channels.has(channel);
   }
 
   remember(channel: number, info: ChannelInfo | null): void {
@@ -211,8 +208,9 @@ export class BmcReader {
     let p = this.#channelInfo.get(channel);
     if (!p) {
       const facts = this.#factsConfirmed ? this.#facts : undefined;
-      if (facts?.hasChannel(channel)) {
-        p = Promise.resolve(facts.channel(channel) ?? null);
+      const kept = facts?.channel(channel);
+      if (kept !== undefined) {
+        p = Promise.resolve(kept);
       } else {
         p = this.client.call(getChannelInfo(channel), { what: `Get Channel Info (channel ${channel})`, accept: NO_CHANNEL, minLength: 4 })
           .then((rsp) => {
