@@ -37,7 +37,16 @@ describe('the bundle', { skip: unavailable }, () => {
   const fs = require('node:fs');
   fs.writeFileSync(process.env.INBAND_LOADED_LOG, Object.keys(require.cache).join('\\n'));
   fs.writeFileSync(process.env.INBAND_LOADED_LOG + '.builtins', process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n'));
-});\n`);
+});
+// INBAND_EXIT_AT_LISTEN=1: the process ends as its first server listens, so the lists above are what it loaded before.
+if (process.env.INBAND_EXIT_AT_LISTEN === '1') {
+  const net = require('node:net');
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (...args) {
+    this.once('listening', () => process.exit(0));
+    return listen.apply(this, args);
+  };
+}\n`);
     meta = JSON.parse(readFileSync(join(bundleDir, 'meta.json'), 'utf8')) as typeof meta;
   });
   after(() => rmSync(work, { recursive: true, force: true }));
@@ -170,22 +179,11 @@ describe('the bundle', { skip: unavailable }, () => {
   });
 
   it('before it listens the daemon loads neither node:fs/promises nor node:perf_hooks (each is loaded where it is first used)', () => {
-    const atListen = join(work, 'at-listen.cjs');
-    const out = join(work, 'at-listen.txt');
-    // Records the built-in modules loaded when the first server listens, then ends the process.
-    writeFileSync(atListen, `const net = require('node:net');
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  this.once('listening', () => {
-    require('node:fs').writeFileSync(process.env.INBAND_AT_LISTEN, process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)).join('\\n'));
-    process.exit(0);
-  });
-  return listen.apply(this, args);
-};\n`);
-    const r = spawnSync(process.execPath, ['--require', atListen, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', join(work, 'listen-state')],
-      { encoding: 'utf8', env: { ...process.env, INBAND_AT_LISTEN: out }, timeout: 30_000 });
+    const loadedLog = join(work, 'loaded-at-listen.txt');
+    const r = spawnSync(process.execPath, ['--require', preload, bin, 'serve', '--standalone', '--backend', 'simulated', '--listen-host', '127.0.0.1', '--listen-port', '0', '--state-dir', join(work, 'listen-state')],
+      { encoding: 'utf8', env: { ...process.env, INBAND_LOADED_LOG: loadedLog, INBAND_EXIT_AT_LISTEN: '1' }, timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
-    const builtins = readFileSync(out, 'utf8').split('\n');
+    const builtins = readFileSync(`${loadedLog}.builtins`, 'utf8').split('\n');
     assert.ok(builtins.includes('http'), builtins.join(' '));
     for (const m of ['fs/promises', 'perf_hooks', 'zlib']) assert.ok(!builtins.includes(m), `${m} is not loaded before listening: ${builtins.join(' ')}`);
   });
