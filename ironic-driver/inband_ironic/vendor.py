@@ -13,6 +13,7 @@ records its outcome, without any secret, in
 driver_internal_info.inband_bmc_rotation (and last_error on failure).
 """
 
+import datetime
 import os
 import re
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import strutils
+from oslo_utils import timeutils
 
 from ironic.common import exception
 from ironic.common import states
@@ -139,6 +141,28 @@ def parse_args(kwargs: Dict[str, Any]) -> Dict[str, Any]:
             'password': given if use_given else None}
 
 
+def agent_alive(node: Any) -> bool:
+    """Ironic's agent_is_alive, for every heartbeat stamp Ironic writes.
+
+    Ironic stamps a heartbeat with utcnow().isoformat(), which leaves out the
+    '.%f' part when the microseconds are 0; its value_within_timeout then
+    parses the stamp it wrote with '%Y-%m-%dT%H:%M:%S.%f' and raises
+    ValueError (an HTTP 500 to the caller). Such a stamp is judged by the same
+    rule: an agent_url, and a heartbeat within [deploy]fast_track_timeout.
+    """
+    try:
+        return cond_utils.agent_is_alive(node)
+    except ValueError:
+        info = node.driver_internal_info
+        if not info.get('agent_url'):
+            return False
+        try:
+            last = datetime.datetime.fromisoformat(info.get('agent_last_heartbeat'))
+        except (TypeError, ValueError):
+            return False
+        return last >= timeutils.utcnow() - datetime.timedelta(seconds=CONF.deploy.fast_track_timeout)
+
+
 def check_node(task: Any) -> None:
     """Refuses a node the rotation cannot run on, saying what to do."""
     node = task.node
@@ -149,7 +173,7 @@ def check_node(task: Any) -> None:
     if state not in AGENT_STATES or (target and state not in (states.CLEANWAIT, getattr(states, 'SERVICEWAIT', None))):
         raise AgentNotReachable(err='set_bmc_credentials: node %s is "%s"%s. %s' % (
             node.uuid, state, ' -> %s' % target if target else '', HOW_TO_GET_AN_AGENT))
-    if not cond_utils.agent_is_alive(node):
+    if not agent_alive(node):
         raise AgentNotReachable(err='set_bmc_credentials: no agent is reachable for node %s (%s). %s' % (
             node.uuid, 'no agent_url recorded' if not node.driver_internal_info.get('agent_url')
             else 'last heartbeat older than [deploy]fast_track_timeout', HOW_TO_GET_AN_AGENT))

@@ -86,6 +86,17 @@ class ValidateTestCase(unittest.TestCase):
         self.task.node.set_driver_internal_info('agent_last_heartbeat', old)
         self.assertIn('fast_track_timeout', self.refused(vendor.AgentNotReachable, username='ironic'))
 
+    def test_heartbeat_stamped_on_a_whole_second(self):
+        # Ironic's isoformat() stamp has no '.%f' when the microseconds are 0; its own parser refuses it.
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        self.task.node.set_driver_internal_info('agent_last_heartbeat', now.isoformat())
+        self.iface.validate(self.task, method='set_bmc_credentials', http_method='POST', username='ironic')
+        old = (now - datetime.timedelta(hours=2)).isoformat()
+        self.task.node.set_driver_internal_info('agent_last_heartbeat', old)
+        self.assertIn('fast_track_timeout', self.refused(vendor.AgentNotReachable, username='ironic'))
+        self.task.node.set_driver_internal_info('agent_last_heartbeat', 'not a time')
+        self.assertIn('fast_track_timeout', self.refused(vendor.AgentNotReachable, username='ironic'))
+
     def test_wrong_state_and_maintenance(self):
         self.task.node.provision_state = states.ACTIVE
         self.assertIn('"active"', self.refused(vendor.AgentNotReachable, username='ironic'))
