@@ -233,9 +233,17 @@ export class DiscoveryService {
     };
   }
 
-  /** Resolves when every background verification has finished (tests, shutdown). */
+  /** Resolves when every background verification, and every record of a refusal answered before it was written, has finished (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.background.size) await Promise.allSettled([...this.background]);
+  }
+
+  /** Keeps `work` (a record finished beside the answer) where idle() and close() wait for it. */
+  private inBackground(work: Promise<void>): void {
+    const job: Promise<void> = work
+      .catch((err: unknown) => this.log(`discovery: a background step failed: ${(err as Error).message}`))
+      .finally(() => this.background.delete(job));
+    this.background.add(job);
   }
 
   /** Ends the wait of every answered discovery (shutdown): each is recorded as failed. */
@@ -325,7 +333,7 @@ export class DiscoveryService {
       }
     }
     const noCreds = (why: string, step: DiscoveryStep = 'receive-inventory'): { status: number; body: Record<string, unknown> } => {
-      void this.finish(rec, { step, error: why, current: 'nothing applied: the agent got no credentials' });
+      this.inBackground(this.finish(rec, { step, error: why, current: 'nothing applied: the agent got no credentials' }));
       return { status: 200, body: { ...(inspectorUuid ? { uuid: inspectorUuid } : {}), discovery: rec.id } };
     };
     if (!address) return noCreds('the inventory names no BMC address (bmc_address or bmc_v6address)');
@@ -351,7 +359,7 @@ export class DiscoveryService {
         rec.node = match.uuid;
         rec.newNode = false;
         this.log(`discovery ${rec.id}: REFUSED inventory from ${source} (MACs ${rec.macs.join(' ')}): ${why}; nothing sent, Ironic and the store untouched`);
-        void this.finish(rec, { step: 'match-node', error: `refused: ${why}`, current: 'nothing applied: the agent got no credentials; Ironic untouched' });
+        this.inBackground(this.finish(rec, { step: 'match-node', error: `refused: ${why}`, current: 'nothing applied: the agent got no credentials; Ironic untouched' }));
         throw new DiscoveryError(403, 'discovery refused: the inventory matches an enrolled node whose BMC address or state does not allow it (see the service log)');
       }
     }
@@ -382,7 +390,7 @@ export class DiscoveryService {
     const endpoint: BmcEndpoint = { host: address, port, cipherSuite: this.o.cipherSuite ?? '3' };
     const timer = setTimeout(() => {
       const p = this.pending.get(uuid);
-      if (p && p.record === rec) void this.expire(p, 'no result from the agent in time');
+      if (p && p.record === rec) this.inBackground(this.expire(p, 'no result from the agent in time'));
     }, this.o.resultTimeoutMs ?? 30 * 60_000);
     timer.unref();
     this.pending.set(uuid, { record: rec, secret, endpoint, timer, inventory, source });

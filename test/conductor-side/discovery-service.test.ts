@@ -341,6 +341,15 @@ describe('discovery service (fake agent over HTTPS, in-memory Ironic)', () => {
     assert.equal(ironic.nodesById.size, 0);
   });
 
+  it('idle() and close() wait for the record of an inventory answered without credentials', async () => {
+    let written = 0;
+    await start({ onRecord: async () => { await new Promise((r) => setTimeout(r, 50)); written++; } });
+    const a = await fakeAgent(server, bmc, inventory(['52:54:00:00:00:01'], '0.0.0.0'));
+    assert.equal(a.answer.bmc_credentials, undefined);
+    await service.idle();
+    assert.equal(written, 1, 'the refusal\'s record is kept before idle() resolves');
+  });
+
   it('forwards the inventory to ironic-inspector and updates the node it enrolled', async () => {
     const seen: unknown[] = [];
     const inspector = http.createServer((req, res) => {
