@@ -42,7 +42,11 @@ interface AddonResponse {
   dropped: number;
 }
 
-/** The exports of ipmi_kcs.node. Every call runs on a worker thread. */
+/**
+ * The exports of ipmi_kcs.node. open and close run on a worker thread; a request
+ * is sent and awaited on the event loop (a poll watcher on the fd, one request
+ * per fd at a time), or on a worker thread for an fd epoll refuses.
+ */
 export interface NativeAddon {
   readonly abi: number;
   readonly maxMessageLength: number;
