@@ -26,11 +26,14 @@ import type { Selection } from '../ipmi-kcs/select.js';
 import { SIMULATED_NOTE, stampBackend } from './backend.js';
 import { checkWireParams, fieldForFlag, flagValue, privilegeName } from '../service/credential-contract.js';
 import { PasswordInputError, readPassword, refusePasswordInArgv } from './password-input.js';
+import { readFirstLineSync, stdWriter } from './stdio.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: Readable;
+  /** stdin's first line read directly (agent/stdio.ts), or undefined to read the `stdin` stream. */
+  stdinLineSync?: () => string | undefined;
   env: Readonly<Record<string, string | undefined>>;
   /** Kernel command line path (default /proc/cmdline); null skips it. */
   cmdlinePath: string | null;
@@ -256,7 +259,8 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
   if (fromStdin) {
     let line: string;
     try {
-      line = await readPassword({ stdin: io.stdin, prompt: io.stderr, flag: '--password-stdin', confirm: true });
+      // A pipe or file is read directly, before io.stdin (building Node's stream) is touched.
+      line = io.stdinLineSync?.() ?? await readPassword({ stdin: io.stdin, prompt: io.stderr, flag: '--password-stdin', confirm: true });
     } catch (e) {
       if (e instanceof PasswordInputError) throw new UsageError(e.message);
       throw e;
@@ -311,9 +315,14 @@ async function cmdSetCredentials(argv: string[], io: CliIo): Promise<number> {
 }
 
 export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): Promise<number> {
+  const [sub, ...rest] = argv;
+  // One-shot commands write and read the fds directly where Node's streams would
+  // only cost start-up (agent/stdio.ts); the daemon keeps Node's streams.
+  const oneShot = sub !== 'serve';
   const io: CliIo = {
-    stdout: ioIn.stdout ?? process.stdout,
-    stderr: ioIn.stderr ?? process.stderr,
+    stdout: ioIn.stdout ?? (oneShot ? stdWriter(1) : process.stdout),
+    stderr: ioIn.stderr ?? (oneShot ? stdWriter(2) : process.stderr),
+    ...(!ioIn.stdin && oneShot ? { stdinLineSync: () => readFirstLineSync(0) } : {}),
     // A getter: process.stdin builds its stream (and loads fs's stream classes) when first read,
     // ~6 ms of a daemon's start on the host, and only the password and `bmc raw -` read it.
     get stdin() {
@@ -324,7 +333,6 @@ export async function main(argv: readonly string[], ioIn: Partial<CliIo> = {}): 
     signals: ioIn.signals ?? true,
     ...(ioIn.ipmiDevices ? { ipmiDevices: ioIn.ipmiDevices } : {}),
   };
-  const [sub, ...rest] = argv;
   try {
     switch (sub) {
       case undefined:

@@ -18,7 +18,7 @@
  * write instead of one write per line (the request log under load), flushed
  * after the turn and at exit.
  */
-import { Writable } from 'node:stream';
+import { createRequire } from 'node:module';
 import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LineStyle, type LogFormatChoice } from '../service/log-line.js';
 
 /** The logging surface every module codes against. */
@@ -205,45 +205,65 @@ class LineLog implements Log {
   }
 }
 
+/** A stream that holds lines until the end of the event-loop turn: `flush()` writes them now. */
+export type CoalescingWriter = NodeJS.WritableStream & { flush(): void };
+
+let streamModule: typeof import('node:stream') | undefined;
+let Coalescing: (new (target: NodeJS.WritableStream) => CoalescingWriter) | undefined;
+
 /**
  * Collects the lines written during one event-loop turn and hands them to
  * `target` in one write after the turn (setImmediate), and synchronously at
- * process exit, so a burst of request-log lines costs one write.
+ * process exit, so a burst of request-log lines costs one write. Only the
+ * daemon buffers, so node:stream is required here, at its first use: a
+ * one-shot command never loads Node's stream classes (agent/stdio.ts).
  */
-export class CoalescingWriter extends Writable {
-  private parts: string[] = [];
-  private scheduled = false;
-  private readonly onExit = (): void => this.flush();
+export function coalescingWriter(target: NodeJS.WritableStream): CoalescingWriter {
+  if (!Coalescing) {
+    streamModule ??= createRequire(import.meta.url)('node:stream') as typeof import('node:stream');
+    Coalescing = class extends streamModule.Writable {
+      private parts: string[] = [];
+      private scheduled = false;
+      private readonly onExit = (): void => this.flush();
 
-  constructor(private readonly target: NodeJS.WritableStream) {
-    super({ decodeStrings: false });
-  }
+      constructor(private readonly target: NodeJS.WritableStream) {
+        super({ decodeStrings: false });
+      }
 
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.parts.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
-    if (!this.scheduled) {
-      this.scheduled = true;
-      // Registered only while lines wait, so many writers never pile up exit listeners.
-      process.once('exit', this.onExit);
-      setImmediate(() => this.flush());
-    }
-    cb();
-  }
+      override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+        this.parts.push(typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
+        if (!this.scheduled) {
+          this.scheduled = true;
+          // Registered only while lines wait, so many writers never pile up exit listeners.
+          process.once('exit', this.onExit);
+          setImmediate(() => this.flush());
+        }
+        cb();
+      }
 
-  /** Writes what is pending now. */
-  flush(): void {
-    if (!this.scheduled) return;
-    this.scheduled = false;
-    process.off('exit', this.onExit);
-    const text = this.parts.join('');
-    this.parts = [];
-    if (text) this.target.write(text);
-  }
+      /** Writes what is pending now. */
+      flush(): void {
+        if (!this.scheduled) return;
+        this.scheduled = false;
+        process.off('exit', this.onExit);
+        const text = this.parts.join('');
+        this.parts = [];
+        if (text) this.target.write(text);
+      }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    this.flush();
-    cb();
+      override _final(cb: (err?: Error | null) => void): void {
+        this.flush();
+        cb();
+      }
+    };
   }
+  return new Coalescing(target);
+}
+
+/** The fd behind a stream (Node's stdio streams and agent/stdio.ts writers carry one), without touching process.stdout. */
+function streamFd(stream: unknown): number | undefined {
+  const fd = (stream as { fd?: unknown } | null)?.fd;
+  return typeof fd === 'number' ? fd : undefined;
 }
 
 export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
@@ -252,10 +272,10 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
   const ring = opts.ring ?? new LogRing();
   const style = resolveLineStyle({
     requested: opts.format, isTTY: stream.isTTY === true, env: opts.env ?? process.env,
-    fd: stream === process.stdout ? 1 : stream === process.stderr ? 2 : undefined,
+    fd: streamFd(stream),
     ...(opts.journald !== undefined ? { journald: opts.journald } : {}),
   });
-  const out: NodeJS.WritableStream = opts.buffered ? new CoalescingWriter(stream) : stream;
+  const out: NodeJS.WritableStream = opts.buffered ? coalescingWriter(stream) : stream;
   const level = opts.level ?? 'info';
   const threshold = RANK[level];
   const ctx: LineSinkContext = { level, style, redactor, ring, out };
@@ -268,22 +288,6 @@ export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {
     sink(lv, { level: lv, message, ...meta, timestamp: new Date().toISOString() } as LineRecord);
   };
   return { log: new LineLog(emit, {}, threshold >= RANK.debug), redactor, ring, useSink: (factory) => { sink = factory(ctx); } };
-}
-
-/** A Writable that collects lines in memory (tests, and the CLI's quiet mode). */
-export class LineCollector extends Writable {
-  readonly lines: string[] = [];
-  private partial = '';
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const text = this.partial + chunk.toString();
-    const parts = text.split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const p of parts) if (p) this.lines.push(p);
-    cb();
-  }
-  text(): string {
-    return this.lines.join('\n') + (this.partial ? `\n${this.partial}` : '');
-  }
 }
 
 /** A logger that drops everything (for code paths that need one but have nothing to say). */

@@ -16,7 +16,7 @@
 // This file is CommonJS (bin/package.json): Node starts a CommonJS entry
 // without its ES module loader, which a one-shot command then never needs
 // (about 90 ms of a 1 s start in the qemu guest, a few ms on the host).
-const { existsSync, readFileSync } = require('node:fs');
+const { existsSync, readFileSync, writeSync } = require('node:fs');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 
@@ -29,8 +29,18 @@ const bundleDir = path.join(root, 'dist', 'bundle');
 // more than Node's own start.
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-  process.stdout.write(`inband-agent ${version}\n`);
-  process.exit(0);
+  // write(2), not process.stdout: on a pipe that stream is a net.Socket, and
+  // building it loads node:net and the stream classes (agent/stdio.ts).
+  try {
+    writeSync(1, `inband-agent ${version}\n`);
+    process.exit(0);
+  } catch (err) {
+    // A reader that went away (EPIPE) is told nothing; a non-blocking pipe
+    // that is full (EAGAIN) gets the line through Node's stream, which waits.
+    if (err.code !== 'EAGAIN') process.exit(err.code === 'EPIPE' ? 0 : 1);
+    process.stdout.write(`inband-agent ${version}\n`);
+  }
+  return;
 }
 const program = argv[0] === 'conductor' ? 'conductor' : 'agent';
 const args = program === 'conductor' ? argv.slice(1) : argv;

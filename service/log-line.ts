@@ -121,6 +121,9 @@ export function formatLine(rec: LineRecord, style: LineStyle): string {
  * `journalctl -p err` would miss the failure.
  */
 export function journalPrefix(env: Readonly<Record<string, string | undefined>>, stream: unknown, level: LineLevel): string {
-  const fd = stream === process.stderr ? 2 : stream === process.stdout ? 1 : undefined;
+  // The stream's own fd (Node's stdio streams and the CLI's fd writers carry one):
+  // comparing with process.stderr would build that stream.
+  const raw = (stream as { fd?: unknown } | null)?.fd;
+  const fd = typeof raw === 'number' ? raw : undefined;
   return isJournalStream(env, fd) ? `<${JOURNALD_PRIORITY[level]}>` : '';
 }

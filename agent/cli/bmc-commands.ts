@@ -29,6 +29,8 @@ import { ServiceError } from '../../service/errors.js';
 
 export interface CommandIo {
   stdin?: Readable;
+  /** stdin's first line read directly (agent/stdio.ts), or undefined to read the `stdin` stream. */
+  stdinLineSync?: () => string | undefined;
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: Readonly<Record<string, string | undefined>>;
@@ -289,7 +291,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     const sizeText = p.positionals[1];
     if (sizeText !== undefined && sizeText !== '16' && sizeText !== '20') throw new UsageError('the size must be 16 or 20 (the password is read with --password-stdin, never from an argument)');
     if (!p.passwordStdin) throw new UsageError('user test needs --password-stdin (the password is never taken from an argument)');
-    const line = await readStdinLine(io.stdin);
+    const line = io.stdinLineSync?.() ?? await readStdinLine(io.stdin);
     if (!line) throw new UsageError('--password-stdin: stdin gave an empty password');
     const { Secret } = await import('../../service/secret.js');
     const secret = Secret.fromString(line);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { main } from '../../agent/cli.js';
-import { LineCollector } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { openVmCodecTransport } from '../../ipmi-kcs/vm-codec.js';
 import { CredentialService } from '../../service/index.js';
 import { TracingTransport } from '../../service/ipmi-trace.js';

@@ -77,6 +77,28 @@ if (process.env.INBAND_EXIT_AT_LISTEN === '1') {
     assert.deepEqual(r.files, [], '--version loads no bundle file');
   });
 
+  it('on pipes, --version and set-credentials build none of Node\'s stdio streams: node:net stays unloaded', () => {
+    const builtinsOf = (args: string[], input = ''): { r: ReturnType<typeof runTraced>; builtins: string[] } => {
+      const r = runTraced(args, input);
+      const logFile = join(work, `loaded-${args.join('-').replace(/[^a-z0-9-]/gi, '')}.txt`);
+      return { r, builtins: readFileSync(`${logFile}.builtins`, 'utf8').split('\n') };
+    };
+    const version = builtinsOf(['--version']);
+    assert.equal(version.r.status, 0, version.r.stderr);
+    for (const m of ['net', 'stream', 'tty']) assert.ok(!version.builtins.includes(m), `--version loads no ${m}: ${version.builtins.join(' ')}`);
+    // The password arrives on a pipe with a CRLF ending; the JSON result leaves on a pipe.
+    const set = builtinsOf(['set-credentials', '--username', 'piped', '--password-stdin', '--json', '--backend', 'simulated', '--state-dir', join(work, 'state-pipes')], 'Piped-pw-0123\r\nnot read\n');
+    assert.equal(set.r.status, 0, set.r.stderr);
+    const out = JSON.parse(set.r.stdout) as { verified?: { name?: boolean; password_test?: string } };
+    assert.equal(out.verified?.name, true);
+    assert.equal(out.verified?.password_test, 'passed');
+    assert.ok(!set.builtins.includes('net'), `set-credentials loads no node:net: ${set.builtins.join(' ')}`);
+    // Usage errors and diagnostics still reach stderr through the fd.
+    const bad = runTraced(['set-credentials', '--username', 'piped', '--password-stdin', '--backend', 'simulated', '--state-dir', join(work, 'state-pipes')], '\n');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--password-stdin: stdin gave an empty password/);
+  });
+
   /** What the agent file holds, by source (the bundle's metafile). */
   const agentSources = (): string[] => Object.keys(meta.outputs[relative(root, agentFile)]?.inputs ?? {});
 

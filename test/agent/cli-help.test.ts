@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { main } from '../../agent/cli.js';
 import { AGENT_COMMANDS, CONDUCTOR_COMMANDS_LISTED } from '../../agent/cli/commands.js';
 import { flagName, OPTIONS, type OptionName } from '../../agent/config.js';
-import { LineCollector } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { main as conductorMain } from '../../conductor/cli.js';
 import { CONDUCTOR_COMMANDS } from '../../conductor/commands.js';
 import { captureLines } from '../helpers/secrets.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { main } from '../../agent/cli.js';
-import { LineCollector } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
 
 /** `capture: false` for output that holds a secret on purpose (--show-secret): the suite's leak check reads captures. */

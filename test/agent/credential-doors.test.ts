@@ -18,7 +18,7 @@ import { CONTRACT_JSON_NAME, FAILURES_JSON_NAME, sharedFloorFiles } from '../../
 import { projectRoot } from '../native/project.js';
 import { lazyValidator } from '../../agent/ajv.js';
 import { main as agentMain } from '../../agent/cli.js';
-import { LineCollector } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { SET_CREDENTIALS_ARGSINFO, SET_CREDENTIALS_SCHEMA, toSetCredentialsArgs } from '../../agent/api/commands/bmc.js';
 import { stepDescriptor, STEP_KINDS } from '../../agent/api/commands/steps.js';
 import { main as conductorMain } from '../../conductor/cli.js';

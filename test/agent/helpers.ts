@@ -9,7 +9,8 @@ import { createApp, type AgentApi, type AppDeps } from '../../agent/api/app.js';
 import type { CredentialsPort, SetCredentialsArgs, StampedResult } from '../../agent/api/ports.js';
 import type { BmcInfo, SetCredentialsResult } from '../../service/types.js';
 import { stampBackend } from '../../agent/backend.js';
-import { createLogger, LineCollector, type AgentLogger } from '../../agent/logger.js';
+import { createLogger, type AgentLogger } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { AgentTokenStore } from '../../agent/token.js';
 import { captureLines } from '../helpers/secrets.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { main } from '../../agent/cli.js';
-import { LineCollector } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { checkStateDir, Journal, makeDir } from '../../service/journal.js';
 import { projectRoot } from '../native/project.js';
 import { recordSecret } from '../helpers/secrets.js';

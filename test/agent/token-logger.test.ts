@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger, LineCollector, LogRing, redactShapes, SecretRedactor } from '../../agent/logger.js';
+import { createLogger, LogRing, redactShapes, SecretRedactor } from '../../agent/logger.js';
+import { LineCollector } from '../../agent/log-streams.js';
 import { AgentTokenStore, MASKED_TOKEN } from '../../agent/token.js';
 import { Secret } from '../../service/secret.js';
 import { captureLines, recordSecret } from '../helpers/secrets.js';
