@@ -19,7 +19,7 @@
  * after the turn and at exit.
  */
 import { createRequire } from 'node:module';
-import { decorateLine, plainLine, resolveLineStyle, type LineRecord, type LineStyle, type LogFormatChoice } from '../service/log-line.js';
+import { decorateLine, plainLine, resolveLineStyle, streamFd, type LineRecord, type LineStyle, type LogFormatChoice } from '../service/log-line.js';
 
 /** The logging surface every module codes against. */
 export interface Log {
@@ -258,12 +258,6 @@ export function coalescingWriter(target: NodeJS.WritableStream): CoalescingWrite
     };
   }
   return new Coalescing(target);
-}
-
-/** The fd behind a stream (Node's stdio streams and agent/stdio.ts writers carry one), without touching process.stdout. */
-function streamFd(stream: unknown): number | undefined {
-  const fd = (stream as { fd?: unknown } | null)?.fd;
-  return typeof fd === 'number' ? fd : undefined;
 }
 
 export function createLogger(opts: CreateLoggerOptions = {}): AgentLogger {

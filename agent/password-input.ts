@@ -35,13 +35,18 @@ export function refusePasswordInArgv(argv: readonly string[], stdinFlag: string)
   }
 }
 
-async function readLine(stdin: Readable): Promise<string> {
+/** The first line of a stream (a pipe or file; agent/stdio.ts reads a plain fd without one), its bytes wiped after. */
+export async function readLine(stdin: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stdin) {
     chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
     if (Buffer.concat(chunks).includes(0x0a)) break;
   }
-  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
+  const all = Buffer.concat(chunks);
+  const text = all.toString('utf8').split(/\r?\n/)[0] ?? '';
+  all.fill(0);
+  for (const c of chunks) c.fill(0);
+  return text;
 }
 
 /**

@@ -103,7 +103,6 @@ export function readFirstLineSync(fd: StdFd = 0): string | undefined {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
           continue;
         }
-        if (code === 'EOF') break;
         throw err;
       }
       if (n === 0) break;

@@ -121,9 +121,15 @@ export function formatLine(rec: LineRecord, style: LineStyle): string {
  * `journalctl -p err` would miss the failure.
  */
 export function journalPrefix(env: Readonly<Record<string, string | undefined>>, stream: unknown, level: LineLevel): string {
-  // The stream's own fd (Node's stdio streams and the CLI's fd writers carry one):
-  // comparing with process.stderr would build that stream.
-  const raw = (stream as { fd?: unknown } | null)?.fd;
-  const fd = typeof raw === 'number' ? raw : undefined;
-  return isJournalStream(env, fd) ? `<${JOURNALD_PRIORITY[level]}>` : '';
+  return isJournalStream(env, streamFd(stream)) ? `<${JOURNALD_PRIORITY[level]}>` : '';
+}
+
+/**
+ * The fd behind a stream: Node's stdio streams and the CLI's fd writers
+ * (agent/stdio.ts) carry one. Read from the stream, never by comparing it with
+ * process.stdout or process.stderr, which would build that stream.
+ */
+export function streamFd(stream: unknown): number | undefined {
+  const fd = (stream as { fd?: unknown } | null)?.fd;
+  return typeof fd === 'number' ? fd : undefined;
 }

@@ -26,6 +26,7 @@ import type { ChannelReport, DeviceReport, UserAdmin, UserTable } from '../../se
 import type { ChannelAccess } from '../../service/ipmi-commands.js';
 import { journalPrefix, type LineLevel } from '../../service/log-line.js';
 import { ServiceError } from '../../service/errors.js';
+import { readLine } from '../password-input.js';
 
 export interface CommandIo {
   stdin?: Readable;
@@ -87,19 +88,6 @@ function parseUserId(text: string | undefined): number {
   const n = /^\d{1,2}$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= 63)) throw new UsageError(`user ID "${text}": must be a number 1-63`);
   return n;
-}
-
-async function readStdinLine(stdin: Readable | undefined): Promise<string> {
-  if (!stdin) return '';
-  const chunks: Buffer[] = [];
-  for await (const c of stdin) {
-    chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
-    if (Buffer.concat(chunks).includes(0x0a)) break;
-  }
-  const all = Buffer.concat(chunks);
-  const text = all.toString('utf8').split(/\r?\n/)[0] ?? '';
-  all.fill(0);
-  return text;
 }
 
 interface Session {
@@ -291,7 +279,7 @@ async function userCommand(argv: readonly string[], io: CommandIo): Promise<numb
     const sizeText = p.positionals[1];
     if (sizeText !== undefined && sizeText !== '16' && sizeText !== '20') throw new UsageError('the size must be 16 or 20 (the password is read with --password-stdin, never from an argument)');
     if (!p.passwordStdin) throw new UsageError('user test needs --password-stdin (the password is never taken from an argument)');
-    const line = io.stdinLineSync?.() ?? await readStdinLine(io.stdin);
+    const line = io.stdinLineSync?.() ?? (io.stdin ? await readLine(io.stdin) : '');
     if (!line) throw new UsageError('--password-stdin: stdin gave an empty password');
     const { Secret } = await import('../../service/secret.js');
     const secret = Secret.fromString(line);

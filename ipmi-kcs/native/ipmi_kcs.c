@@ -307,27 +307,8 @@ static int64_t now_ms(void)
  * send names the real problem (ENOTTY, EBADF). Waits with poll() on the worker. */
 static void do_request(job_t *job)
 {
-    struct ipmi_system_interface_addr bmc = {
-        .addr_type = IPMI_SYSTEM_INTERFACE_ADDR_TYPE,
-        .channel = IPMI_BMC_CHANNEL,
-        .lun = job->lun,
-    };
-    struct ipmi_req req = {
-        .addr = (unsigned char *)&bmc,
-        .addr_len = sizeof(bmc),
-        .msgid = job->msgid,
-        .msg = { .netfn = job->netfn, .cmd = job->cmd, .data_len = job->req_len, .data = job->req_data },
-    };
     int64_t deadline = now_ms() + job->timeout_ms;
-
-    int rc = ioctl(job->fd, IPMICTL_SEND_COMMAND, &req);
-    /* The kernel copied the request during the ioctl; drop our copy now. */
-    explicit_bzero(job->req_data, sizeof(job->req_data));
-    if (rc < 0) {
-        job->err = errno;
-        job->syscall = "ioctl(IPMICTL_SEND_COMMAND)";
-        return;
-    }
+    if (send_request(job) < 0) return;
 
     for (;;) {
         int64_t remaining = deadline - now_ms();
@@ -351,36 +332,7 @@ static void do_request(job_t *job)
             job->syscall = "poll";
             return;
         }
-
-        struct ipmi_addr addr;
-        struct ipmi_recv recv = {
-            .addr = (unsigned char *)&addr,
-            .addr_len = sizeof(addr),
-            .msg = { .data = job->rsp_data, .data_len = sizeof(job->rsp_data) },
-        };
-        int truncated = 0;
-        if (ioctl(job->fd, IPMICTL_RECEIVE_MSG_TRUNC, &recv) < 0) {
-            if (errno == EAGAIN || errno == EINTR) continue;
-            /* Current kernels dequeue the cut message and still report EMSGSIZE. */
-            if (errno != EMSGSIZE) {
-                job->err = errno;
-                job->syscall = "ioctl(IPMICTL_RECEIVE_MSG_TRUNC)";
-                return;
-            }
-            truncated = 1;
-        }
-        /* A late response to an earlier, timed-out request (or anything that is
-         * not a response) must never be taken for this one. */
-        if (recv.recv_type != IPMI_RESPONSE_RECV_TYPE || recv.msgid != job->msgid) {
-            job->dropped++;
-            continue;
-        }
-        job->rsp_msgid = recv.msgid;
-        job->rsp_netfn = recv.msg.netfn;
-        job->rsp_cmd = recv.msg.cmd;
-        job->rsp_len = recv.msg.data_len > sizeof(job->rsp_data) ? sizeof(job->rsp_data) : recv.msg.data_len;
-        job->truncated = truncated;
-        return;
+        if (receive_answer(job)) return;
     }
     job->err = ETIMEDOUT;
     job->syscall = "poll";
